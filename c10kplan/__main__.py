@@ -1,0 +1,3 @@
+from c10kplan.cli.app import main
+
+main()

@@ -1,0 +1,46 @@
+"""How many processes and source addresses a target needs. Pure arithmetic, shared by the
+planner, `serve --workers auto`, `storm --processes auto / --source-ips auto` and `verify`.
+
+Kernel facts:
+- RLIMIT_NOFILE is per process; raising the hard limit needs CAP_SYS_RESOURCE and can never
+  exceed fs.nr_open (default 1048576). Without the capability, connections above
+  (hard - reserve) per process must be sharded across processes.
+- A TCP client socket's 4-tuple must be unique. To one destination ip:port, one source address
+  offers (high - low + 1) ephemeral ports from net.ipv4.ip_local_port_range, minus
+  ip_local_reserved_ports. With IP_BIND_ADDRESS_NO_PORT (Linux >= 4.2) the port is chosen at
+  connect() time per 4-tuple, so each extra source address adds a full range.
+"""
+
+from __future__ import annotations
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def usable_fds(hard_limit: int, reserve: int) -> int:
+    """Connections one process can hold: its nofile limit minus fds kept for other uses."""
+    return max(0, hard_limit - reserve)
+
+
+def processes_needed(connections: int, hard_limit: int, reserve: int) -> int:
+    """Processes needed to hold `connections` sockets at one fd each under `hard_limit`."""
+    per_process = usable_fds(hard_limit, reserve)
+    if connections <= 0:
+        return 1
+    if per_process <= 0:
+        raise ValueError(f"nofile limit {hard_limit} leaves no fds after reserving {reserve}")
+    return max(1, ceil_div(connections, per_process))
+
+
+def ports_per_address(port_low: int, port_high: int, reserved: int = 0) -> int:
+    """Ephemeral ports one source address offers toward one destination ip:port."""
+    return max(0, port_high - port_low + 1 - reserved)
+
+
+def source_addresses_needed(connections: int, port_low: int, port_high: int, reserved: int = 0) -> int:
+    """Source addresses a client needs to open `connections` to one destination ip:port."""
+    per_addr = ports_per_address(port_low, port_high, reserved)
+    if per_addr <= 0:
+        raise ValueError("the ephemeral port range is empty")
+    return max(1, ceil_div(connections, per_addr))
