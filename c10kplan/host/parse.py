@@ -91,3 +91,88 @@ def parse_sockstat(text: str | None) -> dict[str, dict[str, int]]:
                 continue
         out[proto.strip()] = fields
     return out
+
+
+def parse_limits(text: str | None, name: str = "Max open files") -> tuple[int | None, int | None] | None:
+    """/proc/PID/limits -> (soft, hard) of one limit; "unlimited" becomes None inside the pair.
+    None when the line is missing or its values are not numbers.
+
+        Limit                     Soft Limit           Hard Limit           Units
+        Max open files            20000                20000                files
+    """
+    for line in (text or "").splitlines():
+        if not line.startswith(name):
+            continue
+        toks = line[len(name):].split()
+        if len(toks) < 2:
+            return None
+        out: list[int | None] = []
+        for tok in toks[:2]:
+            if tok == "unlimited":
+                out.append(None)
+                continue
+            try:
+                out.append(int(tok))
+            except ValueError:
+                return None
+        return out[0], out[1]
+    return None
+
+
+def parse_cap_mask(text: str | None, field: str = "CapEff") -> int | None:
+    """A capability mask of /proc/PID/status ("CapEff:\t000001fffeffffff", hex) as an int."""
+    raw = parse_status(text).get(field)
+    if not raw:
+        return None
+    try:
+        return int(raw, 16)
+    except ValueError:
+        return None
+
+
+def parse_ranges(text: str | None) -> list[tuple[int, int]] | None:
+    """A kernel list of numbers and ranges ("1000-1005,2000", as in ip_local_reserved_ports or
+    /sys/devices/system/cpu/online) -> [(low, high), ...]; "" is an empty list; None on garbage."""
+    if text is None:
+        return None
+    out: list[tuple[int, int]] = []
+    for part in text.strip().split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        try:
+            lo = int(low)
+            hi = int(high) if sep else lo
+        except ValueError:
+            return None
+        if hi < lo:
+            return None
+        out.append((lo, hi))
+    return out
+
+
+def count_in_range(ranges: list[tuple[int, int]], low: int, high: int) -> int:
+    """How many numbers of `ranges` fall inside [low, high] (ranges may overlap)."""
+    seen: set[int] = set()
+    for lo, hi in ranges:
+        seen.update(range(max(lo, low), min(hi, high) + 1))
+    return len(seen)
+
+
+def parse_cpuinfo_count(text: str | None) -> int | None:
+    """Number of "processor" entries in /proc/cpuinfo, None if there are none."""
+    n = sum(1 for line in (text or "").splitlines() if line.split(":")[0].strip() == "processor")
+    return n or None
+
+
+def parse_kernel_page_size(text: str | None) -> int | None:
+    """The first "KernelPageSize:   4 kB" of /proc/PID/smaps, in bytes (kB = KiB)."""
+    for line in (text or "").splitlines():
+        if line.startswith("KernelPageSize:"):
+            parts = line.split()
+            try:
+                return int(parts[1]) * 1024
+            except (IndexError, ValueError):
+                return None
+    return None

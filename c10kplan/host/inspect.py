@@ -1,0 +1,228 @@
+"""Host facts: everything the planner needs to know about a host, read through one ProcFS.
+
+`collect_facts(procfs, pid)` reads each fact from its file, parses it with a pure parser from
+`c10kplan.host.parse`, and records the units in the field names. A missing or malformed file
+makes that one fact None and adds a line to `facts.notes`; it never raises, because containers
+commonly hide parts of /proc/sys and /sys.
+
+Kernel facts (units as the kernel prints them):
+- proc/PID/limits "Max open files": RLIMIT_NOFILE soft/hard, in file descriptors, per process.
+- proc/self/status CapEff: hex mask; bit 24 is CAP_SYS_RESOURCE, which a process needs to raise
+  its hard nofile limit (up to fs.nr_open). Without it the hard limit is a ceiling per process.
+- fs.file-max: system-wide open files; fs.file-nr: "allocated  0  max" (the middle field is
+  always 0 since 2.6); fs.nr_open: ceiling for any process's nofile hard limit.
+- fs.epoll.max_user_watches: epoll registrations per real user, across all epoll instances.
+- net.ipv4.tcp_rmem / tcp_wmem: "min default max" in BYTES per socket.
+- net.ipv4.tcp_mem: "low pressure high" in PAGES for all TCP sockets of the host together.
+- net.ipv4.ip_local_port_range: "low high" inclusive; ip_local_reserved_ports: a ranges list.
+- /sys/class/net/IF/speed: Mbit/s; -1 or an EINVAL read (virtual NICs) means unknown.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from c10kplan.host import parse
+from c10kplan.host.procfs import ProcFS, sysctl_relpath
+
+# Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
+# (include/uapi/linux/capability.h).
+CAP_SYS_RESOURCE = 24
+
+
+class HostFacts(BaseModel):
+    """What one host has. None means unknown (see `notes` for why)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field("", description="where the facts came from: a root dir or a file")
+    kernel_release: str | None = None
+    page_size_bytes: int | None = None
+    cpu_count: int | None = None
+    pid: int | None = Field(None, description="process whose limits were read; None = self")
+
+    nofile_soft: int | None = None
+    nofile_hard: int | None = None
+    can_raise_hard_limit: bool | None = Field(None, description="CAP_SYS_RESOURCE in CapEff")
+
+    file_max: int | None = None
+    nr_open: int | None = None
+    file_nr_allocated: int | None = Field(None, description="fs.file-nr first field: fds in use")
+    epoll_max_user_watches: int | None = None
+
+    somaxconn: int | None = None
+    tcp_max_syn_backlog: int | None = None
+    netdev_max_backlog: int | None = None
+    tcp_rmem_bytes: tuple[int, int, int] | None = None
+    tcp_wmem_bytes: tuple[int, int, int] | None = None
+    tcp_mem_pages: tuple[int, int, int] | None = None
+    rmem_max_bytes: int | None = None
+    wmem_max_bytes: int | None = None
+    ip_local_port_range: tuple[int, int] | None = None
+    ip_local_reserved_ports: list[tuple[int, int]] | None = None
+    tcp_tw_reuse: int | None = None
+    tcp_fin_timeout_s: int | None = None
+    tcp_syncookies: int | None = None
+
+    conntrack_loaded: bool = False
+    nf_conntrack_max: int | None = None
+    nf_conntrack_buckets: int | None = None
+
+    mem_total_bytes: int | None = None
+    mem_available_bytes: int | None = None
+    link_speeds_mbit: dict[str, int | None] = Field(
+        default_factory=dict, description="non-loopback interfaces; None = unknown speed"
+    )
+
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def reserved_ports_in_range(self) -> int | None:
+        """Reserved ports that fall inside the ephemeral range (they cannot be auto-bound)."""
+        if self.ip_local_port_range is None:
+            return None
+        low, high = self.ip_local_port_range
+        return parse.count_in_range(self.ip_local_reserved_ports or [], low, high)
+
+    @property
+    def link_speed_mbit(self) -> int | None:
+        """The fastest known non-loopback link, Mbit/s; None when no speed is known."""
+        known = [s for s in self.link_speeds_mbit.values() if s is not None]
+        return max(known) if known else None
+
+
+# sysctl key -> (HostFacts field, parser). Each value is one file under proc/sys.
+def _int(text: str | None) -> int | None:
+    return parse.parse_int(text)
+
+
+def _triple(text: str | None) -> tuple[int, ...] | None:
+    return parse.parse_ints(text, 3)
+
+
+def _pair(text: str | None) -> tuple[int, ...] | None:
+    values = parse.parse_ints(text, 2)
+    if values is not None and values[0] > values[1]:
+        return None
+    return values
+
+
+_SYSCTLS: tuple[tuple[str, str, object], ...] = (
+    ("fs.file-max", "file_max", _int),
+    ("fs.nr_open", "nr_open", _int),
+    ("fs.epoll.max_user_watches", "epoll_max_user_watches", _int),
+    ("net.core.somaxconn", "somaxconn", _int),
+    ("net.ipv4.tcp_max_syn_backlog", "tcp_max_syn_backlog", _int),
+    ("net.core.netdev_max_backlog", "netdev_max_backlog", _int),
+    ("net.ipv4.tcp_rmem", "tcp_rmem_bytes", _triple),
+    ("net.ipv4.tcp_wmem", "tcp_wmem_bytes", _triple),
+    ("net.ipv4.tcp_mem", "tcp_mem_pages", _triple),
+    ("net.core.rmem_max", "rmem_max_bytes", _int),
+    ("net.core.wmem_max", "wmem_max_bytes", _int),
+    ("net.ipv4.ip_local_port_range", "ip_local_port_range", _pair),
+    ("net.ipv4.ip_local_reserved_ports", "ip_local_reserved_ports", parse.parse_ranges),
+    ("net.ipv4.tcp_tw_reuse", "tcp_tw_reuse", _int),
+    ("net.ipv4.tcp_fin_timeout", "tcp_fin_timeout_s", _int),
+    ("net.ipv4.tcp_syncookies", "tcp_syncookies", _int),
+    ("kernel.osrelease", "kernel_release", lambda t: (t or "").strip() or None),
+)
+
+
+def _unknown(notes: list[str], what: str, path: str, text: str | None) -> None:
+    why = "missing or unreadable" if text is None else f"malformed ({text.strip()[:40]!r})"
+    notes.append(f"{what}: unknown, {path} {why}")
+
+
+def collect_facts(procfs: ProcFS, pid: int | None = None) -> HostFacts:
+    """Read every fact the planner uses. Never raises for missing or malformed files."""
+    notes: list[str] = []
+    values: dict[str, object] = {"source": str(procfs.root), "pid": pid}
+
+    for key, field, parser in _SYSCTLS:
+        text = procfs.read_sysctl(key)
+        value = parser(text)  # type: ignore[operator]
+        if value is None:
+            _unknown(notes, key, "/" + sysctl_relpath(key), text)
+        values[field] = value
+
+    # fs.file-nr: "allocated unused max"; only the first field is interesting.
+    file_nr = parse.parse_ints(procfs.read_sysctl("fs.file-nr"), 3)
+    values["file_nr_allocated"] = file_nr[0] if file_nr else None
+    if file_nr is None:
+        notes.append("fs.file-nr: unknown (fds in use not counted)")
+
+    who = "self" if pid is None else str(pid)
+    limits_path = f"proc/{who}/limits"
+    limits_text = procfs.read(limits_path)
+    nofile = parse.parse_limits(limits_text)
+    if nofile is None:
+        _unknown(notes, "nofile limit", "/" + limits_path, limits_text)
+    else:
+        # "unlimited" cannot happen for RLIMIT_NOFILE (it is capped by nr_open); keep None.
+        values["nofile_soft"], values["nofile_hard"] = nofile
+
+    cap = parse.parse_cap_mask(procfs.read(f"proc/{who}/status"))
+    if cap is None:
+        notes.append(f"CAP_SYS_RESOURCE: unknown, /proc/{who}/status has no CapEff")
+    values["can_raise_hard_limit"] = None if cap is None else bool(cap >> CAP_SYS_RESOURCE & 1)
+
+    mem = parse.parse_meminfo(procfs.read("proc/meminfo"))
+    values["mem_total_bytes"] = mem.get("MemTotal")
+    values["mem_available_bytes"] = mem.get("MemAvailable")
+    if "MemAvailable" not in mem:
+        notes.append("MemAvailable: unknown, /proc/meminfo missing or without MemAvailable")
+
+    values["page_size_bytes"] = parse.parse_kernel_page_size(procfs.read("proc/self/smaps"))
+    if values["page_size_bytes"] is None:
+        notes.append("page size: unknown, /proc/self/smaps has no KernelPageSize")
+
+    values["cpu_count"] = _cpu_count(procfs)
+    if values["cpu_count"] is None:
+        notes.append("CPU count: unknown, no /sys/devices/system/cpu/online or /proc/cpuinfo")
+
+    values.update(_conntrack(procfs))
+    values["link_speeds_mbit"] = _link_speeds(procfs, notes)
+
+    return HostFacts.model_validate({**values, "notes": notes})
+
+
+def _cpu_count(procfs: ProcFS) -> int | None:
+    ranges = parse.parse_ranges(procfs.read("sys/devices/system/cpu/online"))
+    if ranges:
+        return sum(hi - lo + 1 for lo, hi in ranges)
+    return parse.parse_cpuinfo_count(procfs.read("proc/cpuinfo"))
+
+
+def _conntrack(procfs: ProcFS) -> dict[str, object]:
+    """nf_conntrack counts one entry per flow (both directions); only when the module is loaded
+    does proc/sys/net/netfilter/nf_conntrack_max exist."""
+    text = procfs.read_sysctl("net.netfilter.nf_conntrack_max")
+    if text is None:
+        return {"conntrack_loaded": False}
+    return {
+        "conntrack_loaded": True,
+        "nf_conntrack_max": parse.parse_int(text),
+        "nf_conntrack_buckets": parse.parse_int(procfs.read_sysctl("net.netfilter.nf_conntrack_buckets")),
+    }
+
+
+def _link_speeds(procfs: ProcFS, notes: list[str]) -> dict[str, int | None]:
+    speeds: dict[str, int | None] = {}
+    for name in procfs.listdir("sys/class/net"):
+        if name == "lo":
+            continue
+        speed = parse.parse_int(procfs.read(f"sys/class/net/{name}/speed"))
+        speeds[name] = speed if speed is not None and speed > 0 else None
+    if not speeds:
+        notes.append("link speed: unknown, no non-loopback interface under /sys/class/net")
+    elif all(s is None for s in speeds.values()):
+        notes.append("link speed: unknown for " + ", ".join(speeds) + " (virtual NIC or -1)")
+    return speeds
+
+
+def load_host_facts(path: str) -> HostFacts:
+    """Load a `c10kplan snapshot` JSON file (`--host-facts FILE`). Raises HostFactsError."""
+    from c10kplan.host.jsonfile import load_model_file
+
+    facts = load_model_file(HostFacts, path, "--host-facts")
+    return facts if facts.source else facts.model_copy(update={"source": str(path)})

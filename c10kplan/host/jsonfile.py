@@ -1,0 +1,33 @@
+"""Load a JSON file written by this tool (a snapshot, a calibration) into its pydantic model,
+turning every problem into one HostFactsError line (exit 2)."""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model_file(model: type[M], path: str | os.PathLike[str], option: str) -> M:
+    """`model.model_validate_json` of the file at `path`; `option` names the flag in errors."""
+    from pydantic import ValidationError
+
+    from c10kplan.errors import HostFactsError
+
+    where = f"{option} {os.fspath(path)}"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HostFactsError(f"{where}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
+        raise HostFactsError(
+            f"{where}: not a valid {model.__name__}: {loc}: {first.get('msg', 'invalid')}"
+        ) from None

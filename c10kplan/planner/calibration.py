@@ -1,0 +1,36 @@
+"""A measured per-connection cost that overrides the planner's constants.
+
+`verify --calibrate FILE` writes one after holding N real connections; `check/plan --calibration
+FILE` read it. The file is the JSON dump of `Calibration`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kernel_bytes_per_socket: int = Field(gt=0, le=1 << 24, description="bytes of kernel memory per idle TCP socket")
+    user_bytes_per_connection: int | None = Field(None, ge=0, description="bytes of process memory per connection")
+    connections: int = Field(ge=1, description="connections held while measuring")
+    kernel_release: str | None = None
+    measured_at: str = Field(description="ISO 8601 time of the measurement")
+    method: str = Field(description="how it was measured, for the report")
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the JSON file atomically (temp file + rename)."""
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(self.model_dump_json(indent=2) + "\n")
+        os.replace(tmp, path)
+
+
+def load_calibration(path: str | os.PathLike[str]) -> Calibration:
+    """Read a calibration file. Raises HostFactsError (exit 2) when missing or malformed."""
+    from c10kplan.host.jsonfile import load_model_file
+
+    return load_model_file(Calibration, path, "--calibration")

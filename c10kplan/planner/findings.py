@@ -1,0 +1,97 @@
+"""The records every budget returns: `Step` (one figure with its formula and inputs, so a report
+can show its working) and `Finding` (one PASS / WARN / FAIL line with the exact fix).
+Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["PASS", "WARN", "FAIL"]
+Number = int | float | str | None
+
+
+class Step(BaseModel):
+    """One figure of a plan: `name = value unit`, produced by `formula` from `inputs`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: int | float | None
+    unit: str
+    formula: str
+    inputs: dict[str, Number] = Field(default_factory=dict)
+
+    def working(self) -> str:
+        args = ", ".join(f"{k}={_num(v)}" for k, v in self.inputs.items())
+        return f"{self.formula}  [{args}]" if args else self.formula
+
+
+class Finding(BaseModel):
+    """One check: what the host has (`observed`), what the target needs (`required`), and the
+    exact fix (a sysctl line, a limits.d / systemd line, or "run W workers"); "" when PASS."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: Status
+    observed: str
+    required: str
+    fix: str = ""
+    formula: str = ""
+
+
+def step(name: str, value: int | float | None, unit: str, formula: str, **inputs: Number) -> Step:
+    return Step(name=name, value=value, unit=unit, formula=formula, inputs=inputs)
+
+
+def _num(value: Number) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def fmt_bytes(n: int | float | None) -> str:
+    """Bytes for humans, binary units (KiB = 1024), with the exact count for small values."""
+    if n is None:
+        return "unknown"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(n):,} B" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def fmt_count(n: int | None, unit: str = "") -> str:
+    if n is None:
+        return "unknown"
+    return f"{n:,}" + (f" {unit}" if unit else "")
+
+
+def next_pow2(n: int) -> int:
+    """The power of two at or above n (suggested values for table-sized sysctls)."""
+    return 1 << max(0, (max(1, n) - 1).bit_length())
+
+
+def unknown_finding(id: str, what: str, required: str, fix: str, formula: str = "") -> Finding:
+    """A fact the planner needed is unknown: WARN, never PASS on a guess."""
+    return Finding(
+        id=id, status="WARN", observed=f"{what}: unknown", required=required, fix=fix, formula=formula
+    )
+
+
+def ceiling_finding(id: str, key: str, have: int | None, need: int, formula: str) -> Finding:
+    """A sysctl that is a hard ceiling: FAIL when `need` does not fit under `have`; the fix
+    suggests the next power of two at or above the need."""
+    required = fmt_count(need)
+    fix = f"sysctl -w {key}={next_pow2(need)}"
+    if have is None:
+        return unknown_finding(id, key, required, fix, formula)
+    status: Status = "PASS" if need <= have else "FAIL"
+    return Finding(id=id, status=status, observed=fmt_count(have), required=required,
+                   fix="" if status == "PASS" else fix, formula=formula)

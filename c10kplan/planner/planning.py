@@ -1,0 +1,68 @@
+"""`plan(facts, target) -> Plan` (exported as `c10kplan.planner.plan`): every budget and finding
+reads nothing and writes nothing; the same inputs always give the same plan."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from c10kplan.host.inspect import HostFacts
+from c10kplan.planner.backlog import BacklogBudget, backlog_budget
+from c10kplan.planner.bandwidth import BandwidthBudget, bandwidth_budget
+from c10kplan.planner.calibration import Calibration
+from c10kplan.planner.conntrack import conntrack_findings
+from c10kplan.planner.fds import FdBudget, fd_budget
+from c10kplan.planner.findings import Finding
+from c10kplan.planner.memory import MemoryBudget, memory_budget
+from c10kplan.planner.ports import PortBudget, port_budget
+from c10kplan.planner.target import Target
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    target: Target
+    ready: bool  # no FAIL finding
+    server_processes: int  # 0 for role client
+    client_processes: int  # 0 for role server
+    source_addresses: int  # per destination ip:port; 0 for role server
+    fds: FdBudget
+    ports: PortBudget | None  # None for role server
+    backlog: BacklogBudget | None  # None for role client
+    memory: MemoryBudget
+    bandwidth: BandwidthBudget
+    findings: list[Finding]
+    notes: list[str]  # facts that were unknown and the defaults assumed instead
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.findings if f.status == status)
+
+
+def plan(facts: HostFacts, target: Target, calibration: Calibration | None = None) -> Plan:
+    fds, fd_findings = fd_budget(facts, target)
+    ports, port_findings = port_budget(facts, target)
+    backlog, backlog_findings = backlog_budget(facts, target)
+    memory, memory_findings = memory_budget(facts, target, calibration)
+    bandwidth, bandwidth_findings = bandwidth_budget(facts, target)
+    findings = [
+        *fd_findings, *port_findings, *backlog_findings, *memory_findings,
+        *bandwidth_findings, *conntrack_findings(facts, target),
+    ]
+    return Plan(
+        target=target,
+        ready=not any(f.status == "FAIL" for f in findings),
+        server_processes=fds.server_processes,
+        client_processes=fds.client_processes,
+        source_addresses=ports.source_addresses if ports else 0,
+        fds=fds, ports=ports, backlog=backlog, memory=memory, bandwidth=bandwidth,
+        findings=findings,
+        notes=list(facts.notes),
+    )
+
+
+class CheckReport(BaseModel):
+    """What `check --json` prints: the facts, and the plan made from them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    facts: HostFacts
+    plan: Plan

@@ -1,0 +1,79 @@
+"""Ephemeral-port budget of the client side.
+
+Kernel facts:
+- A client socket's 4-tuple (src ip, src port, dst ip, dst port) must be unique, so toward one
+  destination ip:port one source address offers (high - low + 1) ports of
+  net.ipv4.ip_local_port_range, minus those listed in ip_local_reserved_ports.
+- The kernel default range is 32768-60999 (28,232 ports). Each extra source address (any of
+  127.0.0.0/8 on loopback) adds a full range; the arithmetic lives in sharding.py.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from c10kplan.host.inspect import HostFacts
+from c10kplan.planner.findings import Finding, Step, step
+from c10kplan.planner.sharding import ports_per_address, source_addresses_needed
+from c10kplan.planner.target import Target
+
+DEFAULT_PORT_RANGE = (32768, 60999)
+WIDEST_PORT_RANGE = (1024, 65535)
+
+
+class PortBudget(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    port_low: int
+    port_high: int
+    reserved_in_range: int
+    ports_per_address: int
+    source_addresses: int  # per destination ip:port
+    working: list[Step]
+
+
+def port_budget(facts: HostFacts, target: Target) -> tuple[PortBudget | None, list[Finding]]:
+    """None and no finding for role "server": it accepts, it does not pick ports."""
+    if not target.connects:
+        return None, []
+    low, high = facts.ip_local_port_range or DEFAULT_PORT_RANGE
+    reserved = facts.reserved_ports_in_range or 0
+    per_addr = ports_per_address(low, high, reserved)
+    addresses = source_addresses_needed(target.connections, low, high, reserved) if per_addr else 0
+    working = [
+        step("ports_per_address", per_addr, "ports",
+             "high - low + 1 - reserved ports in range", low=low, high=high, reserved=reserved),
+        step("source_addresses", addresses, "addresses",
+             "ceil(connections / ports_per_address) per destination ip:port",
+             connections=target.connections, ports_per_address=per_addr),
+    ]
+    budget = PortBudget(port_low=low, port_high=high, reserved_in_range=reserved,
+                        ports_per_address=per_addr, source_addresses=addresses, working=working)
+    return budget, [_finding(facts, target, budget)]
+
+
+def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
+    formula = "connections <= ports_per_address x source_addresses (per destination ip:port)"
+    observed = f"{b.port_low}-{b.port_high} = {b.ports_per_address:,} ports per source address"
+    if facts.ip_local_port_range is None:
+        return Finding(id="ports.ephemeral", status="WARN", formula=formula,
+                       observed=f"ip_local_port_range: unknown (assumed {observed})",
+                       required=f"{target.connections:,} ports",
+                       fix=f"use {b.source_addresses} source addresses if the default range holds")
+    required = f"{target.connections:,} ports to one ip:port"
+    if b.ports_per_address == 0:
+        lo, hi = WIDEST_PORT_RANGE
+        return Finding(id="ports.ephemeral", status="FAIL", observed=observed, required=required,
+                       formula=formula,
+                       fix=f"sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'")
+    if b.source_addresses == 1:
+        return Finding(id="ports.ephemeral", status="PASS", observed=observed, required=required,
+                       formula=formula)
+    lo, hi = WIDEST_PORT_RANGE
+    wide = ports_per_address(lo, hi, b.reserved_in_range)
+    fix = (f"use {b.source_addresses} source addresses (e.g. 127.0.0.1-127.0.0.{b.source_addresses}"
+           f" on loopback: storm --source-ips {b.source_addresses})")
+    if target.connections <= wide:
+        fix += f", or sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'"
+    return Finding(id="ports.ephemeral", status="WARN", observed=observed, required=required,
+                   formula=formula, fix=fix)
