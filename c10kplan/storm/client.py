@@ -1,0 +1,435 @@
+"""One storm process: open its share of the connections, hold them, send messages, measure.
+
+The loop has three phases: ramp (paced nonblocking connects), hold (open-loop messages) and
+drain (wait for the last replies). Between phases it reports to the parent and waits for its
+command, so every process holds at the same time. One epoll backend, one dispatch.
+
+Kernel facts this module relies on (Linux):
+- A nonblocking connect() returns EINPROGRESS; the socket turns writable when the handshake
+  ends and SO_ERROR then holds 0 or the errno (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH...). On
+  loopback the answer may come at once (connect_ex returns ECONNREFUSED directly).
+- socket() fails with EMFILE at RLIMIT_NOFILE and ENFILE at fs.file-max; connect() fails with
+  EADDRNOTAVAIL when the 4-tuples to one destination run out (see config.py).
+- A peer's RST shows up as ECONNRESET on recv/send; an orderly close as recv() == b"" ("EOF").
+- Latency is measured from the *intended* send time of each message (open loop, one period
+  1/message_rate apart per connection): a stalled loop or server cannot hide its stalls by
+  sending less (coordinated omission, corrected as wrk2 does). "raw" is from the actual send.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+
+from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, make_backend
+from c10kplan.storm.config import StormConfig
+from c10kplan.storm.pacing import TokenBucket
+from c10kplan.storm.payload import ReplyChecker, expected_reply, make_message
+from c10kplan.storm.result import ProcessResult
+from c10kplan.storm.stats import LatencyRecorder, add_counts, errno_name
+
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+RECV_CHUNK = 65536
+CONNECT_BATCH = 256  # connects started per loop turn before polling again
+SEND_BATCH = 4096  # messages sent per loop turn before polling again
+PROGRESS_EVERY = 0.25  # seconds between progress reports
+DRAIN_SECONDS = 2.0  # how long the last replies may take after the hold
+COMMAND_WAIT = 600.0  # the longest a process waits for its parent's next command
+
+CONNECTING, OPEN, CLOSED = 0, 1, 2
+
+
+class _Conn:
+    __slots__ = ("sock", "fd", "state", "started", "pending", "roff", "bad", "out", "next")
+
+    def __init__(self, sock: socket.socket, started: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.state = CONNECTING
+        self.started = started
+        self.pending: deque[tuple[float, float]] = deque()  # (intended, actual) send times
+        self.roff = 0  # bytes of the current reply received so far
+        self.bad = False
+        self.out = b""
+        self.next = 0.0
+
+
+class StormProcess:
+    """The storm loop for connections [start, end) of the whole storm."""
+
+    def __init__(self, cfg: StormConfig, index: int, start: int, end: int, *,
+                 control_fd: int | None = None, report: Callable[[dict], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.start_i, self.end_i = start, end
+        self.control_fd = control_fd
+        self.report = report or (lambda event: None)
+        self.clock = clock
+        self.addr = (cfg.host, cfg.port)
+        self.backend = make_backend("epoll")
+        self.conns: dict[int, _Conn] = {}
+        self.connecting = 0
+        self.established = 0
+        self.failures: dict[str, int] = {}
+        self.sent = self.received = self.mismatches = self.unanswered = 0
+        self.bytes_sent = self.bytes_received = 0
+        self.connect_lat = LatencyRecorder()
+        self.corrected = LatencyRecorder()
+        self.raw = LatencyRecorder()
+        self.message = make_message(cfg.message_size)
+        reply = expected_reply(cfg.protocol, self.message)
+        self.expects_reply = bool(reply)
+        self.checker = ReplyChecker(reply, RECV_CHUNK)
+        self.commands: deque[str] = deque()
+        self.stopping = False
+        self.ramp_seconds = self.hold_seconds = 0.0
+        self._last_progress = 0.0
+        if control_fd is not None:
+            os.set_blocking(control_fd, False)
+            self.backend.register(control_fd, EVENT_READ)
+
+    # -- failures and the one close path ----------------------------------------------------
+
+    def _fail(self, code: int | str) -> None:
+        name = errno_name(code)
+        self.failures[name] = self.failures.get(name, 0) + 1
+
+    def _drop(self, conn: _Conn, code: int | str | None) -> None:
+        """The one close path: unregister, close, count why (None = our own orderly close)."""
+        if conn.state == CLOSED:
+            return
+        if conn.state == CONNECTING:
+            self.connecting -= 1
+        conn.state = CLOSED
+        self.conns.pop(conn.fd, None)
+        try:
+            self.backend.unregister(conn.fd)
+        except (KeyError, OSError, ValueError):
+            pass
+        conn.sock.close()
+        if code is not None:
+            self._fail(code)
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def _source(self, i: int) -> str | None:
+        ips = self.cfg.source_ips
+        return ips[i % len(ips)] if ips else None
+
+    def _start_connect(self, i: int, now: float) -> _Conn | None:
+        try:
+            # SOCK_NONBLOCK at creation saves a fcntl per connection.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as exc:  # EMFILE / ENFILE / ENOBUFS
+            self._fail(exc.errno or "EUNKNOWN")
+            return None
+        src = self._source(i)
+        try:
+            if src is not None:
+                sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((src, 0))
+            err = sock.connect_ex(self.addr)
+        except OSError as exc:
+            sock.close()
+            self._fail(exc.errno or "EUNKNOWN")
+            return None
+        conn = _Conn(sock, now)
+        if err == 0:
+            self.conns[conn.fd] = conn
+            self.backend.register(conn.fd, EVENT_READ)
+            self._opened(conn, now)
+        elif err == errno.EINPROGRESS:
+            self.conns[conn.fd] = conn
+            self.backend.register(conn.fd, EVENT_WRITE)
+            self.connecting += 1
+        else:
+            sock.close()
+            self._fail(err)
+            return None
+        return conn
+
+    def _opened(self, conn: _Conn, now: float) -> None:
+        conn.state = OPEN
+        self.established += 1
+        self.connect_lat.record_seconds(now - conn.started)
+
+    def _connect_done(self, conn: _Conn, now: float) -> None:
+        err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._drop(conn, err)
+            return
+        self.connecting -= 1
+        self._opened(conn, now)
+        self.backend.modify(conn.fd, EVENT_READ)
+
+    # -- reading and writing ----------------------------------------------------------------
+
+    def _read(self, conn: _Conn, now: float) -> None:
+        try:
+            data = conn.sock.recv(RECV_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._drop(conn, exc.errno or "EUNKNOWN")
+            return
+        if not data:
+            self._drop(conn, "EOF")
+            return
+        self.bytes_received += len(data)
+        checker = self.checker
+        if not checker.period:  # discard: any byte back is unexpected
+            self.mismatches += 1
+            return
+        if not checker.matches(conn.roff, data):
+            conn.bad = True
+        done, conn.roff = divmod(conn.roff + len(data), checker.period)
+        pending = conn.pending
+        for _ in range(done):
+            if pending:
+                intended, actual = pending.popleft()
+                self.corrected.record(int((now - intended) * 1_000_000))
+                self.raw.record(int((now - actual) * 1_000_000))
+                self.received += 1
+            else:  # more reply bytes than messages sent
+                conn.bad = True
+            if conn.bad:
+                self.mismatches += 1
+                conn.bad = False
+
+    def _send(self, conn: _Conn, intended: float, now: float) -> None:
+        msg = self.message
+        if self.expects_reply:
+            conn.pending.append((intended, now))
+        self.sent += 1
+        if conn.out:
+            conn.out += msg
+            return
+        try:
+            n = conn.sock.send(msg)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._drop(conn, exc.errno or "EUNKNOWN")
+            return
+        self.bytes_sent += n
+        if n < len(msg):
+            conn.out = msg[n:]
+            self.backend.modify(conn.fd, EVENT_READ | EVENT_WRITE)
+
+    def _flush(self, conn: _Conn) -> None:
+        try:
+            n = conn.sock.send(conn.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._drop(conn, exc.errno or "EUNKNOWN")
+            return
+        self.bytes_sent += n
+        conn.out = conn.out[n:]
+        if not conn.out:
+            self.backend.modify(conn.fd, EVENT_READ)
+
+    # -- the one dispatch -------------------------------------------------------------------
+
+    def _turn(self, timeout: float) -> None:
+        """Wait for events (at most `timeout` s), dispatch them, report progress."""
+        events = self.backend.poll(max(0.0, timeout))
+        now = self.clock()
+        conns = self.conns
+        for fd, mask in events:
+            conn = conns.get(fd)
+            if conn is None:
+                if fd == self.control_fd:
+                    self._read_control()
+                continue
+            if conn.state == CONNECTING:
+                self._connect_done(conn, now)
+                continue
+            if mask & (EVENT_READ | EVENT_ERROR):
+                self._read(conn, now)
+            if mask & EVENT_WRITE and conn.state == OPEN and conn.out:
+                self._flush(conn)
+        if now - self._last_progress >= PROGRESS_EVERY:
+            self._last_progress = now
+            self.report({"event": "progress", "index": self.index, **self.counters()})
+
+    def _read_control(self) -> None:
+        try:
+            data = os.read(self.control_fd, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # the parent closed its end: stop as soon as possible
+            self.commands.append("stop")
+        else:
+            self.commands.extend(data.decode("ascii", "replace").split())
+        if "stop" in self.commands:
+            self.stopping = True
+
+    def counters(self) -> dict:
+        return {
+            "established": self.established,
+            "open": len(self.conns) - self.connecting,
+            "connecting": self.connecting,
+            "failed": sum(self.failures.values()),
+            "sent": self.sent,
+            "received": self.received,
+            "mismatches": self.mismatches,
+        }
+
+    # -- phases -----------------------------------------------------------------------------
+
+    def ramp(self) -> None:
+        """Open connections [start, end) at the paced rate; returns when none is pending."""
+        cfg = self.cfg
+        nprocs = max(1, cfg.processes)
+        t0 = self.clock()
+        bucket = TokenBucket(cfg.connect_rate / nprocs, now=t0)
+        started: deque[_Conn] = deque()
+        i = self.start_i
+        while (i < self.end_i or self.connecting) and not self.stopping:
+            now = self.clock()
+            room = min(CONNECT_BATCH, self.end_i - i, cfg.max_inflight - self.connecting)
+            for _ in range(bucket.take(now, room)):
+                conn = self._start_connect(i, now)
+                i += 1
+                if conn is not None and conn.state == CONNECTING:
+                    started.append(conn)
+            while started and started[0].state != CONNECTING:
+                started.popleft()
+            while started and now - started[0].started >= cfg.connect_timeout:
+                conn = started.popleft()
+                if conn.state == CONNECTING:
+                    self._drop(conn, errno.ETIMEDOUT)
+            if i < self.end_i and self.connecting < cfg.max_inflight:
+                timeout = bucket.wait_time(now) if bucket.rate else 0.0
+            elif started:
+                timeout = max(0.0, started[0].started + cfg.connect_timeout - now)
+            else:
+                timeout = 0.0
+            self._turn(min(timeout, 0.05))
+        for conn in list(self.conns.values()):  # stopped while connecting
+            if conn.state == CONNECTING:
+                self._drop(conn, "ESTOPPED")
+        self.ramp_seconds = self.clock() - t0
+
+    def wait_command(self, timeout: float = COMMAND_WAIT) -> str:
+        """Keep the connections served until the parent's next command (or `stop`)."""
+        if self.control_fd is None:
+            return "hold"
+        deadline = self.clock() + timeout
+        while not self.commands:
+            now = self.clock()
+            if now >= deadline:
+                return "stop"
+            self._turn(min(0.2, deadline - now))
+        cmd = self.commands.popleft()
+        return "stop" if self.stopping else cmd
+
+    def hold(self) -> None:
+        """Hold every open connection for the duration, sending on the open-loop schedule."""
+        cfg = self.cfg
+        t0 = self.clock()
+        deadline = t0 + cfg.duration
+        sched: deque[_Conn] = deque()
+        if cfg.message_rate > 0:
+            period = 1.0 / cfg.message_rate
+            opened = [c for c in self.conns.values() if c.state == OPEN]
+            n = max(1, len(opened))
+            for k, conn in enumerate(opened):  # spread the first sends over one period
+                conn.next = t0 + period * k / n
+                sched.append(conn)
+        else:
+            period = 0.0
+        while not self.stopping:
+            now = self.clock()
+            if now >= deadline:
+                break
+            sent = 0
+            while sched and sched[0].next <= now and sent < SEND_BATCH:
+                conn = sched.popleft()
+                if conn.state != OPEN:
+                    continue
+                intended = conn.next
+                conn.next = intended + period
+                self._send(conn, intended, now)
+                sent += 1
+                if conn.state == OPEN and conn.next < deadline:
+                    sched.append(conn)
+            if sent >= SEND_BATCH:
+                timeout = 0.0
+            else:
+                nxt = sched[0].next if sched else deadline
+                timeout = min(nxt, deadline) - now
+            self._turn(min(timeout, 0.2))
+        self.hold_seconds = self.clock() - t0
+        self._drain()
+
+    def _drain(self) -> None:
+        """Wait (bounded) for replies to messages already sent; count the rest as unanswered."""
+        if not self.expects_reply:
+            return
+        deadline = self.clock() + DRAIN_SECONDS
+        while not self.stopping and self.clock() < deadline:
+            if not any(c.pending for c in self.conns.values()):
+                break
+            self._turn(0.05)
+        now = self.clock()
+        for conn in self.conns.values():
+            for intended, _actual in conn.pending:
+                # A lower bound for the latency of a reply that never came (open loop).
+                self.corrected.record(int((now - intended) * 1_000_000))
+                self.unanswered += 1
+            conn.pending.clear()
+
+    def close_all(self) -> None:
+        for conn in list(self.conns.values()):
+            self._drop(conn, None)
+        self.backend.close()
+
+    def result(self, status: str = "ok", detail: str = "") -> tuple[ProcessResult, dict[str, str]]:
+        held = sum(1 for c in self.conns.values() if c.state == OPEN)
+        res = ProcessResult(
+            index=self.index, pid=os.getpid(), target=self.end_i - self.start_i,
+            established=self.established, held=held, failures=add_counts({}, self.failures),
+            messages_sent=self.sent, messages_received=self.received, mismatches=self.mismatches,
+            unanswered=self.unanswered, bytes_sent=self.bytes_sent, bytes_received=self.bytes_received,
+            ramp_seconds=round(self.ramp_seconds, 4), hold_seconds=round(self.hold_seconds, 4),
+            status="stopped" if self.stopping and status == "ok" else status, detail=detail,
+        )
+        hists = {"connect": self.connect_lat.encode(), "corrected": self.corrected.encode(),
+                 "raw": self.raw.encode()}
+        return res, hists
+
+    def run(self) -> ProcessResult:
+        """All phases, talking to the parent through `report` and the control fd."""
+        self.ramp()
+        self.report({"event": "ramped", "index": self.index, **self.counters(),
+                     "ramp_seconds": self.ramp_seconds})
+        if not self.stopping and self.wait_command() == "hold":
+            self.hold()
+        res, hists = self.result()
+        self.report({"event": "result", "index": self.index, "result": res.model_dump(mode="json"),
+                     "hist": hists})
+        if self.control_fd is not None and not self.stopping:
+            self.wait_command()  # "close" (or stop): keep holding until the parent has measured
+        self.close_all()
+        return res
+
+
+def pipe_reporter(fd: int) -> Callable[[dict], None]:
+    """Write each event as one JSON line to a pipe (blocking: the parent always reads)."""
+
+    def report(event: dict) -> None:
+        data = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    return report

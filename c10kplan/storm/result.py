@@ -1,0 +1,135 @@
+"""The storm's result records: one per process (sent back over a pipe as JSON) and the merged
+whole, with the verdict. Frozen pydantic models: they are printed as JSON and read by verify."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from c10kplan.storm.stats import Percentiles, add_counts, merge_encoded
+
+
+class ProcessResult(BaseModel):
+    """What one storm process did with its share of the connections."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    pid: int
+    target: int = Field(description="connections this process was asked to open")
+    established: int = 0
+    held: int = Field(0, description="connections still open at the end of the hold")
+    failures: dict[str, int] = Field(default_factory=dict, description="failed connects/drops by errno name")
+    messages_sent: int = 0
+    messages_received: int = 0
+    mismatches: int = 0
+    unanswered: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    ramp_seconds: float = 0.0
+    hold_seconds: float = 0.0
+    status: str = Field("ok", description="ok | stopped | crashed | killed")
+    detail: str = ""
+
+
+class MessageLatency(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    corrected: Percentiles = Percentiles()
+    raw: Percentiles = Percentiles()
+
+
+class StormResult(BaseModel):
+    """The merged result of every storm process, with the verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    protocol: str
+    connections: int
+    processes: int
+    source_addresses: int
+    established: int
+    held: int
+    failures: dict[str, int]
+    connect_seconds: float = Field(description="start of the first connect to the end of the last one")
+    connect_rate: float = Field(description="established connections per second during the ramp")
+    connect_latency_us: Percentiles
+    message_latency_us: MessageLatency
+    hold_seconds: float
+    messages_sent: int
+    messages_received: int
+    messages_per_second: float
+    bytes_sent: int
+    bytes_received: int
+    throughput_bytes_per_second: float
+    mismatches: int
+    unanswered: int
+    per_process: list[ProcessResult]
+    problems: list[str]
+    ok: bool
+
+
+def problems_of(connections: int, established: int, held: int, failures: dict[str, int],
+                mismatches: int, unanswered: int, processes: list[ProcessResult]) -> list[str]:
+    """Why a storm did not hold the target cleanly; [] means it did."""
+    out = []
+    if established < connections:
+        out.append(f"established {established} of {connections} connections")
+    if held < established:
+        out.append(f"{established - held} connections dropped during the hold")
+    if failures:
+        out.append("failures: " + ", ".join(f"{k} x{v}" for k, v in sorted(failures.items())))
+    if mismatches:
+        out.append(f"{mismatches} replies did not match the expected bytes (protocol mismatch?)")
+    if unanswered:
+        out.append(f"{unanswered} messages got no reply before the drain timeout")
+    for p in processes:
+        if p.status not in ("ok",):
+            out.append(f"storm process {p.index} (pid {p.pid}) {p.status}" + (f": {p.detail}" if p.detail else ""))
+    return out
+
+
+def combine(*, target: str, protocol: str, connections: int, source_addresses: int,
+            processes: list[ProcessResult], histograms: list[dict[str, str]]) -> StormResult:
+    """Merge per-process results (histograms merged sample by sample) and judge them."""
+    failures: dict[str, int] = {}
+    for p in processes:
+        add_counts(failures, p.failures)
+    established = sum(p.established for p in processes)
+    held = sum(p.held for p in processes)
+    ramp = max((p.ramp_seconds for p in processes), default=0.0)
+    hold = max((p.hold_seconds for p in processes), default=0.0)
+    received = sum(p.messages_received for p in processes)
+    bytes_total = sum(p.bytes_sent + p.bytes_received for p in processes)
+    mismatches = sum(p.mismatches for p in processes)
+    unanswered = sum(p.unanswered for p in processes)
+    connect_h = merge_encoded([h.get("connect", "") for h in histograms])
+    corrected_h = merge_encoded([h.get("corrected", "") for h in histograms])
+    raw_h = merge_encoded([h.get("raw", "") for h in histograms])
+    problems = problems_of(connections, established, held, failures, mismatches, unanswered, processes)
+    return StormResult(
+        target=target,
+        protocol=protocol,
+        connections=connections,
+        processes=len(processes),
+        source_addresses=source_addresses,
+        established=established,
+        held=held,
+        failures=failures,
+        connect_seconds=round(ramp, 4),
+        connect_rate=round(established / ramp, 1) if ramp > 0 else 0.0,
+        connect_latency_us=Percentiles.of(connect_h),
+        message_latency_us=MessageLatency(corrected=Percentiles.of(corrected_h), raw=Percentiles.of(raw_h)),
+        hold_seconds=round(hold, 3),
+        messages_sent=sum(p.messages_sent for p in processes),
+        messages_received=received,
+        messages_per_second=round(received / hold, 1) if hold > 0 else 0.0,
+        bytes_sent=sum(p.bytes_sent for p in processes),
+        bytes_received=sum(p.bytes_received for p in processes),
+        throughput_bytes_per_second=round(bytes_total / hold, 1) if hold > 0 else 0.0,
+        mismatches=mismatches,
+        unanswered=unanswered,
+        per_process=processes,
+        problems=problems,
+        ok=not problems,
+    )

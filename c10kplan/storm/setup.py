@@ -1,0 +1,59 @@
+"""Resolve `--processes auto` and `--source-ips auto` from this host's limits into a StormConfig.
+
+Reads only through ProcFS (the port range) and getrlimit (the fd hard limit)."""
+
+from __future__ import annotations
+
+import resource
+
+from c10kplan.errors import BadInput
+from c10kplan.host.parse import parse_ints
+from c10kplan.host.procfs import ProcFS
+from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
+
+# Linux's default net.ipv4.ip_local_port_range, used when the file cannot be read.
+DEFAULT_PORT_RANGE = (32768, 60999)
+
+
+def port_range(procfs: ProcFS) -> tuple[int, int]:
+    values = parse_ints(procfs.read_sysctl("net.ipv4.ip_local_port_range"), 2)
+    return (values[0], values[1]) if values else DEFAULT_PORT_RANGE
+
+
+def hard_nofile() -> int:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 30 if hard == resource.RLIM_INFINITY else hard
+
+
+def resolve_processes(spec: str | int, connections: int) -> int:
+    if isinstance(spec, int) or str(spec).isdigit():
+        n = int(spec)
+        if n < 1:
+            raise BadInput("--processes must be 'auto' or a positive number")
+        return min(n, connections)
+    if spec != "auto":
+        raise BadInput(f"--processes must be 'auto' or a positive number, not {spec!r}")
+    return auto_processes(connections, hard_nofile())
+
+
+def resolve_source_ips(spec: str | None, host: str, connections: int, procfs: ProcFS) -> tuple[str, ...]:
+    if spec is None or spec == "":
+        return ()
+    if spec == "auto":
+        low, high = port_range(procfs)
+        return auto_source_ips(host, connections, low, high)
+    return parse_source_ips(spec)
+
+
+def build_config(host: str, port: int, *, connections: int, processes: str | int = "auto",
+                 source_ips: str | None = "auto", procfs: ProcFS | None = None, **settings) -> StormConfig:
+    """A validated StormConfig with the `auto` values worked out for this host."""
+    procfs = procfs or ProcFS()
+    if connections < 1:
+        raise BadInput("--connections must be at least 1")
+    return StormConfig(
+        host=host, port=port, connections=connections,
+        processes=resolve_processes(processes, connections),
+        source_ips=resolve_source_ips(source_ips, host, connections, procfs),
+        **settings,
+    )
