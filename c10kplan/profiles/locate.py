@@ -1,0 +1,73 @@
+"""Locate a profile: a path to a .toml file, or the name of a shipped profile.
+
+Shipped profiles are searched, in order, in:
+1. the directories in $C10KPLAN_PROFILES_DIR (os.pathsep-separated),
+2. the repository's `profiles/` folder (an editable install, a source checkout),
+3. `<sys.prefix>/share/c10kplan/profiles` (a wheel install ships them there as data files).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+
+from c10kplan.errors import ProfileError
+
+PROFILES_DIR_ENV = "C10KPLAN_PROFILES_DIR"
+SUFFIX = ".toml"
+
+
+def shipped_dirs() -> list[Path]:
+    """Directories that hold shipped profiles, in search order (existing ones only)."""
+    dirs: list[Path] = []
+    env = os.environ.get(PROFILES_DIR_ENV)
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(Path(__file__).resolve().parents[2] / "profiles")
+    dirs.append(Path(sys.prefix) / "share" / "c10kplan" / "profiles")
+    seen: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d not in seen:
+            seen.append(d)
+    return seen
+
+
+def available() -> dict[str, Path]:
+    """Shipped profile names -> files; the first directory that has a name wins."""
+    found: dict[str, Path] = {}
+    for d in shipped_dirs():
+        for f in sorted(d.glob(f"*{SUFFIX}")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def is_path(ref: str) -> bool:
+    """A reference is a file path when it ends with .toml or contains a path separator."""
+    return ref.endswith(SUFFIX) or "/" in ref or os.sep in ref
+
+
+def locate(ref: str, *, near: Path | None = None) -> Path:
+    """The file for `ref`. Names are looked up next to `near` (the child profile's folder,
+    for `extends`) and then in the shipped directories. Raises ProfileError when not found."""
+    if not ref or not ref.strip():
+        raise ProfileError("empty profile name")
+    if is_path(ref):
+        path = Path(ref)
+        if not path.is_absolute() and near is not None:
+            path = near / path
+        if not path.is_file():
+            raise ProfileError(f"{ref}: no such profile file")
+        return path
+    if near is not None:
+        sibling = near / f"{ref}{SUFFIX}"
+        if sibling.is_file():
+            return sibling
+    names = available()
+    if ref in names:
+        return names[ref]
+    close = difflib.get_close_matches(ref, list(names), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    known = ", ".join(sorted(names)) or "none found"
+    raise ProfileError(f"unknown profile {ref!r}{hint} (shipped profiles: {known})")
