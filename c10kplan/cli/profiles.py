@@ -1,7 +1,190 @@
-"""Placeholder: commands are registered here by the owner of this module."""
+"""Commands `apply`, `rollback`, `export` and the `profiles` group (list, show).
+
+Thin: each command parses options and hands off to one function in `c10kplan.profiles`;
+`c10kplan.cli.render` prints. Exit codes: 0 done, 1 declined at the prompt, 2 bad profile /
+key / value / usage (nothing changed), 3 a write failed (everything restored).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+profiles_app = typer.Typer(help="List shipped profiles and show a merged profile.",
+                           no_args_is_help=True)
+
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p",
+                                         help="Shipped profile name, or a path to a .toml file.")]
+RootOpt = Annotated[Optional[Path], typer.Option(
+    "--root", help="Tree holding proc/sys and etc/ (default /, or $C10KPLAN_ROOT).")]
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state-dir", help="Where the backup lives (default /var/lib/c10kplan, or "
+                        "$C10KPLAN_STATE_DIR).")]
+KeysOpt = Annotated[Optional[str], typer.Option(
+    "--keys", help="Only keys matching this glob (comma-separated globs), e.g. 'net.*'.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _short(path: str) -> str:
+    return Path(path).name
+
+
+def _render_apply(report, as_json: bool) -> None:  # noqa: ANN001 (ApplyReport, imported lazily)
+    from c10kplan.cli import render
+
+    if as_json:
+        render.emit_json(report)
+        return
+    if report.recovered:
+        render.note(f"note: {report.recovered}")
+    rows = []
+    for c in report.changes:
+        new = c.new if c.action == "change" else c.wanted
+        note = c.reason or (f"profile floor {c.wanted}" if c.action == "kept-higher" else "")
+        rows.append((c.key, c.current if c.current is not None else "-", new, c.action, note))
+    title = (f"profile {report.profile} (root {report.root})"
+             + (": dry run, nothing changed" if report.dry_run else ""))
+    render.table(rows, ("key", "current", "new", "action", "note"), title=title)
+    counts: dict[str, int] = {}
+    for c in report.changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    summary = ", ".join(f"{n} {a}" for a, n in counts.items())
+    render.line()
+    if report.dry_run:
+        render.line(f"would change {counts.get('change', 0)} key(s) ({summary})")
+        for f in report.files:
+            render.line(f"would write {Path(report.root) / f}")
+    else:
+        render.line(f"changed {len(report.written)} key(s) ({summary}); "
+                    f"backup in {report.state_dir}, undo with `c10kplan rollback "
+                    f"--state-dir {report.state_dir}`")
+        for f in report.files:
+            render.line(f"wrote {Path(report.root) / f}")
+    for e in report.effects:
+        render.line(f"- {e}")
+
+
+def apply(
+    profile: ProfileOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff, change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    keys: KeysOpt = None,
+    persist: Annotated[bool, typer.Option(
+        "--persist", help="Also write sysctl.d, limits.d and a systemd drop-in under --root.")] = False,
+    root: RootOpt = None,
+    state_dir: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply a profile's sysctls (backup first, verify each write, all-or-nothing)."""
+    from c10kplan.errors import BadInput
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.profiles.apply import apply_profile, parse_patterns, state_dir_default
+    from c10kplan.profiles.backup import StateStore
+    from c10kplan.profiles.merge import resolve
+
+    prof = resolve(profile)
+    patterns = parse_patterns(keys)
+    procfs = ProcFS(root)
+    store = StateStore(state_dir or state_dir_default())
+    args = {"procfs": procfs, "store": store, "patterns": patterns, "persist": persist}
+    if not dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise BadInput("refusing to apply without --yes: stdin is not a terminal "
+                           "(use --dry-run to see the diff); nothing was changed")
+        _render_apply(apply_profile(prof, dry_run=True, **args), as_json=False)
+        if not typer.confirm("Apply these changes?", default=False):
+            from c10kplan.cli import render
+
+            render.note("not applied; nothing was changed")
+            raise typer.Exit(1)
+    _render_apply(apply_profile(prof, dry_run=dry_run, **args), as_json)
+
+
+def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = False) -> None:
+    """Restore the values and files the last apply(s) replaced. Safe to run twice."""
+    from c10kplan.cli import render
+    from c10kplan.profiles.apply import rollback as do_rollback
+    from c10kplan.profiles.apply import state_dir_default
+    from c10kplan.profiles.backup import StateStore
+
+    report = do_rollback(StateStore(state_dir or state_dir_default()), root=root)
+    if as_json:
+        render.emit_json(report)
+        return
+    render.line(report.message)
+    for f in report.files:
+        render.line(f"restored {Path(report.root or '/') / f}")
+
+
+def export(
+    profile: ProfileOpt,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="sysctl.d | limits.d | systemd | tuned | ansible")],
+    keys: KeysOpt = None,
+) -> None:
+    """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file."""
+    from c10kplan.cli import render
+    from c10kplan.profiles.apply import parse_patterns
+    from c10kplan.profiles.export import export_profile
+    from c10kplan.profiles.merge import resolve
+
+    render.line(export_profile(resolve(profile), fmt, parse_patterns(keys)).rstrip("\n"))
+
+
+@profiles_app.command("list")
+def list_profiles(as_json: JsonOpt = False) -> None:
+    """The shipped profiles: what each is sized for and what it extends."""
+    from c10kplan.cli import render
+    from c10kplan.profiles.merge import shipped_profiles
+
+    profs = shipped_profiles()
+    if as_json:
+        render.emit_json([p.model_dump(mode="json", include={"name", "summary", "path", "chain",
+                                                            "target"}) for p in profs])
+        return
+    rows = [(p.name, " -> ".join(p.chain[:-1]) or "-",
+             f"{p.target.connections:,}" if p.target else "-",
+             ",".join(p.target.roles) if p.target else "-", p.summary) for p in profs]
+    render.table(rows, ("name", "extends", "connections", "roles", "summary"))
+
+
+@profiles_app.command("show")
+def show_profile(
+    name: Annotated[str, typer.Argument(help="Shipped profile name or .toml path.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The merged profile: every value and the file it came from."""
+    from c10kplan.cli import render
+    from c10kplan.profiles.merge import resolve
+    from c10kplan.profiles.schema import SUPPORTED
+
+    p = resolve(name)
+    if as_json:
+        render.emit_json(p)
+        return
+    render.line(f"{p.name}: {p.summary}")
+    render.line(f"chain: {' -> '.join(p.chain)}   file: {p.path}")
+    if p.target:
+        render.line(f"sized for: {p.target.connections:,} connections ({', '.join(p.target.roles)})")
+    rows = []
+    for key, s in p.sysctl.items():
+        spec = SUPPORTED.get(key)
+        rows.append((key, s.display, spec.unit if spec else "(unknown key)",
+                     spec.scope if spec else "?", _short(s.source)))
+    render.table(rows, ("key", "value", "unit", "scope", "from"))
+    lim = p.limits
+    if lim.nofile_soft is not None or lim.nofile_hard is not None:
+        render.line(f"nofile: soft {lim.nofile_soft} hard {lim.nofile_hard} "
+                    f"(from {_short(lim.source or p.path)}; persisted by apply --persist)")
+    render.line("'>' = raise only: never lowers a value already higher on the host")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add apply, rollback, export and the profiles group to the app."""
+    app.command("apply")(apply)
+    app.command("rollback")(rollback)
+    app.command("export")(export)
+    app.add_typer(profiles_app, name="profiles")

@@ -32,6 +32,7 @@ from c10kplan.profiles.backup import Backup, StateStore
 from c10kplan.profiles.files import atomic_write, read_or_none, restore_file
 from c10kplan.profiles.model import Profile, Setting
 from c10kplan.profiles.persist import persisted_files
+from c10kplan.profiles.schema import SUPPORTED
 
 Action = Literal["change", "same", "kept-higher", "skipped"]
 
@@ -136,9 +137,24 @@ def plan_changes(profile: Profile, procfs: ProcFS, patterns: tuple[str, ...]) ->
                                reason="not present under /proc/sys (host-wide key in a network "
                                       "namespace, or not in this kernel)", **base))
             continue
+        if _host_key_read_only(procfs, key):
+            rows.append(Change(current=" ".join(current.split()), new=None, action="skipped",
+                               reason="read-only here (host-wide key seen from a network "
+                                      "namespace; only the initial namespace can change it)",
+                               **base))
+            continue
         action, new = decide(current, s)
         rows.append(Change(current=" ".join(current.split()), new=new, action=action, **base))
     return rows
+
+
+def _host_key_read_only(procfs: ProcFS, key: str) -> bool:
+    """A host-wide key whose /proc/sys file refuses writes. /proc/sys permission checks use
+    the file mode even for root (proc_sys_permission), so access(2) tells the truth there."""
+    spec = SUPPORTED.get(key)
+    if spec is None or spec.scope != "host":
+        return False
+    return not os.access(procfs.path(sysctl_relpath(key)), os.W_OK)
 
 
 def _persist_entries(changes: list[Change]) -> list[tuple[str, str, str]]:

@@ -12,7 +12,7 @@ Kernel facts used by the table (Linux 5.x/6.x, x86_64):
   so 0..2147483647.
 - Scope: keys marked "netns" are per network namespace (a fresh `unshare -n` shows its own
   copy); "host" keys (fs.*, tcp_mem, netdev_max_backlog, busy_read/poll, tcp_max_orphans) are
-  host-wide and only visible from the initial namespace.
+  host-wide: absent from a child namespace, or (net.core.[rw]mem_*) present there read-only.
 """
 
 from __future__ import annotations
@@ -58,13 +58,15 @@ SUPPORTED: dict[str, KeySpec] = {
         _spec("fs.nr_open", 1, 64, 2147483584, "host", "fds per process"),
         _spec("fs.epoll.max_user_watches", 1, 1, LONG_MAX, "host", "epoll watches per user"),
         # net.core: the socket buffer caps and defaults are bytes; the kernel floor is
-        # SOCK_MIN_RCVBUF (2304) / SOCK_MIN_SNDBUF (4608) on x86_64.
+        # SOCK_MIN_RCVBUF (2304) / SOCK_MIN_SNDBUF (4608) on x86_64. r/wmem_{max,default}
+        # show up in a child network namespace (Linux 6.x) but read-only (mode 0444): only
+        # the initial namespace can change them, so they count as host-wide here.
         _spec("net.core.somaxconn", 1, 0, INT_MAX, "netns", "connections (accept queue)"),
         _spec("net.core.netdev_max_backlog", 1, 1, INT_MAX, "host", "packets per CPU"),
-        _spec("net.core.rmem_max", 1, 2304, INT_MAX, "netns", "bytes"),
-        _spec("net.core.wmem_max", 1, 4608, INT_MAX, "netns", "bytes"),
-        _spec("net.core.rmem_default", 1, 2304, INT_MAX, "netns", "bytes"),
-        _spec("net.core.wmem_default", 1, 4608, INT_MAX, "netns", "bytes"),
+        _spec("net.core.rmem_max", 1, 2304, INT_MAX, "host", "bytes"),
+        _spec("net.core.wmem_max", 1, 4608, INT_MAX, "host", "bytes"),
+        _spec("net.core.rmem_default", 1, 2304, INT_MAX, "host", "bytes"),
+        _spec("net.core.wmem_default", 1, 4608, INT_MAX, "host", "bytes"),
         _spec("net.core.optmem_max", 1, 0, INT_MAX, "netns", "bytes"),
         _spec("net.core.busy_read", 1, 0, INT_MAX, "host", "microseconds"),
         _spec("net.core.busy_poll", 1, 0, INT_MAX, "host", "microseconds"),
