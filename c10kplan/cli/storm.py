@@ -50,6 +50,14 @@ class _Progress:
 def _print_storm(result) -> None:
     from c10kplan.cli import render
 
+    _print_storm_tables(result)
+    render.line()
+    render.line("verdict: " + ("PASS" if result.ok else "FAIL: " + "; ".join(result.problems)))
+
+
+def _print_storm_tables(result) -> None:
+    from c10kplan.cli import render
+
     r = result
     render.table(
         [
@@ -70,8 +78,6 @@ def _print_storm(result) -> None:
         [[name, p.count, p.p50, p.p90, p.p99, p.p999, p.max] for name, p in lat],
         headers=["latency (us)", "count", "p50", "p90", "p99", "p99.9", "max"],
     )
-    render.line()
-    render.line("verdict: " + ("PASS" if r.ok else "FAIL: " + "; ".join(r.problems)))
 
 
 def register(app: typer.Typer) -> None:
@@ -115,3 +121,97 @@ def register(app: typer.Typer) -> None:
             _print_storm(result)
         if not result.ok:
             raise NotReady("storm: " + "; ".join(result.problems))
+
+    _register_verify(app)
+
+
+def _print_verify(res) -> None:
+    from c10kplan.cli import render
+
+    p = res.plan
+    render.line(
+        f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each; "
+        f"{res.server_workers} server workers, {res.storm_processes} storm processes, "
+        f"{res.storm.source_addresses} source addresses"
+        + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
+           if res.netns else "")
+    )
+    if res.forced:
+        render.line("plan FAILED and --force was given: " + "; ".join(p.failing))
+    render.line()
+    _print_storm_tables(res.storm)
+    render.line()
+    render.table(
+        [[c.figure, _num(c.measured), _num(c.planned), "-" if c.ratio is None else f"{c.ratio:.2f}",
+          {True: "yes", False: "NO", None: "-"}[c.within], c.how] for c in res.comparisons],
+        headers=["measured vs planned", "measured", "planned", "ratio", "within 25%", "how"],
+    )
+    render.line()
+    if res.calibration_file:
+        render.line(f"calibration written to {res.calibration_file}")
+    render.line(f"server: {res.server_active} active, errors: "
+                + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
+    render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
+
+
+def _num(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:g}"
+
+
+def _register_verify(app: typer.Typer) -> None:
+    @app.command()
+    def verify(
+        connections: Annotated[int, typer.Option("--connections", "-n", help="Connections to hold.")],
+        duration: Annotated[float, typer.Option(help="Seconds to hold all N connections.")] = 10.0,
+        message_rate: Annotated[float, typer.Option(help="Messages per connection per second (0 = idle).")] = 1.0,
+        message_size: Annotated[int, typer.Option(help="Bytes per message.")] = 64,
+        connect_rate: Annotated[float, typer.Option(help="Storm connects per second; 0 = as fast as possible.")] = 0.0,
+        backend: Annotated[str, typer.Option(help="Server backend: epoll, poll or select.")] = "epoll",
+        trigger: Annotated[str, typer.Option(help="epoll trigger: level or edge.")] = "level",
+        workers: Annotated[str, typer.Option(help="Server workers: a number or 'auto' (from the plan).")] = "auto",
+        storm_processes: Annotated[str, typer.Option(help="Storm processes: a number or 'auto' (from the plan).")] = "auto",
+        profile: Annotated[Optional[str], typer.Option(help="Apply this profile's net.* keys (needs --netns).")] = None,
+        netns: Annotated[bool, typer.Option("--netns", help="Run inside a throwaway network namespace.")] = False,
+        p99_max: Annotated[float, typer.Option("--p99-max", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
+        calibrate: Annotated[Optional[str], typer.Option(help="Write the measured per-socket costs to FILE.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Run even when the plan has FAIL items.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result document.")] = False,
+        progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
+    ) -> None:
+        """Plan, start the server and the storm, hold N connections, compare measured with planned."""
+        from c10kplan.cli import render
+        from c10kplan.errors import BadInput, NotReady
+        from c10kplan.verify import VerifyOptions, run_verify
+
+        if profile and not netns:
+            raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")
+        opts = VerifyOptions(
+            connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
+            connect_rate=connect_rate, backend=backend, trigger=trigger, workers=_auto_or_int(workers, "--workers"),
+            storm_processes=_auto_or_int(storm_processes, "--storm-processes"), profile=profile, netns=netns,
+            p99_max_ms=p99_max, calibrate=calibrate, force=force,
+        )
+        show = progress if progress is not None else sys.stderr.isatty()
+        display = _Progress(connections, show and not json_out)
+        try:
+            result = run_verify(opts, on_event=display)
+        finally:
+            display.finish()
+        if json_out:
+            render.emit_json(result)
+        else:
+            _print_verify(result)
+        if result.verdict != "PASS":
+            raise NotReady("verify: " + "; ".join(result.problems))
+
+
+def _auto_or_int(text: str, flag: str):
+    from c10kplan.errors import BadInput
+
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise BadInput(f"{flag} must be 'auto' or a positive number, not {text!r}")

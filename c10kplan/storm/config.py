@@ -113,10 +113,15 @@ def auto_source_ips(host: str, connections: int, port_low: int, port_high: int) 
             f"{connections} connections to one port need {needed} source addresses; "
             "--source-ips auto only picks loopback ones: list addresses configured on this host"
         )
-    if needed > MAX_SOURCE_ADDRESSES:
-        raise BadInput(f"{connections} connections need {needed} source addresses, more than 127.0.0.0/8 holds")
+    return loopback_addresses(needed)
+
+
+def loopback_addresses(count: int) -> tuple[str, ...]:
+    """127.0.0.1, 127.0.0.2, ... : `count` local addresses, all usable without configuration."""
+    if count > MAX_SOURCE_ADDRESSES:
+        raise BadInput(f"{count} source addresses are more than 127.0.0.0/8 holds")
     first = ipaddress.IPv4Address("127.0.0.1")
-    return tuple(str(first + i) for i in range(needed))
+    return tuple(str(first + i) for i in range(count))
 
 
 def auto_processes(connections: int, hard_nofile: int) -> int:

@@ -1,0 +1,137 @@
+"""`verify --netns`: run the whole verify inside a throwaway network namespace.
+
+verify re-executes itself as `unshare -n -- python -m c10kplan.verify OPTIONS_JSON`. Inside:
+loopback up (`ip link set lo up`: a new namespace has only `lo`, and it is down), the net.*
+keys of --profile applied with `c10kplan apply`, then the ordinary verify. The result comes
+back as one JSON document on stdout; errors as {"error": {"kind", "message"}} with the same
+exit code. The namespace disappears when its last process exits: nothing on the host changes.
+
+Kernel facts: net.core.somaxconn, net.ipv4.ip_local_port_range, tcp_rmem/wmem,
+tcp_max_syn_backlog and tcp_tw_reuse are per network namespace (a new namespace starts from
+the kernel defaults, not the host's values). fs.* and net.ipv4.tcp_mem are host-wide: fs.* is
+outside `--keys 'net.*'`, and tcp_mem is not even visible in a non-initial namespace's
+/proc/sys (its table is registered for init_net only), so nothing host-wide is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+
+from c10kplan import errors
+from c10kplan.errors import C10kError, EnvironmentProblem
+from c10kplan.verify.options import VerifyOptions
+
+INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"
+EVENT_PREFIX = "@event "  # progress events travel on stderr, one JSON per line
+INTERRUPT_WAIT = 20.0  # s for the inner verify to clean up after SIGINT before SIGKILL
+
+
+def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None = None):
+    from c10kplan.verify.run import VerifyResult
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise EnvironmentProblem("--netns needs unshare(1) from util-linux")
+    argv = [unshare, "-n", "--", sys.executable, "-m", "c10kplan.verify", opts.model_dump_json()]
+    env = dict(os.environ, **{INSIDE_ENV: "1"})
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, env=env)
+        try:
+            assert proc.stderr is not None
+            for raw in proc.stderr:  # until the inner verify closes stderr (it exits)
+                text = raw.decode("utf-8", "replace")
+                if text.startswith(EVENT_PREFIX):
+                    if on_event is not None:
+                        with contextlib.suppress(ValueError):
+                            on_event(json.loads(text[len(EVENT_PREFIX):]))
+                else:
+                    sys.stderr.write(text)
+            proc.wait()
+        except BaseException:
+            _interrupt(proc)
+            raise
+        out.seek(0)
+        data = out.read().decode("utf-8", "replace")
+    return _decode(data, proc.returncode, VerifyResult)
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Pass the interrupt on, give the inner verify time to clean up, then kill it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(INTERRUPT_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _decode(data: str, code: int, result_type):
+    try:
+        doc = json.loads(data) if data.strip() else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "error" in doc:
+        kind = getattr(errors, doc["error"].get("kind", ""), None)
+        cls = kind if isinstance(kind, type) and issubclass(kind, C10kError) else EnvironmentProblem
+        raise cls(doc["error"].get("message", "verify failed inside the namespace"))
+    if not isinstance(doc, dict):
+        raise EnvironmentProblem(f"verify inside the namespace ended with status {code} and no result")
+    return result_type.model_validate(doc)
+
+
+def inner_main(argv: list[str]) -> int:
+    """The namespace side: loopback up, profile applied, verify, one JSON document out."""
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.verify.run import _run_here
+
+    def emit_event(event: dict) -> None:
+        sys.stderr.write(EVENT_PREFIX + json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stderr.flush()
+
+    try:
+        opts = VerifyOptions.model_validate_json(argv[0])
+        _bring_loopback_up()
+        if opts.profile:
+            _apply_profile(opts.profile)
+        result = _run_here(opts.model_copy(update={"netns": False}), ProcFS(), emit_event, in_netns=True)
+        print(result.model_dump_json())
+        return 0
+    except C10kError as exc:
+        print(json.dumps({"error": {"kind": type(exc).__name__, "message": str(exc)}}))
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        print(json.dumps({"error": {"kind": "NotReady", "message": "interrupted inside the namespace"}}))
+        return 130
+
+
+def _bring_loopback_up() -> None:
+    ip = shutil.which("ip")
+    if ip is None:
+        raise EnvironmentProblem("--netns needs ip(8) from iproute2 to bring loopback up")
+    done = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise EnvironmentProblem(f"ip link set lo up failed: {done.stderr.strip()}")
+
+
+def _apply_profile(name: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="c10kplan-netns-state-") as state:
+        done = subprocess.run(
+            [sys.executable, "-m", "c10kplan", "apply", "--profile", name, "--keys", "net.*", "--yes",
+             "--state-dir", state],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        message = lines[-1] if lines else f"exit status {done.returncode}"
+        cls = errors.ProfileError if done.returncode == 2 else EnvironmentProblem
+        raise cls(f"applying profile {name!r} inside the namespace failed: {message}")

@@ -1,0 +1,233 @@
+"""verify: plan for role "both", start the server and the storm the plan calls for, hold N
+connections with messages, measure the host, compare measured with planned, judge.
+
+Order (every wait bounded; `finally` always stops the storm and the server):
+ 1. plan (FAIL items -> NotReady before anything starts, unless --force)
+ 2. host sample "before"; start `c10kplan serve`; server stats "idle"
+ 3. storm: ramp every process; hold together; `settle` s into the hold: host sample "during",
+    server stats, RSS and open fds of every process
+ 4. after the hold: server stats "held" (errors, active), then the storm closes its sockets
+ 5. compare, verdict, optional calibration file
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from c10kplan.errors import NotReady
+from c10kplan.host.procfs import ProcFS
+from c10kplan.storm.config import StormConfig, loopback_addresses
+from c10kplan.storm.result import StormResult
+from c10kplan.verify.compare import Comparison, per, row, verdict_problems
+from c10kplan.verify.measure import HostSample, delta, open_fds, rss_bytes, sample_host
+from c10kplan.verify.options import VerifyOptions
+from c10kplan.verify.server import ServerProcess
+
+
+class PlanSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ready: bool
+    server_processes: int
+    client_processes: int
+    source_addresses: int
+    kernel_bytes_per_socket: int
+    user_bytes_per_connection: int
+    sockets: int
+    fds_per_process: int
+    failing: list[str]
+
+
+class VerifyResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    connections: int
+    duration: float
+    message_rate: float
+    netns: bool
+    profile: str | None
+    plan: PlanSummary
+    forced: bool
+    server_workers: int
+    storm_processes: int
+    server_endpoint: str
+    before: HostSample
+    during: HostSample | None
+    server_active: int | None
+    server_errors: dict[str, int]
+    server_rss_bytes: int | None
+    storm_rss_bytes: int | None
+    storm: StormResult
+    comparisons: list[Comparison]
+    calibration_file: str | None
+    problems: list[str]
+    verdict: str  # PASS | FAIL
+
+
+def make_plan(opts: VerifyOptions, procfs: ProcFS):
+    from c10kplan.host.inspect import collect_facts
+    from c10kplan.planner import Target, plan
+
+    extra = {"connect_rate": opts.connect_rate} if opts.connect_rate > 0 else {}
+    target = Target(connections=opts.connections, role="both", message_size=opts.message_size,
+                    message_rate=opts.message_rate, **extra)
+    return plan(collect_facts(procfs, pid=None), target)
+
+
+def summarize(p) -> PlanSummary:
+    return PlanSummary(
+        ready=p.ready, server_processes=p.server_processes, client_processes=p.client_processes,
+        source_addresses=p.source_addresses, kernel_bytes_per_socket=p.memory.kernel_bytes_per_socket,
+        user_bytes_per_connection=p.memory.user_bytes_per_connection, sockets=p.memory.sockets,
+        fds_per_process=p.fds.fds_per_process,
+        failing=[f"{f.id} (observed {f.observed}, required {f.required})" for f in p.findings if f.status == "FAIL"],
+    )
+
+
+def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
+               on_event: Callable[[dict], None] | None = None) -> VerifyResult:
+    """Prove (or disprove) the target on this host. Raises NotReady when the plan fails first."""
+    if opts.netns:
+        from c10kplan.verify.netns import run_in_netns
+
+        return run_in_netns(opts, on_event=on_event)
+    return _run_here(opts, procfs or ProcFS(), on_event)
+
+
+def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], None] | None,
+              *, in_netns: bool = False) -> VerifyResult:
+    the_plan = make_plan(opts, procfs)
+    summary = summarize(the_plan)
+    if not summary.ready and not opts.force:
+        raise NotReady(
+            "the plan fails, so the target cannot pass: " + "; ".join(summary.failing)
+            + " (fix these with `c10kplan check`, or run anyway with --force)"
+        )
+    workers = the_plan.server_processes if opts.workers == "auto" else opts.workers
+    storm_procs = the_plan.client_processes if opts.storm_processes == "auto" else opts.storm_processes
+    workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
+    sources = loopback_addresses(the_plan.source_addresses) if the_plan.source_addresses > 1 else ()
+
+    with tempfile.TemporaryDirectory(prefix="c10kplan-verify-") as tmp:
+        server = ServerProcess(workers=workers, backend=opts.backend, trigger=opts.trigger,
+                               stats_file=Path(tmp) / "serve-stats.json")
+        before = sample_host(procfs)
+        parent_rss = rss_bytes(procfs, [os.getpid()])
+        captured: dict = {}
+        try:
+            server.start()
+            idle = server.stats()
+            captured["server_rss_idle"] = (idle or {}).get("total", {}).get("rss_bytes")
+            cfg = StormConfig(
+                host=server.host, port=server.port, connections=opts.connections,
+                connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
+                message_size=opts.message_size, message_rate=opts.message_rate,
+                duration=opts.duration, protocol="echo",
+            )
+            storm = _storm(cfg, opts, server, procfs, captured, on_event)
+        finally:
+            server.stop()
+        crashes = []
+        if captured.get("server_exit"):
+            crashes.append(f"the server {captured['server_exit']} during the run")
+    return _report(opts, summary, in_netns, workers, storm_procs, server, before, parent_rss,
+                   captured, storm, crashes)
+
+
+def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs: ProcFS,
+           captured: dict, on_event) -> StormResult:
+    from c10kplan.storm.runner import run_storm
+
+    def on_hold(run) -> None:
+        run.pump(min(opts.settle, opts.duration / 2))
+        captured["during"] = sample_host(procfs)
+        captured["storm_rss"] = rss_bytes(procfs, run.pids)
+        captured["storm_fds"] = max((open_fds(procfs, pid) for pid in run.pids), default=0)
+        stats = server.stats()
+        if stats:
+            captured["server_rss"] = stats["total"].get("rss_bytes")
+            captured["server_fds"] = max(
+                (open_fds(procfs, w["pid"]) for w in stats.get("workers", []) if "pid" in w), default=0)
+        if not server.alive():
+            captured["server_exit"] = server.exit_description()
+
+    def on_held(run) -> None:
+        stats = server.stats()
+        if stats:
+            captured["server_active"] = stats["total"].get("active")
+            captured["server_errors"] = dict(stats["total"].get("errors") or {})
+        if not server.alive():
+            captured["server_exit"] = server.exit_description()
+
+    return run_storm(cfg, on_event=on_event, on_hold=on_hold, on_held=on_held)
+
+
+def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, before, parent_rss,
+            captured, storm: StormResult, crashes) -> VerifyResult:
+    during: HostSample | None = captured.get("during")
+    sockets = 2 * storm.held  # both ends are on this host
+    slab = delta(during.slab_bytes, before.slab_bytes) if during else None
+    avail = delta(before.mem_available_bytes, during.mem_available_bytes) if during else None
+    server_rss = captured.get("server_rss")
+    storm_rss = captured.get("storm_rss")
+    user_delta = None
+    if server_rss is not None and captured.get("server_rss_idle") is not None and storm_rss is not None:
+        user_delta = (server_rss - captured["server_rss_idle"]) + (storm_rss - parent_rss * storm_procs)
+    planned_user_total = summary.user_bytes_per_connection
+    comparisons = [
+        row("connections held", "connections", storm.held, opts.connections,
+            "storm: connections still open at the end of the hold", tolerance=0.0),
+        row("kernel memory per socket", "bytes", per(slab, sockets), summary.kernel_bytes_per_socket,
+            "Slab delta (/proc/meminfo) / sockets held (2 per connection)"),
+        row("MemAvailable drop per socket", "bytes", per(avail, sockets),
+            summary.kernel_bytes_per_socket + planned_user_total,
+            "MemAvailable drop / sockets; planned = kernel + user per socket", tolerance=None),
+        row("user memory per socket", "bytes", per(user_delta, sockets), planned_user_total,
+            "(server RSS growth + storm RSS growth) / sockets", tolerance=None),
+        row("fds of the busiest process", "fds",
+            max(captured.get("server_fds") or 0, captured.get("storm_fds") or 0) or None,
+            summary.fds_per_process, "max open fds (/proc/PID/fd) over server workers and storm processes"),
+        row("source addresses", "addresses", storm.source_addresses, max(1, summary.source_addresses),
+            "storm: loopback source addresses bound with IP_BIND_ADDRESS_NO_PORT", tolerance=0.0),
+    ]
+    problems = verdict_problems(
+        connections=opts.connections, storm=storm, server_active=captured.get("server_active"),
+        server_errors=captured.get("server_errors", {}), p99_max_ms=opts.p99_max_ms, crashes=crashes,
+    )
+    if captured.get("server_active") is None:
+        problems.append("no server stats could be read")
+    calibration_file = None
+    kernel_per_socket = per(slab, sockets)
+    if opts.calibrate and kernel_per_socket and kernel_per_socket > 0:
+        calibration_file = _write_calibration(opts, kernel_per_socket, per(user_delta, sockets), storm.held)
+    elif opts.calibrate:
+        problems.append("--calibrate: no kernel memory figure could be measured; no file written")
+    return VerifyResult(
+        connections=opts.connections, duration=opts.duration, message_rate=opts.message_rate,
+        netns=in_netns, profile=opts.profile, plan=summary, forced=opts.force and not summary.ready,
+        server_workers=workers, storm_processes=storm_procs,
+        server_endpoint=f"{server.host}:{server.port}", before=before, during=during,
+        server_active=captured.get("server_active"), server_errors=captured.get("server_errors", {}),
+        server_rss_bytes=server_rss, storm_rss_bytes=storm_rss, storm=storm, comparisons=comparisons,
+        calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
+    )
+
+
+def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int) -> str:
+    from c10kplan.planner.calibration import Calibration
+
+    cal = Calibration(
+        kernel_bytes_per_socket=max(1, round(kernel)),
+        user_bytes_per_connection=None if user is None or user < 0 else round(user),
+        connections=max(1, held), kernel_release=os.uname().release,
+        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        method=f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket",
+    )
+    cal.write(opts.calibrate)  # type: ignore[arg-type]
+    return str(opts.calibrate)
