@@ -1,7 +1,159 @@
-"""Placeholder: commands are registered here by the owner of this module."""
+"""`c10kplan check`, `plan` and `snapshot`: thin typer commands over host.inspect and planner.
+
+Numeric options are taken as text and validated by the `Target` model, so a bad value is one
+line naming the option (exit 2) instead of a usage screen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from c10kplan.host.inspect import HostFacts
+    from c10kplan.planner import Plan
+
+Connections = Annotated[str, typer.Option("--connections", "-n", help="Concurrent TCP connections to hold (1..100,000,000).", show_default=False)]
+Role = Annotated[str, typer.Option("--role", help="server | client | both (server and load client on this host: 2 sockets per connection).")]
+MessageSize = Annotated[str, typer.Option("--message-size", help="Bytes per message.")]
+MessageRate = Annotated[str, typer.Option("--message-rate", help="Messages per connection per second.")]
+Bandwidth = Annotated[str, typer.Option("--bandwidth-per-conn", help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
+ConnectRate = Annotated[str, typer.Option("--connect-rate", help="New connections per second (listen backlog sizing).")]
+AppBuffer = Annotated[str, typer.Option("--app-buffer", help="User-space bytes per connection.")]
+ReserveFds = Annotated[str, typer.Option("--reserve-fds", help="Fds per process kept for other uses.")]
+Root = Annotated[str | None, typer.Option("--root", help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).", show_default=False)]
+Pid = Annotated[int | None, typer.Option("--pid", help="Read the nofile limits of this running process.", show_default=False)]
+HostFactsFile = Annotated[str | None, typer.Option("--host-facts", help="Plan for the host of this `snapshot` JSON file.", show_default=False)]
+CalibrationFile = Annotated[str | None, typer.Option("--calibration", help="Per-socket costs measured by `verify --calibrate`.", show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    app.command("check")(check)
+    app.command("plan")(plan_cmd)
+    app.command("snapshot")(snapshot)
+
+
+def check(
+    connections: Connections,
+    role: Role = "server",
+    message_size: MessageSize = "64",
+    message_rate: MessageRate = "0",
+    bandwidth_per_conn: Bandwidth = "1000",
+    connect_rate: ConnectRate = "1000",
+    app_buffer: AppBuffer = "8192",
+    reserve_fds: ReserveFds = "64",
+    root: Root = None,
+    pid: Pid = None,
+    host_facts: HostFactsFile = None,
+    calibration: CalibrationFile = None,
+    json: Json = False,
+) -> None:
+    """Read the host, plan the target, print PASS/WARN/FAIL with fixes. Exit 1 if any FAIL."""
+    from c10kplan.errors import NotReady
+
+    facts, result = _plan(locals())
+    if json:
+        from c10kplan.cli import render
+        from c10kplan.planner import CheckReport
+
+        render.emit_json(CheckReport(facts=facts, plan=result))
+    else:
+        _print_check(facts, result)
+    if not result.ready:
+        failed = ", ".join(f.id for f in result.findings if f.status == "FAIL")
+        raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
+
+
+def plan_cmd(
+    connections: Connections,
+    role: Role = "server",
+    message_size: MessageSize = "64",
+    message_rate: MessageRate = "0",
+    bandwidth_per_conn: Bandwidth = "1000",
+    connect_rate: ConnectRate = "1000",
+    app_buffer: AppBuffer = "8192",
+    reserve_fds: ReserveFds = "64",
+    root: Root = None,
+    pid: Pid = None,
+    host_facts: HostFactsFile = None,
+    calibration: CalibrationFile = None,
+    json: Json = False,
+) -> None:
+    """Print the plan alone: every figure with its formula and inputs (exit 0)."""
+    _, result = _plan(locals())
+    if json:
+        from c10kplan.cli import render
+
+        render.emit_json(result)
+    else:
+        _print_plan(result)
+
+
+def snapshot(root: Root = None, pid: Pid = None) -> None:
+    """Print this host's facts as JSON (load it elsewhere with --host-facts FILE)."""
+    from c10kplan.cli import render
+    from c10kplan.host.inspect import facts_for
+
+    render.emit_json(facts_for(root, pid))
+
+
+_TARGET_FIELDS = ("connections", "role", "message_size", "message_rate", "bandwidth_per_conn",
+                  "connect_rate", "app_buffer", "reserve_fds")
+
+
+def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan]:
+    """Options -> (facts, plan). Target validation errors reach app.main as exit 2."""
+    from c10kplan.host.inspect import facts_for
+    from c10kplan.planner import Target, load_calibration, plan
+
+    target = Target.model_validate({k: options[k] for k in _TARGET_FIELDS})
+    facts = facts_for(options["root"], options["pid"], options["host_facts"])  # type: ignore[arg-type]
+    cal = load_calibration(options["calibration"]) if options["calibration"] else None  # type: ignore[arg-type]
+    return facts, plan(facts, target, cal)
+
+
+def _print_check(facts: HostFacts, result: Plan) -> None:
+    from c10kplan.cli import render
+    from c10kplan.planner.findings import fmt_bytes
+
+    t, m = result.target, result.memory
+    host = f"{facts.source} (kernel {facts.kernel_release or '?'}, {facts.cpu_count or '?'} CPUs)"
+    render.table(
+        ([f.id, f.status, f.observed, f.required, f.fix or "-"] for f in result.findings),
+        ["finding", "status", "host has", "target needs", "fix"],
+        title=f"c10kplan check: {t.connections:,} connections, role {t.role}, host {host}",
+    )
+    render.line()
+    render.line(f"processes: {result.server_processes} server, {result.client_processes} client;"
+                f" source addresses per destination: {result.source_addresses}")
+    render.line(f"memory: idle kernel {fmt_bytes(m.kernel_idle_bytes)} ({m.kernel_bytes_per_socket:,} B/socket)"
+                f" | in flight {fmt_bytes(m.in_flight_bytes)} | app {fmt_bytes(m.user_bytes)}"
+                f" | course-notes worst case {fmt_bytes(m.worst_case_bytes)}")
+    render.line(f"bandwidth: {result.bandwidth.required_mbit_s:,.1f} Mbit/s")
+    verdict = "READY" if result.ready else "NOT READY"
+    render.line(f"{verdict}: {result.count('FAIL')} FAIL, {result.count('WARN')} WARN, {result.count('PASS')} PASS")
+    for text in result.notes:
+        render.note(f"note: {text}")
+
+
+def _print_plan(result: Plan) -> None:
+    from c10kplan.cli import render
+
+    budgets = [("fds", result.fds), ("ports", result.ports), ("backlog", result.backlog),
+               ("memory", result.memory), ("bandwidth", result.bandwidth)]
+    rows = []
+    for label, budget in budgets:
+        for s in budget.working if budget is not None else ():
+            value = f"{s.value:,}" if isinstance(s.value, int) else f"{s.value:,.6g}"
+            rows.append([label, s.name, value, s.unit, s.working()])
+    t = result.target
+    render.table(rows, ["budget", "figure", "value", "unit", "formula [inputs]"],
+                 title=f"c10kplan plan: {t.connections:,} connections, role {t.role}")
+    render.line()
+    render.line(f"kernel bytes per socket: {result.memory.kernel_bytes_source}")
+    render.line(f"processes: {result.server_processes} server, {result.client_processes} client;"
+                f" source addresses per destination: {result.source_addresses}")
+    for text in result.notes:
+        render.note(f"note: {text}")

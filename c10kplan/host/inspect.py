@@ -33,7 +33,7 @@ CAP_SYS_RESOURCE = 24
 class HostFacts(BaseModel):
     """What one host has. None means unknown (see `notes` for why)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     source: str = Field("", description="where the facts came from: a root dir or a file")
     kernel_release: str | None = None
@@ -183,7 +183,7 @@ def collect_facts(procfs: ProcFS, pid: int | None = None) -> HostFacts:
     values.update(_conntrack(procfs))
     values["link_speeds_mbit"] = _link_speeds(procfs, notes)
 
-    return HostFacts.model_validate({**values, "notes": notes})
+    return HostFacts.model_construct(**values, notes=notes)
 
 
 def _cpu_count(procfs: ProcFS) -> int | None:
@@ -226,3 +226,21 @@ def load_host_facts(path: str) -> HostFacts:
 
     facts = load_model_file(HostFacts, path, "--host-facts")
     return facts if facts.source else facts.model_copy(update={"source": str(path)})
+
+
+def facts_for(root: str | None = None, pid: int | None = None, host_facts: str | None = None) -> HostFacts:
+    """The facts a command plans with: a `--host-facts` snapshot file, or the tree at `--root`
+    (default "/" or $C10KPLAN_ROOT) for this process or `--pid`. Raises BadInput for a root
+    that is not a directory, a pid with no /proc entry, or both sources at once."""
+    from c10kplan.errors import BadInput
+
+    if host_facts is not None:
+        if root is not None or pid is not None:
+            raise BadInput("--host-facts cannot be combined with --root or --pid")
+        return load_host_facts(host_facts)
+    procfs = ProcFS(root)
+    if not procfs.root.is_dir():
+        raise BadInput(f"--root {procfs.root}: no such directory")
+    if pid is not None and (pid <= 0 or not procfs.exists(f"proc/{pid}")):
+        raise BadInput(f"--pid {pid}: no such process in {procfs.path('proc')}")
+    return collect_facts(procfs, pid)
