@@ -284,7 +284,13 @@ def apply_profile(
         if raw is None:
             raise ApplyFailed(f"{c.key}: cannot read the current value; nothing was changed")
         before_sysctl[c.key] = raw
-    before_files = {rel: read_or_none(root / rel) for rel in files}
+    before_files: dict[str, str | None] = {}
+    for rel in files:
+        try:
+            before_files[rel] = read_or_none(root / rel)
+        except OSError as exc:
+            raise ApplyFailed(f"cannot read {root / rel} to back it up: {_errno_text(exc)}; "
+                              "nothing was changed") from None
     prior = backup or Backup(root=str(root))
     in_progress = prior.model_copy(update={
         "pending_profile": profile.name,

@@ -32,10 +32,11 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def read_or_none(path: Path) -> str | None:
-    """The file's text, or None when it does not exist."""
+    """The file's text, or None when it does not exist (a missing or non-directory parent
+    counts as not existing). Other errors (EISDIR, EACCES) raise OSError."""
     try:
         return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
