@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 from pydantic_core import PydanticCustomError
 
 from c10kplan.errors import BadInput, EnvironmentProblem
-from c10kplan.reactor.backends import BACKENDS, EVENT_READ, FdTooLarge, make_backend
+from c10kplan.reactor.backends import BACKENDS, EVENT_READ, Backend, FdTooLarge, make_backend
 from c10kplan.reactor.backends.select import FD_SETSIZE
 
 DEFAULT_FDS = (10, 100, 1000, 10000)
@@ -318,7 +318,9 @@ class Ring:
         self.close()
 
 
-def run_chain(backend, ring: Ring, active: int, writes: int, clock: Clock) -> tuple[int, int, int]:
+def run_chain(
+    backend: Backend, ring: Ring, active: int, writes: int, clock: Clock
+) -> tuple[int, int, int]:
     """One run of the chain. Returns (elapsed ns of the loop, loop iterations, bytes read)."""
     fds, peers, index = ring.fds, ring.peers, ring.index
     n = len(fds)
@@ -374,7 +376,7 @@ def _summarise(name: str, n: int, runs: list[tuple[int, int, int]]) -> BackendPo
 def measure_at(n: int, opts: BackendsOptions, clock: Clock) -> list[BackendPoint]:
     """Every backend at one N, on one shared ring of descriptors, runs interleaved."""
     points: dict[str, BackendPoint] = {}
-    live = []
+    live: list[Backend] = []
     with Ring.open(n) as ring:
         try:
             for name in opts.backends:
