@@ -140,6 +140,10 @@ def _worst(facts: HostFacts, b: MemoryBudget) -> Finding:
         return unknown_finding("memory.worst_case", "MemAvailable", required,
                                "check MemAvailable in /proc/meminfo", formula)
     observed = fmt_bytes(have) + " available"
+    if facts.tcp_rmem_bytes is None or facts.tcp_wmem_bytes is None:
+        return Finding(id="memory.worst_case", status="WARN", required=required, formula=formula,
+                       observed=observed + "; tcp_rmem/tcp_wmem unknown (kernel defaults assumed)",
+                       fix="cat /proc/sys/net/ipv4/tcp_rmem /proc/sys/net/ipv4/tcp_wmem on the host")
     if b.worst_total_bytes <= have:
         return Finding(id="memory.worst_case", status="PASS", observed=observed, required=required,
                        formula=formula)

@@ -31,7 +31,7 @@ class Plan(BaseModel):
     memory: MemoryBudget
     bandwidth: BandwidthBudget
     findings: list[Finding]
-    notes: list[str]  # facts that were unknown and the defaults assumed instead
+    notes: list[str]  # facts that were unknown (from the facts) and the defaults assumed instead
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.findings if f.status == status)
@@ -55,8 +55,23 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
         source_addresses=ports.source_addresses if ports else 0,
         fds=fds, ports=ports, backlog=backlog, memory=memory, bandwidth=bandwidth,
         findings=findings,
-        notes=list(facts.notes),
+        notes=[*facts.notes, *_assumptions(facts)],
     )
+
+
+def _assumptions(facts: HostFacts) -> list[str]:
+    """The defaults the budgets fell back to, so that a plan never hides a guess."""
+    from c10kplan.planner import fds, memory, ports
+
+    guesses = [
+        (facts.nofile_hard, f"nofile hard limit {fds.FALLBACK_NOFILE_HARD}"),
+        (facts.nr_open, f"fs.nr_open {fds.DEFAULT_NR_OPEN}"),
+        (facts.tcp_rmem_bytes, f"tcp_rmem default {memory.DEFAULT_TCP_RMEM} bytes"),
+        (facts.tcp_wmem_bytes, f"tcp_wmem default {memory.DEFAULT_TCP_WMEM} bytes"),
+        (facts.page_size_bytes, f"page size {memory.DEFAULT_PAGE_SIZE} bytes"),
+        (facts.ip_local_port_range, "ip_local_port_range {} {}".format(*ports.DEFAULT_PORT_RANGE)),
+    ]
+    return [f"assumed {text} (unknown on this host)" for value, text in guesses if value is None]
 
 
 class CheckReport(BaseModel):
