@@ -44,7 +44,8 @@ Sample output (2-vCPU KVM guest, AMD EPYC, kernel 6.18, Python 3.11, 07:58 UTC; 
 The last table is the explanation: poll(2) costs per fd it scans, and that cost is the memory
 traffic for each socket's kernel objects. N dup()s of 200 sockets stay linear (~57 ns/fd on a
 quiet machine); N distinct sockets step up from ~100 to ~450 ns/fd between ~4,500 and ~6,000
-sockets, once their kernel objects no longer fit the caches / TLB. So poll is linear in N
+sockets: ~3-4 cache lines per socket x ~4,700 sockets fill a core's 1 MiB L2, past which every
+scanned fd misses to L3 or memory (inferred: this VM has no PMU counters). So poll is linear in N
 piecewise, and 1,000 -> 10,000 fds costs x40..x55 instead of x10.
 
 Exit status: 0 when epoll's cost at the largest N is within 1.5x of its cost at 100 (the
