@@ -13,7 +13,7 @@ values, which epoll(7) shares, so the epoll backend hands the kernel's list thro
 
 from __future__ import annotations
 
-import select
+import select as _select  # the stdlib module; `.select` below is our backend submodule
 
 from c10kplan.reactor.backends.base import (
     EVENT_ERROR,
@@ -39,7 +39,7 @@ __all__ = [
 
 def available_backends() -> tuple[str, ...]:
     """The backends this platform supports, best first."""
-    return tuple(name for name in BACKENDS if hasattr(select, name))
+    return tuple(name for name in BACKENDS if hasattr(_select, name))
 
 
 def make_backend(name: str, *, edge: bool = False) -> Backend:
