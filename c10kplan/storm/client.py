@@ -408,6 +408,12 @@ class StormProcess:
 
     def run(self) -> ProcessResult:
         """All phases, talking to the parent through `report` and the control fd."""
+        from c10kplan.host.parse import status_rss_bytes
+        from c10kplan.host.procfs import ProcFS
+
+        # Resident memory before any connection: verify subtracts it to get the cost per socket.
+        rss = status_rss_bytes(ProcFS().read("proc/self/status"))
+        self.report({"event": "started", "index": self.index, "rss_bytes": rss})
         self.ramp()
         self.report({"event": "ramped", "index": self.index, **self.counters(),
                      "ramp_seconds": self.ramp_seconds})

@@ -64,6 +64,7 @@ class _Child:
     error: str = ""
     exit_status: int | None = None
     last: dict = field(default_factory=dict)
+    rss_start: int | None = None  # VmRSS before its first connect
 
 
 def _child_main(cfg: StormConfig, index: int, start: int, end: int, control: int, reports: int,
@@ -119,6 +120,11 @@ class StormRun:
             self.children.append(_Child(index, pid, end - start, ctl_w, rep_r))
 
     @property
+    def rss_start_bytes(self) -> int:
+        """Sum of the children's VmRSS before their first connect."""
+        return sum(c.rss_start or 0 for c in self.children)
+
+    @property
     def pids(self) -> list[int]:
         return [c.pid for c in self.children if c.exit_status is None]
 
@@ -172,7 +178,9 @@ class StormRun:
 
     def _event(self, child: _Child, event: dict) -> None:
         kind = event.get("event")
-        if kind == "ramped":
+        if kind == "started":
+            child.rss_start = event.get("rss_bytes")
+        elif kind == "ramped":
             child.ramped = True
         elif kind == "result":
             child.result = ProcessResult.model_validate(event["result"])

@@ -118,12 +118,12 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
         server = ServerProcess(workers=workers, backend=opts.backend, trigger=opts.trigger,
                                stats_file=Path(tmp) / "serve-stats.json")
         before = sample_host(procfs)
-        parent_rss = rss_bytes(procfs, [os.getpid()])
         captured: dict = {}
         try:
             server.start()
             idle = server.stats()
-            captured["server_rss_idle"] = (idle or {}).get("total", {}).get("rss_bytes")
+            captured["server_pids"] = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
+            captured["server_rss_idle"] = rss_bytes(procfs, captured["server_pids"]) if idle else None
             cfg = StormConfig(
                 host=server.host, port=server.port, connections=opts.connections,
                 connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
@@ -136,8 +136,7 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
         crashes = []
         if captured.get("server_exit"):
             crashes.append(f"the server {captured['server_exit']} during the run")
-    return _report(opts, summary, in_netns, workers, storm_procs, server, before, parent_rss,
-                   captured, storm, crashes)
+    return _report(opts, summary, in_netns, workers, storm_procs, server, before, captured, storm, crashes)
 
 
 def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs: ProcFS,
@@ -148,12 +147,11 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
         run.pump(min(opts.settle, opts.duration / 2))
         captured["during"] = sample_host(procfs)
         captured["storm_rss"] = rss_bytes(procfs, run.pids)
+        captured["storm_rss_start"] = run.rss_start_bytes
         captured["storm_fds"] = max((open_fds(procfs, pid) for pid in run.pids), default=0)
-        stats = server.stats()
-        if stats:
-            captured["server_rss"] = stats["total"].get("rss_bytes")
-            captured["server_fds"] = max(
-                (open_fds(procfs, w["pid"]) for w in stats.get("workers", []) if "pid" in w), default=0)
+        pids = captured.get("server_pids") or []
+        captured["server_rss"] = rss_bytes(procfs, pids) if pids else None
+        captured["server_fds"] = max((open_fds(procfs, pid) for pid in pids), default=0)
         if not server.alive():
             captured["server_exit"] = server.exit_description()
 
@@ -168,8 +166,8 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
     return run_storm(cfg, on_event=on_event, on_hold=on_hold, on_held=on_held)
 
 
-def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, before, parent_rss,
-            captured, storm: StormResult, crashes) -> VerifyResult:
+def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, before, captured,
+            storm: StormResult, crashes) -> VerifyResult:
     during: HostSample | None = captured.get("during")
     sockets = 2 * storm.held  # both ends are on this host
     slab = delta(during.slab_bytes, before.slab_bytes) if during else None
@@ -178,7 +176,7 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
     storm_rss = captured.get("storm_rss")
     user_delta = None
     if server_rss is not None and captured.get("server_rss_idle") is not None and storm_rss is not None:
-        user_delta = (server_rss - captured["server_rss_idle"]) + (storm_rss - parent_rss * storm_procs)
+        user_delta = (server_rss - captured["server_rss_idle"]) + (storm_rss - captured["storm_rss_start"])
     planned_user_total = summary.user_bytes_per_connection
     comparisons = [
         row("connections held", "connections", storm.held, opts.connections,

@@ -1,0 +1,135 @@
+"""The storm against the real `c10kplan serve` (and a closed port), on loopback.
+
+Each test bounds itself: small N, short holds, timeouts on every subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from c10kplan.storm.config import StormConfig
+from c10kplan.storm.runner import StormRun, run_storm
+from c10kplan.verify.server import ServerProcess
+
+
+@pytest.fixture
+def serve(tmp_path: Path):
+    """Start `c10kplan serve` with the given protocol; stopped (and checked gone) afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(protocol: str = "echo", workers: int = 1) -> ServerProcess:
+        srv = ServerProcess(workers=workers, backend="epoll", trigger="level", protocol=protocol,
+                            stats_file=tmp_path / f"stats-{len(started)}.json")
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+        assert not srv.alive()
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "c10kplan", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_storm_holds_2000_connections_with_messages_against_serve(serve):
+    srv = serve("echo", workers=2)
+    cfg = StormConfig(host=srv.host, port=srv.port, connections=2000, processes=2, message_rate=4,
+                      message_size=100, duration=2.0, connect_timeout=5)
+    t0 = time.monotonic()
+    result = run_storm(cfg)
+    assert time.monotonic() - t0 < 30
+    assert result.ok, result.problems
+    assert result.established == result.held == 2000
+    assert result.failures == {}
+    # open loop: 2000 connections x 4 msg/s x 2 s, every one answered byte for byte
+    assert 15_000 <= result.messages_sent <= 16_100
+    assert result.messages_received == result.messages_sent
+    assert result.bytes_received == result.messages_received * 100
+    lat = result.message_latency_us
+    assert lat.corrected.count == result.messages_received
+    assert 0 < lat.raw.p50 <= lat.corrected.p50 and lat.raw.max <= lat.corrected.max
+    assert [p.target for p in result.per_process] == [1000, 1000]
+
+
+def test_econnrefused_is_counted_by_errno_name():
+    with socket.socket() as s:  # a port nobody listens on: bind it, never listen
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        done = _cli("storm", f"127.0.0.1:{port}", "--connections", "50", "--duration", "0", "--json")
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["established"] == 0
+    assert doc["failures"] == {"ECONNREFUSED": 50}
+    assert not doc["ok"]
+    assert done.stderr.strip().startswith("c10kplan: error: storm:")
+    assert "Traceback" not in done.stderr
+
+
+def test_protocol_mismatch_is_counted_and_fails(serve):
+    srv = serve("echo")
+    done = _cli("storm", f"{srv.host}:{srv.port}", "--connections", "20", "--message-rate", "5",
+                "--duration", "1", "--protocol", "rot13", "--json")
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["established"] == 20
+    assert doc["mismatches"] > 0 and doc["mismatches"] == doc["messages_received"]
+    assert any("did not match" in p for p in doc["problems"])
+
+
+def test_rot13_server_matches_rot13_storm(serve):
+    srv = serve("rot13")
+    done = _cli("storm", f"{srv.host}:{srv.port}", "--connections", "20", "--message-rate", "5",
+                "--duration", "1", "--protocol", "rot13", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["mismatches"] == 0 and doc["messages_received"] >= 80
+
+
+def test_source_addresses_are_bound_without_port(serve):
+    srv = serve("echo")
+    cfg = StormConfig(host=srv.host, port=srv.port, connections=30, processes=1,
+                      source_ips=("127.0.0.2", "127.0.0.3", "127.0.0.4"), duration=0.5)
+    seen: set[str] = set()
+
+    def on_hold(run: StormRun) -> None:
+        # The kernel's view of the storm's sockets: local addresses of connections to srv.port.
+        text = Path("/proc/net/tcp").read_text()
+        for line in text.splitlines()[1:]:
+            local, remote = line.split()[1:3]
+            if int(remote.split(":")[1], 16) == srv.port:
+                ip = bytes.fromhex(local.split(":")[0])[::-1]
+                seen.add(socket.inet_ntoa(ip))
+
+    result = run_storm(cfg, on_hold=on_hold)
+    assert result.ok, result.problems
+    assert seen == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+
+
+def test_a_killed_storm_process_is_reported_not_waited_for(serve):
+    srv = serve("echo")
+    cfg = StormConfig(host=srv.host, port=srv.port, connections=40, processes=2, duration=3)
+
+    def on_hold(run: StormRun) -> None:
+        os.kill(run.children[1].pid, signal.SIGKILL)
+
+    t0 = time.monotonic()
+    result = run_storm(cfg, on_hold=on_hold)
+    # the surviving process finished its 3 s hold; the dead one is named, and nobody hung
+    assert time.monotonic() - t0 < 15
+    assert not result.ok
+    dead = result.per_process[1]
+    assert dead.status == "killed" and "SIGKILL" in dead.detail
+    assert result.per_process[0].held == 20
+    assert any("storm process 1" in p for p in result.problems)
