@@ -1,0 +1,168 @@
+"""`c10kplan check / plan / snapshot` end to end: exit codes, table, JSON shape, bad input.
+
+Most cases call `c10kplan.cli.app.main` in-process (the same error mapping, no interpreter
+start-up); the `subprocess` cases run `python -m c10kplan` for real, once against the live host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from c10kplan.cli.app import main
+from c10kplan.host.inspect import HostFacts
+from c10kplan.planner import CheckReport, Plan
+
+
+def run(capsys, *argv):
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def tree(fixtures_dir):
+    return lambda name: str(fixtures_dir / "proc" / name)
+
+
+def test_check_ready_prints_one_table_and_exits_0(capsys, tree):
+    code, out, err = run(capsys, "check", "--connections", "100000", "--root", tree("live"))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("c10kplan check: 100,000 connections, role server")
+    assert lines[1].split()[:5] == ["finding", "status", "host", "has", "target"]
+    row = next(line for line in lines if line.startswith("fds.nofile"))
+    assert "WARN" in row and "run 6 workers" in row
+    assert "READY: 0 FAIL" in out
+    assert "note: link speed: unknown" in err  # notes go to stderr, stdout stays the report
+
+
+def test_check_not_ready_exits_1_with_one_error_line(capsys, tree):
+    code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_small"))
+    assert code == 1
+    assert "conntrack.max" in out and "NOT READY: 1 FAIL" in out
+    assert "c10kplan: error: host not ready for 10,000 connections: FAIL conntrack.max" in err
+    assert "Traceback" not in err
+
+
+def test_check_json_is_one_check_report(capsys, tree):
+    code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json")
+    assert code == 1  # the notes' fs.file-max = 10000 is too small for 10,000 sockets + reserve
+    doc = json.loads(out)
+    assert set(doc) == {"facts", "plan"}
+    report = CheckReport.model_validate(doc)
+    assert report.plan.memory.send_buffers_bytes == 163_840_000
+    assert report.plan.memory.recv_buffers_bytes == 873_800_000
+    assert report.plan.bandwidth.required_bits_s == 80_000_000
+    f = next(f for f in doc["plan"]["findings"] if f["id"] == "fds.file_max")
+    assert set(f) == {"id", "status", "observed", "required", "fix", "formula"}
+    assert f["status"] == "FAIL" and f["fix"] == "sysctl -w fs.file-max=16384"
+
+
+def test_plan_prints_the_working(capsys, tree):
+    code, out, _ = run(capsys, "plan", "-n", "100000", "--role", "both", "--root", tree("live"))
+    assert code == 0
+    assert "sockets x tcp_wmem[default]" in out and "tcp_wmem_default=16,384" in out
+    assert "processes: 6 server, 6 client; source addresses per destination: 4" in out
+    code, out, _ = run(capsys, "plan", "-n", "100000", "--root", tree("live"), "--json")
+    assert Plan.model_validate_json(out).server_processes == 6
+
+
+def test_snapshot_then_host_facts_plans_the_same(capsys, tree, tmp_path):
+    code, out, _ = run(capsys, "snapshot", "--root", tree("hard1024"))
+    assert code == 0
+    snap = tmp_path / "host.json"
+    snap.write_text(out)
+    assert HostFacts.model_validate_json(out).nofile_hard == 1024
+    _, direct, _ = run(capsys, "check", "-n", "5000", "--root", tree("hard1024"), "--json")
+    _, remote, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap), "--json")
+    assert json.loads(direct)["plan"] == json.loads(remote)["plan"]
+    assert json.loads(remote)["plan"]["server_processes"] == 6  # 5000 / (1024 - 64)
+
+
+def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps({"kernel_bytes_per_socket": 6000, "connections": 1000,
+                               "measured_at": "2026-11-27T08:00:00Z", "method": "test"}))
+    _, out, _ = run(capsys, "plan", "-n", "1000", "--root", tree("live"), "--calibration", str(cal), "--json")
+    assert json.loads(out)["memory"]["kernel_idle_bytes"] == 6_000_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "-n", "0"], "connections: Input should be greater than or equal to 1"),
+    (["check", "-n", "-3"], "connections: Input should be greater than or equal to 1"),
+    (["check", "-n", "abc"], "connections: Input should be a valid integer"),
+    (["check", "-n", "100000001"], "connections: Input should be less than or equal to 100000000"),
+    (["check", "-n", "10", "--role", "proxy"], "role: Input should be 'server', 'client' or 'both'"),
+    (["check", "-n", "10", "--message-size", "big"], "message_size: Input should be a valid integer"),
+    (["check", "-n", "10", "--root", "/no/such/root"], "--root /no/such/root: no such directory"),
+    (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("c10kplan: error: ")
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_malformed_host_facts_file_exit_2(capsys, tmp_path):
+    bad = tmp_path / "facts.json"
+    bad.write_text('{"somaxconn": "wide"}')
+    code, out, err = run(capsys, "check", "-n", "10", "--host-facts", str(bad))
+    assert code == 2 and "--host-facts" in err and "somaxconn" in err and out == ""
+
+
+def _python_m(*argv, **kw):
+    return subprocess.run([sys.executable, "-m", "c10kplan", *argv], capture_output=True, text=True,
+                          timeout=60, **kw)
+
+
+def test_live_host_end_to_end():
+    """The real /proc of this machine, through a real interpreter start."""
+    env = {k: v for k, v in os.environ.items() if k != "C10KPLAN_ROOT"}
+    proc = _python_m("check", "--connections", "100000", "--json", env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = CheckReport.model_validate_json(proc.stdout)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert report.facts.nofile_hard == hard and report.facts.nofile_soft == soft
+    assert report.facts.kernel_release == os.uname().release
+    assert report.facts.cpu_count == os.cpu_count()
+    assert report.plan.ready == (proc.returncode == 0)
+    if report.facts.can_raise_hard_limit is False:
+        assert report.plan.server_processes == -(-100_000 // (hard - 64))
+    bad = _python_m("check", "--connections", "-1")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("c10kplan: error: ") and len(bad.stderr.splitlines()) == 1
+
+
+def test_pid_reads_a_running_process_limits():
+    """--pid checks another process's limits (here: a child started with nofile 512/4096)."""
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 4096))
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], preexec_fn=lower)
+    try:
+        proc = _python_m("snapshot", "--pid", str(child.pid))
+        assert proc.returncode == 0, proc.stderr
+        facts = HostFacts.model_validate_json(proc.stdout)
+        assert (facts.pid, facts.nofile_soft, facts.nofile_hard) == (child.pid, 512, 4096)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_root_from_environment(tree):
+    env = {**os.environ, "C10KPLAN_ROOT": tree("hard1024")}
+    proc = _python_m("snapshot", env=env)
+    assert proc.returncode == 0 and HostFacts.model_validate_json(proc.stdout).nofile_hard == 1024

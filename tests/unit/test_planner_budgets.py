@@ -1,0 +1,185 @@
+"""Budgets and findings of the pure planner, on hand-built facts."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+from pydantic import ValidationError
+
+from c10kplan.host.inspect import HostFacts
+from c10kplan.planner import Calibration, Target, plan
+from c10kplan.planner.memory import KERNEL_BYTES_PER_SOCKET
+from c10kplan.planner.sharding import processes_needed, source_addresses_needed
+
+# This machine: hard 20000, no CAP_SYS_RESOURCE, default port range, 24 GiB.
+HOST = dict(
+    nofile_soft=20000, nofile_hard=20000, can_raise_hard_limit=False, nr_open=1048576,
+    file_max=2466174, file_nr_allocated=300, epoll_max_user_watches=5491489,
+    somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1,
+    tcp_rmem_bytes=(4096, 131072, 33554432), tcp_wmem_bytes=(4096, 16384, 4194304),
+    tcp_mem_pages=(287898, 383866, 575796), page_size_bytes=4096,
+    ip_local_port_range=(32768, 60999), ip_local_reserved_ports=[],
+    mem_available_bytes=24 << 30, link_speeds_mbit={"eth0": 10000},
+)
+
+
+def host(**overrides) -> HostFacts:
+    return HostFacts(**{**HOST, **overrides})
+
+
+def by_id(p, fid):
+    return next(f for f in p.findings if f.id == fid)
+
+
+def test_100k_on_hard_20000_without_capability_shards_into_6_workers():
+    p = plan(host(), Target(connections=100_000))
+    assert p.server_processes == processes_needed(100_000, 20000, 64) == 6
+    assert p.client_processes == 0 and p.source_addresses == 0 and p.ports is None
+    f = by_id(p, "fds.nofile")
+    assert f.status == "WARN" and "run 6 workers" in f.fix and "19,936" in f.fix
+    assert p.ready
+
+
+def test_capability_lets_one_process_hold_all_up_to_nr_open():
+    p = plan(host(can_raise_hard_limit=True), Target(connections=100_000))
+    assert p.server_processes == 1
+    assert "LimitNOFILE=100065" in by_id(p, "fds.nofile").fix
+    big = plan(host(can_raise_hard_limit=True), Target(connections=2_000_000))
+    assert big.server_processes == 2
+    assert by_id(big, "fds.nr_open").status == "WARN"
+    assert "fs.nr_open=" in by_id(big, "fds.nr_open").fix
+
+
+def test_soft_below_need_but_hard_enough_suggests_ulimit():
+    f = by_id(plan(host(nofile_soft=1024), Target(connections=10_000)), "fds.nofile")
+    assert f.status == "WARN" and f.fix.startswith("ulimit -n 10065")
+    assert by_id(plan(host(), Target(connections=10_000)), "fds.nofile").status == "PASS"
+
+
+def test_file_max_and_epoll_watches_are_hard_ceilings():
+    p = plan(host(file_max=10_000, epoll_max_user_watches=5000), Target(connections=10_000))
+    f = by_id(p, "fds.file_max")
+    assert f.status == "FAIL" and f.fix == "sysctl -w fs.file-max=16384"
+    assert by_id(p, "fds.epoll_watches").status == "FAIL"
+    assert not p.ready
+
+
+def test_client_ports_need_source_addresses():
+    p = plan(host(), Target(connections=100_000, role="client"))
+    assert p.source_addresses == source_addresses_needed(100_000, 32768, 60999) == 4
+    assert p.client_processes == 6 and p.server_processes == 0
+    f = by_id(p, "ports.ephemeral")
+    assert f.status == "WARN" and "4 source addresses" in f.fix
+    assert "ip_local_port_range" not in f.fix  # widening alone cannot reach 100k
+    small = by_id(plan(host(), Target(connections=40_000, role="client")), "ports.ephemeral")
+    assert "ip_local_port_range='1024 65535'" in small.fix
+    assert by_id(plan(host(), Target(connections=20_000, role="client")), "ports.ephemeral").status == "PASS"
+
+
+def test_reserved_ports_shrink_the_range():
+    facts = host(ip_local_reserved_ports=[(32768, 40767)])  # 8,000 of 28,232 reserved
+    p = plan(facts, Target(connections=25_000, role="client"))
+    assert p.ports is not None and p.ports.ports_per_address == 20_232
+    assert p.source_addresses == 2
+
+
+def test_role_both_counts_both_ends():
+    p = plan(host(), Target(connections=100_000, role="both"))
+    assert p.server_processes == 6 and p.client_processes == 6 and p.source_addresses == 4
+    assert p.memory.sockets == 200_000 and p.fds.sockets == 200_000
+    assert by_id(p, "bandwidth.link").observed.startswith("loopback")
+
+
+def test_backlog_against_connect_rate():
+    p = plan(host(somaxconn=128, tcp_syncookies=0, tcp_max_syn_backlog=128),
+             Target(connections=1000, connect_rate=5000))
+    assert p.backlog is not None and p.backlog.required_backlog == 500
+    assert by_id(p, "backlog.somaxconn").status == "WARN"
+    assert by_id(p, "backlog.somaxconn").fix == "sysctl -w net.core.somaxconn=4096"
+    assert by_id(p, "backlog.syn").status == "WARN"
+    cookies = plan(host(tcp_max_syn_backlog=128), Target(connections=1000, connect_rate=5000))
+    assert by_id(cookies, "backlog.syn").status == "PASS"
+    assert plan(host(), Target(connections=10, role="client")).backlog is None
+
+
+def test_memory_figures_and_tcp_mem_pages():
+    p = plan(host(), Target(connections=100_000, message_size=5000))
+    m = p.memory
+    assert m.kernel_bytes_per_socket == KERNEL_BYTES_PER_SOCKET == 4096
+    assert m.kernel_idle_bytes == 100_000 * 4096
+    assert m.in_flight_pages == 100_000 * 2  # 5000 B rounds up to 2 pages of 4096
+    assert m.user_bytes == 100_000 * 8192
+    assert m.expected_total_bytes == m.kernel_idle_bytes + m.in_flight_bytes + m.user_bytes
+    tight = plan(host(tcp_mem_pages=(50_000, 100_000, 150_000)), Target(connections=100_000, message_size=5000))
+    f = by_id(tight, "memory.tcp_mem")
+    assert f.status == "FAIL" and f.fix.startswith("sysctl -w net.ipv4.tcp_mem='250000 ")
+    pressure = plan(host(tcp_mem_pages=(50_000, 150_000, 250_000)), Target(connections=100_000, message_size=5000))
+    assert by_id(pressure, "memory.tcp_mem").status == "WARN"
+
+
+def test_memory_against_mem_available():
+    small = host(mem_available_bytes=1 << 30)
+    p = plan(small, Target(connections=100_000))
+    assert by_id(p, "memory.expected").status == "FAIL" and not p.ready
+    worst = by_id(plan(host(mem_available_bytes=4 << 30), Target(connections=100_000)), "memory.worst_case")
+    assert worst.status == "WARN" and "tcp_rmem='4096 " in worst.fix
+
+
+def test_calibration_overrides_the_constant():
+    cal = Calibration(kernel_bytes_per_socket=5000, user_bytes_per_connection=3000, connections=20_000,
+                      kernel_release="6.18", measured_at="2026-01-01T00:00:00Z", method="verify")
+    p = plan(host(), Target(connections=10_000), cal)
+    assert p.memory.kernel_bytes_per_socket == 5000 and p.memory.kernel_idle_bytes == 50_000_000
+    assert p.memory.user_bytes_per_connection == 3000
+    assert p.memory.kernel_bytes_source.startswith("calibration: verify")
+
+
+def test_bandwidth_against_link_speed():
+    assert by_id(plan(host(), Target(connections=10_000)), "bandwidth.link").status == "PASS"
+    slow = plan(host(link_speeds_mbit={"eth0": 100}), Target(connections=10_000, bandwidth_per_conn=1000))
+    assert by_id(slow, "bandwidth.link").status == "WARN"  # 80 of 100 Mbit/s
+    over = plan(host(link_speeds_mbit={"eth0": 100}), Target(connections=10_000, message_size=1000, message_rate=10))
+    assert over.bandwidth.required_bits_s == 800_000_000 and by_id(over, "bandwidth.link").status == "FAIL"
+
+
+def test_conntrack_only_when_loaded():
+    assert not [f for f in plan(host(), Target(connections=10)).findings if f.id.startswith("conntrack")]
+    p = plan(host(conntrack_loaded=True, nf_conntrack_max=4096, nf_conntrack_buckets=1024),
+             Target(connections=10_000))
+    assert by_id(p, "conntrack.max").status == "FAIL"
+    assert by_id(p, "conntrack.max").fix == "sysctl -w net.netfilter.nf_conntrack_max=16384"
+    assert by_id(p, "conntrack.buckets").status == "WARN"
+
+
+def test_unknown_facts_warn_and_are_listed_as_assumptions():
+    p = plan(HostFacts(), Target(connections=1000))
+    assert {f.status for f in p.findings} == {"WARN"}
+    assert any("assumed nofile hard limit 1024" in n for n in p.notes)
+    assert p.server_processes == 2  # 1000 connections under the assumed 1024 - 64
+
+
+def test_plan_is_pure(monkeypatch):
+    def no_io(*args, **kwargs):
+        raise AssertionError("plan() opened a file")
+
+    facts = host()
+    monkeypatch.setattr(builtins, "open", no_io)
+    a = plan(facts, Target(connections=50_000, role="both"))
+    b = plan(facts, Target(connections=50_000, role="both"))
+    assert a == b
+
+
+@pytest.mark.parametrize("bad", [
+    {"connections": 0}, {"connections": -5}, {"connections": 100_000_001},
+    {"connections": "many"}, {"connections": 10, "role": "proxy"}, {"connections": 10, "extra": 1},
+])
+def test_target_rejects_bad_input(bad):
+    with pytest.raises(ValidationError):
+        Target.model_validate(bad)
+
+
+def test_results_are_frozen():
+    p = plan(host(), Target(connections=10))
+    with pytest.raises(ValidationError):
+        p.ready = False  # type: ignore[misc]
