@@ -44,7 +44,6 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import select as _stdlib_select
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +53,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 from pydantic_core import PydanticCustomError
 
 from c10kplan.errors import BadInput, EnvironmentProblem
-from c10kplan.reactor.backends import BACKENDS, EVENT_READ, Backend, FdTooLarge, make_backend
+from c10kplan.reactor.backends import (
+    BACKENDS,
+    EVENT_READ,
+    Backend,
+    FdTooLarge,
+    available_backends,
+    make_backend,
+)
 from c10kplan.reactor.backends.select import FD_SETSIZE
 
 DEFAULT_FDS = (10, 100, 1000, 10000)
@@ -68,16 +74,6 @@ STALL_TIMEOUT_NS = 1_000_000_000
 Clock = Callable[[], int]
 
 
-def bench_backends() -> tuple[str, ...]:
-    """The backends this platform supports, best first.
-
-    Same rule as `c10kplan.reactor.backends.available_backends`, which cannot be used here:
-    once the submodule `c10kplan.reactor.backends.select` is imported, the package attribute
-    `select` is that submodule instead of the stdlib module, and it returns () (reported).
-    """
-    return tuple(name for name in BACKENDS if hasattr(_stdlib_select, name))
-
-
 class BackendsOptions(BaseModel):
     """What to measure. Validated before a single socket is opened."""
 
@@ -87,7 +83,7 @@ class BackendsOptions(BaseModel):
     active: int = Field(1, ge=1, description="K: descriptors active at once (chains in flight)")
     writes: int = Field(100, ge=1, le=1_000_000, description="W: chained writes per run")
     repeat: int = Field(25, ge=1, le=10_000, description="R: runs per backend and N")
-    backends: tuple[str, ...] = Field(default_factory=bench_backends, min_length=1)
+    backends: tuple[str, ...] = Field(default_factory=available_backends, min_length=1)
 
     @field_validator("fds")
     @classmethod
@@ -112,11 +108,11 @@ class BackendsOptions(BaseModel):
     @classmethod
     def _known_backends(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if name not in bench_backends():
+            if name not in available_backends():
                 raise PydanticCustomError(
                     "unknown_backend",
                     "{name} is not available here; choose from {choices}",
-                    {"name": name, "choices": ", ".join(bench_backends())},
+                    {"name": name, "choices": ", ".join(available_backends())},
                 )
         return names
 

@@ -10,11 +10,10 @@ import pytest
 from c10kplan.bench.backends import (
     BackendsOptions,
     Ring,
-    bench_backends,
     run_backends_bench,
     run_chain,
 )
-from c10kplan.reactor.backends import EVENT_READ, make_backend
+from c10kplan.reactor.backends import EVENT_READ, available_backends, make_backend
 from c10kplan.reactor.backends.select import FD_SETSIZE
 
 
@@ -32,7 +31,7 @@ def test_ring_peer_write_makes_exactly_that_descriptor_readable():
         assert backend.poll(0) == []
 
 
-@pytest.mark.parametrize("name", bench_backends())
+@pytest.mark.parametrize("name", available_backends())
 def test_one_active_chain_takes_one_wait_per_byte(name):
     # K = 1: one byte in flight at a time, so every wait reports exactly one descriptor and a
     # run of W writes is W + 1 waits and W + 1 reads, on every backend.

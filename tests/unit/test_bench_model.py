@@ -12,7 +12,6 @@ from c10kplan.bench.backends import (
     BackendPoint,
     BackendsBench,
     BackendsOptions,
-    bench_backends,
     fit_counts,
     growth_of,
     parse_counts,
@@ -20,6 +19,7 @@ from c10kplan.bench.backends import (
     percentile,
     table_rows,
 )
+from c10kplan.reactor.backends import available_backends
 from c10kplan.bench.plot import INSTALL_HINT, check_plot_path, require_matplotlib
 from c10kplan.bench.trigger import TriggerReport, TriggerRun, run_trigger, trigger_rows
 from c10kplan.errors import BadInput, EnvironmentProblem
@@ -67,7 +67,7 @@ def test_options_defaults_are_the_issue_s():
     opts = BackendsOptions()
     assert opts.fds == (10, 100, 1000, 10000)
     assert opts.active == 1
-    assert set(opts.backends) == {"select", "poll", "epoll"} & set(bench_backends())
+    assert set(opts.backends) == {"select", "poll", "epoll"} & set(available_backends())
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_options_reject_bad_values_naming_the_field(kwargs, loc):
 def test_available_backends_survive_importing_the_select_submodule():
     import c10kplan.reactor.backends.select  # noqa: F401  (the import that shadows `select`)
 
-    assert "epoll" in bench_backends() and "select" in bench_backends()
+    assert "epoll" in available_backends() and "select" in available_backends()
 
 
 def _point(backend, fds, median, skipped=None):
