@@ -23,7 +23,7 @@ ConnectRate = Annotated[str, typer.Option("--connect-rate", help="New connection
 AppBuffer = Annotated[str, typer.Option("--app-buffer", help="User-space bytes per connection.")]
 ReserveFds = Annotated[str, typer.Option("--reserve-fds", help="Fds per process kept for other uses.")]
 Root = Annotated[str | None, typer.Option("--root", help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).", show_default=False)]
-Pid = Annotated[int | None, typer.Option("--pid", help="Read the nofile limits of this running process.", show_default=False)]
+Pid = Annotated[str | None, typer.Option("--pid", help="Read the nofile limits of this running process.", show_default=False)]
 HostFactsFile = Annotated[str | None, typer.Option("--host-facts", help="Plan for the host of this `snapshot` JSON file.", show_default=False)]
 CalibrationFile = Annotated[str | None, typer.Option("--calibration", help="Per-socket costs measured by `verify --calibrate`.", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]

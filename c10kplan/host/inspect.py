@@ -228,7 +228,9 @@ def load_host_facts(path: str) -> HostFacts:
     return facts if facts.source else facts.model_copy(update={"source": str(path)})
 
 
-def facts_for(root: str | None = None, pid: int | None = None, host_facts: str | None = None) -> HostFacts:
+def facts_for(
+    root: str | None = None, pid: int | str | None = None, host_facts: str | None = None
+) -> HostFacts:
     """The facts a command plans with: a `--host-facts` snapshot file, or the tree at `--root`
     (default "/" or $C10KPLAN_ROOT) for this process or `--pid`. Raises BadInput for a root
     that is not a directory, a pid with no /proc entry, or both sources at once."""
@@ -238,6 +240,11 @@ def facts_for(root: str | None = None, pid: int | None = None, host_facts: str |
         if root is not None or pid is not None:
             raise BadInput("--host-facts cannot be combined with --root or --pid")
         return load_host_facts(host_facts)
+    if isinstance(pid, str):
+        number = parse.parse_int(pid)
+        if number is None:
+            raise BadInput(f"--pid {pid}: not a process id")
+        pid = number
     procfs = ProcFS(root)
     if not procfs.root.is_dir():
         raise BadInput(f"--root {procfs.root}: no such directory")

@@ -105,6 +105,8 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
     (["check", "-n", "10", "--role", "proxy"], "role: Input should be 'server', 'client' or 'both'"),
     (["check", "-n", "10", "--message-size", "big"], "message_size: Input should be a valid integer"),
     (["check", "-n", "10", "--root", "/no/such/root"], "--root /no/such/root: no such directory"),
+    (["snapshot", "--pid", "abc"], "--pid abc: not a process id"),
+    (["snapshot", "--pid", "0"], "--pid 0: no such process"),
     (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
