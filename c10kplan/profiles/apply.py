@@ -291,6 +291,9 @@ def apply_profile(
         except OSError as exc:
             raise ApplyFailed(f"cannot read {root / rel} to back it up: {_errno_text(exc)}; "
                               "nothing was changed") from None
+        except UnicodeDecodeError:
+            raise ApplyFailed(f"{root / rel} is not UTF-8 text, so it cannot be backed up; "
+                              "move it aside; nothing was changed") from None
     prior = backup or Backup(root=str(root))
     in_progress = prior.model_copy(update={
         "pending_profile": profile.name,

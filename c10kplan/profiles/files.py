@@ -18,7 +18,7 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -35,7 +35,8 @@ def read_or_none(path: Path) -> str | None:
     """The file's text, or None when it does not exist (a missing or non-directory parent
     counts as not existing). Other errors (EISDIR, EACCES) raise OSError."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as fh:  # keep "\r" and "\r\n" as they are
+            return fh.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
 
