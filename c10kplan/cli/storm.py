@@ -45,6 +45,7 @@ class _Progress:
         if self.enabled and self._last_draw:
             sys.stderr.write("\n")
             sys.stderr.flush()
+            self._last_draw = 0.0
 
 
 def _print_storm(result) -> None:
@@ -113,6 +114,10 @@ def register(app: typer.Typer) -> None:
         display = _Progress(connections, show and not json_out)
         try:
             result = run_storm(cfg, on_event=display)
+        except KeyboardInterrupt:
+            display.finish()
+            render.note("c10kplan: storm interrupted; its processes were stopped")
+            raise
         finally:
             display.finish()
         if json_out:
@@ -197,6 +202,10 @@ def _register_verify(app: typer.Typer) -> None:
         display = _Progress(connections, show and not json_out)
         try:
             result = run_verify(opts, on_event=display)
+        except KeyboardInterrupt:
+            display.finish()
+            render.note("c10kplan: verify interrupted; the server and storm processes were stopped")
+            raise
         finally:
             display.finish()
         if json_out:

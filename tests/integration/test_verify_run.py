@@ -1,0 +1,142 @@
+"""`c10kplan verify` end to end: in a namespace, refusing a failing plan, --force, Ctrl-C.
+
+Bounded: small N, short holds, a timeout on every subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from c10kplan.errors import NotReady
+from c10kplan.host.procfs import ProcFS
+from c10kplan.verify import VerifyOptions, run_verify
+
+
+def _cli(*args: str, timeout: float = 90, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "c10kplan", *args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _host_sysctls() -> dict[str, str]:
+    keys = ("net/core/somaxconn", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_rmem", "net/ipv4/tcp_mem")
+    return {k: Path("/proc/sys", k).read_text() for k in keys}
+
+
+@pytest.mark.netns
+def test_verify_in_a_namespace_with_a_profile_passes_and_leaves_the_host_alone():
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare(1) and ip(8); .ci/run installs util-linux and iproute2")
+    before = _host_sysctls()
+    done = _cli("verify", "--connections", "300", "--duration", "1", "--message-rate", "2",
+                "--netns", "--profile", "c100k", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["netns"] is True and doc["profile"] == "c100k"
+    assert doc["verdict"] == "PASS" and doc["problems"] == []
+    assert doc["storm"]["held"] == 300 and doc["server_active"] == 300
+    assert doc["storm"]["messages_received"] >= 300
+    # inside the namespace only this run's sockets exist (the host's are not visible)
+    assert doc["during"]["tcp_inuse"] <= 2 * 300 + 5
+    assert _host_sysctls() == before
+
+
+def test_verify_refuses_a_failing_plan_before_starting_anything():
+    t0 = time.monotonic()
+    done = _cli("verify", "--connections", "2000000", "--duration", "1",
+                prefix=("prlimit", "--nofile=256:256"))
+    assert done.returncode == 1
+    assert time.monotonic() - t0 < 20
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("c10kplan: error: the plan fails")
+    assert "--force" in lines[0] and "memory.expected" in lines[0]
+    assert done.stdout == ""  # nothing started, nothing measured
+
+
+def _starved_root(tmp_path: Path) -> ProcFS:
+    """A proc tree whose MemAvailable (1000 KiB) makes the memory budget FAIL for any N."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    lines = [ln for ln in Path("/proc/meminfo").read_text().splitlines() if not ln.startswith("MemAvailable")]
+    (proc / "meminfo").write_text("\n".join([*lines, "MemAvailable:       1000 kB", ""]))
+    return ProcFS(tmp_path)
+
+
+def test_force_runs_a_target_whose_plan_fails(tmp_path):
+    procfs = _starved_root(tmp_path)
+    opts = VerifyOptions(connections=200, duration=1, message_rate=2)
+    with pytest.raises(NotReady, match="memory.expected"):
+        run_verify(opts, procfs=procfs)
+    result = run_verify(opts.model_copy(update={"force": True}), procfs=procfs)
+    assert result.forced is True and result.plan.ready is False
+    assert any(f.startswith("memory.expected") for f in result.plan.failing)
+    # it really ran: the connections were held on both sides
+    assert result.storm.held == 200 and result.server_active == 200
+    assert result.verdict == "PASS"
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [root]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            if kid not in out:
+                out.add(kid)
+                todo.append(kid)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("netns", [False, True], ids=["host", "netns"])
+def test_interrupting_verify_leaves_no_process_behind(netns):
+    if netns and shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "1000", "--duration", "60",
+            "--workers", "2", "--storm-processes", "2", *(["--netns"] if netns else [])]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # wait for the server (+ its 2 workers) and the 2 storm processes to exist
+        deadline = time.monotonic() + 30
+        seen: set[int] = set()
+        while time.monotonic() < deadline and len(seen) < 5:
+            seen |= _descendants(proc.pid)
+            time.sleep(0.2)
+        assert len(seen) >= 5, f"verify did not start its processes: {seen}"
+        time.sleep(1.0)  # into the hold
+        seen |= _descendants(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "verify interrupted" in err.decode()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(p) for p in seen):
+        time.sleep(0.1)
+    assert [p for p in seen if _alive(p)] == []
