@@ -69,6 +69,20 @@ def read(root: Path, key: str) -> str:
     return (root / sysctl_relpath(key)).read_text().strip()
 
 
+def failing_on(n: int, tree: Path, error, calls: list[str] | None = None):  # noqa: ANN001
+    """The writer seam, raising error() on the n-th write; records the keys in `calls`."""
+    base = procfs_writer(ProcFS(tree))
+    seen = calls if calls is not None else []
+
+    def write(key: str, text: str) -> None:
+        seen.append(key)
+        if len(seen) == n:
+            raise error()
+        base(key, text)
+
+    return write
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path / "root")
@@ -177,15 +191,8 @@ def test_backup_saved_0600_before_first_write(tree: Path, store: StateStore) -> 
 
 def test_failure_on_third_write_restores_everything(tree: Path, store: StateStore) -> None:
     before = snapshot(tree)
-    base = procfs_writer(ProcFS(tree))
-    calls = []
-
-    def flaky(key: str, text: str) -> None:
-        calls.append(key)
-        if len(calls) == 3:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        base(key, text)
-
+    calls: list[str] = []
+    flaky = failing_on(3, tree, lambda: OSError(errno.EROFS, os.strerror(errno.EROFS)), calls)
     with pytest.raises(ApplyFailed) as exc:
         apply_profile(resolve("c1m"), procfs=ProcFS(tree), store=store, writer=flaky,
                       persist=True)
@@ -200,15 +207,7 @@ def test_failure_on_third_write_restores_everything(tree: Path, store: StateStor
 def test_failure_keeps_state_of_an_earlier_complete_apply(tree: Path, store: StateStore) -> None:
     apply_profile(resolve("base"), procfs=ProcFS(tree), store=store)
     after_base = snapshot(tree)
-    base = procfs_writer(ProcFS(tree))
-    calls = []
-
-    def flaky(key: str, text: str) -> None:
-        calls.append(key)
-        if len(calls) == 3:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        base(key, text)
-
+    flaky = failing_on(3, tree, lambda: OSError(errno.EINVAL, os.strerror(errno.EINVAL)))
     with pytest.raises(ApplyFailed, match="EINVAL"):
         apply_profile(resolve("c1m"), procfs=ProcFS(tree), store=store, writer=flaky)
     assert snapshot(tree) == after_base
@@ -237,16 +236,7 @@ class Crash(BaseException):
 
 
 def crash_on(n: int, tree: Path):
-    base = procfs_writer(ProcFS(tree))
-    calls = []
-
-    def w(key: str, text: str) -> None:
-        calls.append(key)
-        if len(calls) == n:
-            raise Crash()
-        base(key, text)
-
-    return w
+    return failing_on(n, tree, Crash)
 
 
 def test_interrupted_apply_is_rolled_back_by_next_apply(tree: Path, store: StateStore) -> None:

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from c10kplan.errors import ApplyFailed
 from c10kplan.host.procfs import ProcFS
-from c10kplan.profiles.apply import apply_profile, procfs_writer, rollback
+from c10kplan.profiles.apply import apply_profile, rollback
 from c10kplan.profiles.backup import StateStore
 from c10kplan.profiles.model import Limits, Profile
 from c10kplan.profiles.persist import SYSCTL_CONF
 from c10kplan.profiles.schema import SUPPORTED, KeySpec, parse_value
-from tests.unit.test_profiles_apply import make_tree, snapshot
+from tests.unit.test_profiles_apply import failing_on, make_tree, snapshot
 
 KEYS = sorted(SUPPORTED)
 
@@ -67,15 +67,8 @@ def test_apply_then_rollback_restores_any_tree(case) -> None:  # noqa: ANN001
             (root / SYSCTL_CONF).write_text(existing)
         store = StateStore(Path(tmp) / "state")
         before = snapshot(root)
-        base = procfs_writer(ProcFS(root))
-        calls = []
-
-        def writer(key: str, text: str) -> None:
-            calls.append(key)
-            if len(calls) == fail_at:
-                raise OSError(errno.EPERM, os.strerror(errno.EPERM))
-            base(key, text)
-
+        # fail_at 0 never fails; n fails the n-th write through the writer seam
+        writer = failing_on(fail_at, root, lambda: OSError(errno.EPERM, os.strerror(errno.EPERM)))
         try:
             report = apply_profile(build(values), procfs=ProcFS(root), store=store,
                                    patterns=patterns, persist=True, writer=writer)
