@@ -3,7 +3,8 @@
 Shipped profiles are searched, in order, in:
 1. the directories in $C10KPLAN_PROFILES_DIR (os.pathsep-separated),
 2. the repository's `profiles/` folder (an editable install, a source checkout),
-3. `<sys.prefix>/share/c10kplan/profiles` (a wheel install ships them there as data files).
+3. `<prefix>/share/c10kplan/profiles` for the interpreter's prefix and the user scheme
+   (`pip install --user`): a wheel ships them there as data files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 from c10kplan.errors import ProfileError
@@ -26,7 +28,9 @@ def shipped_dirs() -> list[Path]:
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
     dirs.append(Path(__file__).resolve().parents[2] / "profiles")
-    dirs.append(Path(sys.prefix) / "share" / "c10kplan" / "profiles")
+    for data in (sys.prefix, sysconfig.get_path("data", f"{os.name}_user")):
+        if data:
+            dirs.append(Path(data) / "share" / "c10kplan" / "profiles")
     seen: list[Path] = []
     for d in dirs:
         if d.is_dir() and d not in seen:
