@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import Finding, Step, fmt_count, step, unknown_finding
+from c10kplan.planner.findings import (
+    RECORD_CONFIG,
+    Finding,
+    Step,
+    finding,
+    fmt_count,
+    step,
+    unknown_finding,
+)
 from c10kplan.planner.target import Target
 
 # Longest time (seconds) one server process may spend away from accept(): a busy pass of a
@@ -24,7 +32,7 @@ ACCEPT_STALL_S = 0.1
 
 
 class BacklogBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     connect_rate: float
     accept_stall_s: float
@@ -39,7 +47,7 @@ def backlog_budget(facts: HostFacts, target: Target) -> tuple[BacklogBudget | No
     need = max(1, math.ceil(target.connect_rate * ACCEPT_STALL_S))
     working = [step("required_backlog", need, "connections", "ceil(connect_rate x accept_stall_s)",
                     connect_rate=target.connect_rate, accept_stall_s=ACCEPT_STALL_S)]
-    budget = BacklogBudget(connect_rate=target.connect_rate, accept_stall_s=ACCEPT_STALL_S,
+    budget = BacklogBudget.model_construct(connect_rate=target.connect_rate, accept_stall_s=ACCEPT_STALL_S,
                            required_backlog=need, working=working)
     return budget, [_somaxconn(facts, need), _syn(facts, need)]
 
@@ -50,7 +58,7 @@ def _somaxconn(facts: HostFacts, need: int) -> Finding:
     if facts.somaxconn is None:
         return unknown_finding("backlog.somaxconn", "net.core.somaxconn", fmt_count(need), fix, formula)
     ok = need <= facts.somaxconn
-    return Finding(id="backlog.somaxconn", status="PASS" if ok else "WARN", formula=formula,
+    return finding(id="backlog.somaxconn", status="PASS" if ok else "WARN", formula=formula,
                    observed=fmt_count(facts.somaxconn), required=fmt_count(need),
                    fix="" if ok else fix)
 
@@ -64,5 +72,5 @@ def _syn(facts: HostFacts, need: int) -> Finding:
     cookies = facts.tcp_syncookies == 1
     observed = f"{have:,} (syncookies {'on' if cookies else 'off'})"
     ok = need <= have or cookies
-    return Finding(id="backlog.syn", status="PASS" if ok else "WARN", formula=formula,
+    return finding(id="backlog.syn", status="PASS" if ok else "WARN", formula=formula,
                    observed=observed, required=fmt_count(need), fix="" if ok else fix)

@@ -7,10 +7,10 @@ the host.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import Finding, Step, step
+from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step
 from c10kplan.planner.target import Target
 
 # Share of the link the target may fill before we WARN (TCP/IP headers, bursts).
@@ -18,7 +18,7 @@ LINK_HEADROOM = 0.7
 
 
 class BandwidthBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     bytes_per_conn_s: float  # max(bandwidth_per_conn, message_size x message_rate)
     required_bits_s: float  # connections x bytes_per_conn_s x 8
@@ -41,7 +41,7 @@ def bandwidth_budget(facts: HostFacts, target: Target) -> tuple[BandwidthBudget,
         step("required_bits_s", bits, "bit/s", "connections x bytes_per_conn_s x 8",
              connections=target.connections, bytes_per_conn_s=per_conn),
     ]
-    budget = BandwidthBudget(bytes_per_conn_s=per_conn, required_bits_s=bits,
+    budget = BandwidthBudget.model_construct(bytes_per_conn_s=per_conn, required_bits_s=bits,
                              link_speed_mbit=facts.link_speed_mbit, working=working)
     return budget, [_finding(facts, target, budget)]
 
@@ -50,12 +50,12 @@ def _finding(facts: HostFacts, target: Target, b: BandwidthBudget) -> Finding:
     formula = f"connections x bytes/s x 8 <= {LINK_HEADROOM:.0%} of link speed"
     required = f"{b.required_mbit_s:,.1f} Mbit/s"
     if target.role == "both":
-        return Finding(id="bandwidth.link", status="PASS", observed="loopback (client on this host)",
+        return finding(id="bandwidth.link", status="PASS", observed="loopback (client on this host)",
                        required=required, formula=formula)
     speed = b.link_speed_mbit
     if speed is None:
         names = ", ".join(facts.link_speeds_mbit) or "none found"
-        return Finding(id="bandwidth.link", status="WARN", formula=formula, required=required,
+        return finding(id="bandwidth.link", status="WARN", formula=formula, required=required,
                        observed=f"link speed unknown ({names})",
                        fix="check the NIC with `ethtool IF` or the provider's instance bandwidth")
     observed = f"{speed:,} Mbit/s"
@@ -67,5 +67,5 @@ def _finding(facts: HostFacts, target: Target, b: BandwidthBudget) -> Finding:
     else:
         status = "PASS"
     fix = "" if status == "PASS" else "a faster link, several NICs, or fewer bytes per connection"
-    return Finding(id="bandwidth.link", status=status, observed=observed, required=required,
+    return finding(id="bandwidth.link", status=status, observed=observed, required=required,
                    fix=fix, formula=formula)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Calibration(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kernel_bytes_per_socket: int = Field(gt=0, le=1 << 24, description="bytes of kernel memory per idle TCP socket")
     user_bytes_per_connection: int | None = Field(None, ge=0, description="bytes of process memory per connection")

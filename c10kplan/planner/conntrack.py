@@ -9,7 +9,7 @@ the bucket count is the module parameter hashsize (/sys/module/nf_conntrack/para
 from __future__ import annotations
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import Finding, ceiling_finding, fmt_count, next_pow2
+from c10kplan.planner.findings import Finding, ceiling_finding, finding, fmt_count, next_pow2
 from c10kplan.planner.target import Target
 
 # Average hash-chain length (entries per bucket) above which lookups get slow.
@@ -27,11 +27,11 @@ def conntrack_findings(facts: HostFacts, target: Target) -> list[Finding]:
     need = -(-flows // MAX_CHAIN)
     fix = f"echo {next_pow2(need)} > /sys/module/nf_conntrack/parameters/hashsize"
     if buckets is None:
-        out.append(Finding(id="conntrack.buckets", status="WARN", observed="buckets: unknown",
+        out.append(finding(id="conntrack.buckets", status="WARN", observed="buckets: unknown",
                            required=fmt_count(need), fix=fix, formula=formula))
     else:
         ok = buckets >= need
-        out.append(Finding(id="conntrack.buckets", status="PASS" if ok else "WARN",
+        out.append(finding(id="conntrack.buckets", status="PASS" if ok else "WARN",
                            observed=fmt_count(buckets), required=fmt_count(need),
                            fix="" if ok else fix, formula=formula))
     return out

@@ -12,13 +12,15 @@ Kernel facts:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.findings import (
+    RECORD_CONFIG,
     Finding,
     Step,
     ceiling_finding,
+    finding,
     fmt_count,
     next_pow2,
     step,
@@ -35,7 +37,7 @@ DEFAULT_NR_OPEN = 1_048_576
 
 
 class FdBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     sockets: int
     reserve_fds: int
@@ -89,7 +91,7 @@ def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]
         step("host_fds_needed", host_needed, "fds", "total_fds + fs.file-nr[allocated]",
              total_fds=total, in_use=facts.file_nr_allocated),
     ]
-    budget = FdBudget(
+    budget = FdBudget.model_construct(
         sockets=target.sockets, reserve_fds=reserve, per_process_ceiling=ceiling,
         server_processes=server_procs, client_processes=client_procs,
         fds_per_process=fds_per_process, total_fds=total, host_fds_needed=host_needed,
@@ -126,7 +128,7 @@ def _nofile(facts: HostFacts, b: FdBudget, single: int) -> Finding:
     unit_line = (f"LimitNOFILE={single} in the systemd unit, or "
                  f"'* - nofile {single}' in /etc/security/limits.d/90-c10k.conf")
     if single <= soft:
-        return Finding(id="fds.nofile", status="PASS", observed=observed, required=required,
+        return finding(id="fds.nofile", status="PASS", observed=observed, required=required,
                        formula=formula)
     if single <= facts.nofile_hard:
         fix = f"ulimit -n {single} before starting the server (no privilege needed), or {unit_line}"
@@ -136,7 +138,7 @@ def _nofile(facts: HostFacts, b: FdBudget, single: int) -> Finding:
         per = usable_fds(b.per_process_ceiling, b.reserve_fds)
         fix = (f"run {workers} workers of <= {per:,} connections each (no CAP_SYS_RESOURCE to "
                f"raise the hard limit); or, where you have it: {unit_line}")
-    return Finding(id="fds.nofile", status="WARN", observed=observed, required=required,
+    return finding(id="fds.nofile", status="WARN", observed=observed, required=required,
                    fix=fix, formula=formula)
 
 
@@ -148,7 +150,7 @@ def _nr_open(facts: HostFacts, b: FdBudget, single: int) -> Finding:
                                "cat /proc/sys/fs/nr_open on the host", formula)
     observed = fmt_count(facts.nr_open, "fds")
     if single <= facts.nr_open:
-        return Finding(id="fds.nr_open", status="PASS", observed=observed, required=required,
+        return finding(id="fds.nr_open", status="PASS", observed=observed, required=required,
                        formula=formula)
     workers = max(b.server_processes, b.client_processes)
     return Finding(

@@ -10,13 +10,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["PASS", "WARN", "FAIL"]
+
+# Config of every record the planner returns. `defer_build`: a model's validator is built on
+# first validation or JSON dump, not at import, so `c10kplan check` (which only reads the
+# attributes of records the planner built itself with `model_construct`) does not pay for
+# schemas it never uses. Loading from JSON (`--host-facts`, `--calibration`, tests) still
+# validates fully; tests check that every constructed plan re-validates to itself.
+RECORD_CONFIG = ConfigDict(frozen=True, defer_build=True)
 Number = int | float | str | None
 
 
 class Step(BaseModel):
     """One figure of a plan: `name = value unit`, produced by `formula` from `inputs`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     name: str
     value: int | float | None
@@ -33,7 +40,7 @@ class Finding(BaseModel):
     """One check: what the host has (`observed`), what the target needs (`required`), and the
     exact fix (a sysctl line, a limits.d / systemd line, or "run W workers"); "" when PASS."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     id: str
     status: Status
@@ -44,7 +51,16 @@ class Finding(BaseModel):
 
 
 def step(name: str, value: int | float | None, unit: str, formula: str, **inputs: Number) -> Step:
-    return Step(name=name, value=value, unit=unit, formula=formula, inputs=inputs)
+    return Step.model_construct(name=name, value=value, unit=unit, formula=formula, inputs=inputs)
+
+
+def finding(
+    id: str, status: Status, observed: str, required: str, fix: str = "", formula: str = ""
+) -> Finding:
+    """A Finding built by the planner itself (see RECORD_CONFIG: no re-validation)."""
+    return Finding.model_construct(
+        id=id, status=status, observed=observed, required=required, fix=fix, formula=formula
+    )
 
 
 def _num(value: Number) -> str:
@@ -80,9 +96,7 @@ def next_pow2(n: int) -> int:
 
 def unknown_finding(id: str, what: str, required: str, fix: str, formula: str = "") -> Finding:
     """A fact the planner needed is unknown: WARN, never PASS on a guess."""
-    return Finding(
-        id=id, status="WARN", observed=f"{what}: unknown", required=required, fix=fix, formula=formula
-    )
+    return finding(id, "WARN", f"{what}: unknown", required, fix, formula)
 
 
 def ceiling_finding(id: str, key: str, have: int | None, need: int, formula: str) -> Finding:
@@ -93,5 +107,4 @@ def ceiling_finding(id: str, key: str, have: int | None, need: int, formula: str
     if have is None:
         return unknown_finding(id, key, required, fix, formula)
     status: Status = "PASS" if need <= have else "FAIL"
-    return Finding(id=id, status=status, observed=fmt_count(have), required=required,
-                   fix="" if status == "PASS" else fix, formula=formula)
+    return finding(id, status, fmt_count(have), required, "" if status == "PASS" else fix, formula)

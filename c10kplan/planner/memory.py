@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.calibration import Calibration
-from c10kplan.planner.findings import Finding, Step, fmt_bytes, step, unknown_finding
+from c10kplan.planner.findings import (
+    RECORD_CONFIG,
+    Finding,
+    Step,
+    finding,
+    fmt_bytes,
+    step,
+    unknown_finding,
+)
 from c10kplan.planner.target import Target
 
 # Kernel memory of one idle, established TCP socket registered in epoll, in bytes.
@@ -42,7 +50,7 @@ MEMORY_HEADROOM = 0.8
 
 
 class MemoryBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     sockets: int
     kernel_bytes_per_socket: int
@@ -104,7 +112,7 @@ def memory_budget(
         step("worst_total_bytes", worst, "bytes", "kernel_idle + send_buffers + recv_buffers + user",
              kernel_idle=idle, send_buffers=send, recv_buffers=recv, user=user),
     ]
-    budget = MemoryBudget(
+    budget = MemoryBudget.model_construct(
         sockets=sockets, kernel_bytes_per_socket=per_socket, kernel_bytes_source=source,
         user_bytes_per_connection=per_conn_user, page_size=page, kernel_idle_bytes=idle,
         send_buffers_bytes=send, recv_buffers_bytes=recv, worst_case_bytes=send + recv,
@@ -128,7 +136,7 @@ def _expected(facts: HostFacts, b: MemoryBudget) -> Finding:
         status = "WARN"
     else:
         status = "PASS"
-    return Finding(id="memory.expected", status=status, observed=fmt_bytes(have) + " available",
+    return finding(id="memory.expected", status=status, observed=fmt_bytes(have) + " available",
                    required=required, fix="" if status == "PASS" else fix, formula=formula)
 
 
@@ -141,11 +149,11 @@ def _worst(facts: HostFacts, b: MemoryBudget) -> Finding:
                                "check MemAvailable in /proc/meminfo", formula)
     observed = fmt_bytes(have) + " available"
     if facts.tcp_rmem_bytes is None or facts.tcp_wmem_bytes is None:
-        return Finding(id="memory.worst_case", status="WARN", required=required, formula=formula,
+        return finding(id="memory.worst_case", status="WARN", required=required, formula=formula,
                        observed=observed + "; tcp_rmem/tcp_wmem unknown (kernel defaults assumed)",
                        fix="cat /proc/sys/net/ipv4/tcp_rmem /proc/sys/net/ipv4/tcp_wmem on the host")
     if b.worst_total_bytes <= have:
-        return Finding(id="memory.worst_case", status="PASS", observed=observed, required=required,
+        return finding(id="memory.worst_case", status="PASS", observed=observed, required=required,
                        formula=formula)
     # Scale both defaults down so the worst case fits in the headroom share (never below 4096,
     # the usual "min" field; buffers still autotune up to "max" when data is queued).
@@ -158,7 +166,7 @@ def _worst(facts: HostFacts, b: MemoryBudget) -> Finding:
     wmax = facts.tcp_wmem_bytes[2] if facts.tcp_wmem_bytes else 4194304
     fix = (f"sysctl -w net.ipv4.tcp_rmem='4096 {rmem} {rmax}' net.ipv4.tcp_wmem='4096 {wmem} {wmax}'"
            " (only if most connections will carry data at once)")
-    return Finding(id="memory.worst_case", status="WARN", observed=observed, required=required,
+    return finding(id="memory.worst_case", status="WARN", observed=observed, required=required,
                    fix=fix, formula=formula)
 
 
@@ -171,11 +179,11 @@ def _tcp_mem(facts: HostFacts, b: MemoryBudget) -> Finding:
     low, pressure, high = facts.tcp_mem_pages
     observed = f"{low:,} {pressure:,} {high:,} pages (high = {fmt_bytes(high * b.page_size)})"
     if b.in_flight_pages <= pressure:
-        return Finding(id="memory.tcp_mem", status="PASS", observed=observed, required=required,
+        return finding(id="memory.tcp_mem", status="PASS", observed=observed, required=required,
                        formula=formula)
     # Keep the kernel's ratios: pressure and high at 1.33x and 2x of low.
     new_low = math.ceil(b.in_flight_pages * 1.25)
     fix = f"sysctl -w net.ipv4.tcp_mem='{new_low} {new_low * 4 // 3} {new_low * 2}'"
     status = "FAIL" if b.in_flight_pages > high else "WARN"
-    return Finding(id="memory.tcp_mem", status=status, observed=observed, required=required,
+    return finding(id="memory.tcp_mem", status=status, observed=observed, required=required,
                    fix=fix, formula=formula)

@@ -3,7 +3,7 @@ reads nothing and writes nothing; the same inputs always give the same plan."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.backlog import BacklogBudget, backlog_budget
@@ -11,14 +11,14 @@ from c10kplan.planner.bandwidth import BandwidthBudget, bandwidth_budget
 from c10kplan.planner.calibration import Calibration
 from c10kplan.planner.conntrack import conntrack_findings
 from c10kplan.planner.fds import FdBudget, fd_budget
-from c10kplan.planner.findings import Finding
+from c10kplan.planner.findings import RECORD_CONFIG, Finding
 from c10kplan.planner.memory import MemoryBudget, memory_budget
 from c10kplan.planner.ports import PortBudget, port_budget
 from c10kplan.planner.target import Target
 
 
 class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     target: Target
     ready: bool  # no FAIL finding
@@ -47,7 +47,7 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
         *fd_findings, *port_findings, *backlog_findings, *memory_findings,
         *bandwidth_findings, *conntrack_findings(facts, target),
     ]
-    return Plan(
+    return Plan.model_construct(
         target=target,
         ready=not any(f.status == "FAIL" for f in findings),
         server_processes=fds.server_processes,
@@ -77,7 +77,7 @@ def _assumptions(facts: HostFacts) -> list[str]:
 class CheckReport(BaseModel):
     """What `check --json` prints: the facts, and the plan made from them."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     facts: HostFacts
     plan: Plan

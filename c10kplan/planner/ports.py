@@ -10,10 +10,10 @@ Kernel facts:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import Finding, Step, step
+from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step
 from c10kplan.planner.sharding import ports_per_address, source_addresses_needed
 from c10kplan.planner.target import Target
 
@@ -22,7 +22,7 @@ WIDEST_PORT_RANGE = (1024, 65535)
 
 
 class PortBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = RECORD_CONFIG
 
     port_low: int
     port_high: int
@@ -47,7 +47,7 @@ def port_budget(facts: HostFacts, target: Target) -> tuple[PortBudget | None, li
              "ceil(connections / ports_per_address) per destination ip:port",
              connections=target.connections, ports_per_address=per_addr),
     ]
-    budget = PortBudget(port_low=low, port_high=high, reserved_in_range=reserved,
+    budget = PortBudget.model_construct(port_low=low, port_high=high, reserved_in_range=reserved,
                         ports_per_address=per_addr, source_addresses=addresses, working=working)
     return budget, [_finding(facts, target, budget)]
 
@@ -56,18 +56,18 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
     formula = "connections <= ports_per_address x source_addresses (per destination ip:port)"
     observed = f"{b.port_low}-{b.port_high} = {b.ports_per_address:,} ports per source address"
     if facts.ip_local_port_range is None:
-        return Finding(id="ports.ephemeral", status="WARN", formula=formula,
+        return finding(id="ports.ephemeral", status="WARN", formula=formula,
                        observed=f"ip_local_port_range: unknown (assumed {observed})",
                        required=f"{target.connections:,} ports",
                        fix=f"use {b.source_addresses} source addresses if the default range holds")
     required = f"{target.connections:,} ports to one ip:port"
     if b.ports_per_address == 0:
         lo, hi = WIDEST_PORT_RANGE
-        return Finding(id="ports.ephemeral", status="FAIL", observed=observed, required=required,
+        return finding(id="ports.ephemeral", status="FAIL", observed=observed, required=required,
                        formula=formula,
                        fix=f"sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'")
     if b.source_addresses == 1:
-        return Finding(id="ports.ephemeral", status="PASS", observed=observed, required=required,
+        return finding(id="ports.ephemeral", status="PASS", observed=observed, required=required,
                        formula=formula)
     lo, hi = WIDEST_PORT_RANGE
     wide = ports_per_address(lo, hi, b.reserved_in_range)
@@ -75,5 +75,5 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
            f" on loopback: storm --source-ips {b.source_addresses})")
     if target.connections <= wide:
         fix += f", or sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'"
-    return Finding(id="ports.ephemeral", status="WARN", observed=observed, required=required,
+    return finding(id="ports.ephemeral", status="WARN", observed=observed, required=required,
                    formula=formula, fix=fix)

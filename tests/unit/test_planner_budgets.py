@@ -183,3 +183,18 @@ def test_results_are_frozen():
     p = plan(host(), Target(connections=10))
     with pytest.raises(ValidationError):
         p.ready = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("role", ["server", "client", "both"])
+def test_constructed_plans_revalidate_to_themselves(fixtures_dir, role):
+    """The planner builds its records without re-validation (speed); every one of them must
+    be exactly what full validation of its own dump gives back."""
+    from c10kplan.host.inspect import collect_facts
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.planner import Plan
+
+    for tree in sorted((fixtures_dir / "proc").iterdir()):
+        for n in (1, 10_000, 1_000_000):
+            p = plan(collect_facts(ProcFS(tree)), Target(connections=n, role=role, message_size=3000))
+            assert Plan.model_validate(p.model_dump()) == p, (tree.name, n)
+            assert Plan.model_validate_json(p.model_dump_json()) == p, (tree.name, n)
