@@ -191,3 +191,28 @@ def test_bad_keys_glob_and_format(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 2 and "unknown format" in err
     code, _, err = run(["apply", "--profile", "c10k", "--keys", ",", "--dry-run"], capsys)
     assert code == 2 and "--keys" in err
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_tty_prompt_decides(answer: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_tree(tmp_path / "root")
+    before = snapshot(root)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("typer.confirm", lambda *a, **k: answer)
+    code, out, err = run(["apply", "--profile", "c10k", "--root", str(root),
+                          "--state-dir", str(tmp_path / "s")], capsys)
+    assert "dry run" in out  # the diff is shown before the question
+    if answer:
+        assert code == 0 and snapshot(root) != before
+    else:
+        assert code == 1 and "nothing was changed" in err and snapshot(root) == before
+
+
+def test_profiles_dir_env_takes_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "c10k.toml").write_text('summary = "site override"\n[sysctl]\n'
+                                        '"net.core.somaxconn" = 999\n')
+    monkeypatch.setenv("C10KPLAN_PROFILES_DIR", str(tmp_path))
+    p = resolve("c10k")
+    assert p.summary == "site override" and p.sysctl["net.core.somaxconn"].ints == (999,)
+    assert resolve("c1m").chain == ("base", "c10k", "c100k", "c1m")  # others still found
