@@ -14,28 +14,34 @@ if TYPE_CHECKING:
     from c10kplan.host.inspect import HostFacts
     from c10kplan.planner import Plan
 
-Connections = Annotated[str, typer.Option("--connections", "-n", help="Concurrent TCP connections to hold (1..100,000,000).", show_default=False)]
-Role = Annotated[str, typer.Option("--role", help="server | client | both (server and load client on this host: 2 sockets per connection).")]
-MessageSize = Annotated[str, typer.Option("--message-size", help="Bytes per message.")]
-MessageRate = Annotated[str, typer.Option("--message-rate", help="Messages per connection per second.")]
-Bandwidth = Annotated[str, typer.Option("--bandwidth-per-conn", help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
-ConnectRate = Annotated[str, typer.Option("--connect-rate", help="New connections per second (listen backlog sizing).")]
-AppBuffer = Annotated[str, typer.Option("--app-buffer", help="User-space bytes per connection.")]
-ReserveFds = Annotated[str, typer.Option("--reserve-fds", help="Fds per process kept for other uses.")]
-Root = Annotated[str | None, typer.Option("--root", help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).", show_default=False)]
-Pid = Annotated[str | None, typer.Option("--pid", help="Read the nofile limits of this running process.", show_default=False)]
-HostFactsFile = Annotated[str | None, typer.Option("--host-facts", help="Plan for the host of this `snapshot` JSON file.", show_default=False)]
-CalibrationFile = Annotated[str | None, typer.Option("--calibration", help="Per-socket costs measured by `verify --calibrate`.", show_default=False)]
+Connections = Annotated[str, typer.Option("--connections", "-n", metavar="N", help="Concurrent TCP connections to hold (1..100,000,000).", show_default=False)]
+Role = Annotated[str, typer.Option("--role", metavar="ROLE", help="server | client | both (server and load client on this host: 2 sockets per connection).")]
+MessageSize = Annotated[str, typer.Option("--message-size", metavar="BYTES", help="Bytes per message.")]
+MessageRate = Annotated[str, typer.Option("--message-rate", metavar="PER_S", help="Messages per connection per second.")]
+Bandwidth = Annotated[str, typer.Option("--bandwidth-per-conn", metavar="BYTES_S", help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
+ConnectRate = Annotated[str, typer.Option("--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
+AppBuffer = Annotated[str, typer.Option("--app-buffer", metavar="BYTES", help="User-space bytes per connection.")]
+ReserveFds = Annotated[str, typer.Option("--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
+Root = Annotated[str | None, typer.Option("--root", metavar="DIR", help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).", show_default=False)]
+Pid = Annotated[str | None, typer.Option("--pid", metavar="PID", help="Read the nofile limits of this running process.", show_default=False)]
+HostFactsFile = Annotated[str | None, typer.Option("--host-facts", metavar="FILE", help="Plan for the host of this `snapshot` JSON file.", show_default=False)]
+CalibrationFile = Annotated[str | None, typer.Option("--calibration", metavar="FILE", help="Per-socket costs measured by `verify --calibrate`.", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
+CHECK_HELP = "Read the host, plan the target, print PASS/WARN/FAIL with fixes. Exit 1 if any FAIL."
+PLAN_HELP = "Print the plan alone: every figure with its formula and inputs (exit 0)."
+
+
 def register(app: typer.Typer) -> None:
-    app.command("check")(check)
-    app.command("plan")(plan_cmd)
+    # `check` and `plan` take the same options; one function serves both (see ctx.info_name).
+    app.command("check", help=CHECK_HELP)(check)
+    app.command("plan", help=PLAN_HELP)(check)
     app.command("snapshot")(snapshot)
 
 
 def check(
+    ctx: typer.Context,
     connections: Connections,
     role: Role = "server",
     message_size: MessageSize = "64",
@@ -50,12 +56,17 @@ def check(
     calibration: CalibrationFile = None,
     json: Json = False,
 ) -> None:
-    """Read the host, plan the target, print PASS/WARN/FAIL with fixes. Exit 1 if any FAIL."""
+    from c10kplan.cli import render
     from c10kplan.errors import NotReady
 
     facts, result = _plan(locals())
+    if ctx.info_name == "plan":
+        if json:
+            render.emit_json(result)
+        else:
+            _print_plan(result)
+        return
     if json:
-        from c10kplan.cli import render
         from c10kplan.planner import CheckReport
 
         render.emit_json(CheckReport(facts=facts, plan=result))
@@ -64,31 +75,6 @@ def check(
     if not result.ready:
         failed = ", ".join(f.id for f in result.findings if f.status == "FAIL")
         raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
-
-
-def plan_cmd(
-    connections: Connections,
-    role: Role = "server",
-    message_size: MessageSize = "64",
-    message_rate: MessageRate = "0",
-    bandwidth_per_conn: Bandwidth = "1000",
-    connect_rate: ConnectRate = "1000",
-    app_buffer: AppBuffer = "8192",
-    reserve_fds: ReserveFds = "64",
-    root: Root = None,
-    pid: Pid = None,
-    host_facts: HostFactsFile = None,
-    calibration: CalibrationFile = None,
-    json: Json = False,
-) -> None:
-    """Print the plan alone: every figure with its formula and inputs (exit 0)."""
-    _, result = _plan(locals())
-    if json:
-        from c10kplan.cli import render
-
-        render.emit_json(result)
-    else:
-        _print_plan(result)
 
 
 def snapshot(root: Root = None, pid: Pid = None) -> None:

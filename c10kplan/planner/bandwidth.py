@@ -10,7 +10,14 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step
+from c10kplan.planner.findings import (
+    RECORD_CONFIG,
+    Finding,
+    Step,
+    finding,
+    headroom_status,
+    step,
+)
 from c10kplan.planner.target import Target
 
 # Share of the link the target may fill before we WARN (TCP/IP headers, bursts).
@@ -59,13 +66,7 @@ def _finding(facts: HostFacts, target: Target, b: BandwidthBudget) -> Finding:
                        observed=f"link speed unknown ({names})",
                        fix="check the NIC with `ethtool IF` or the provider's instance bandwidth")
     observed = f"{speed:,} Mbit/s"
-    link_bits = speed * 1e6
-    if b.required_bits_s > link_bits:
-        status = "FAIL"
-    elif b.required_bits_s > LINK_HEADROOM * link_bits:
-        status = "WARN"
-    else:
-        status = "PASS"
+    status = headroom_status(b.required_bits_s, speed * 1e6, LINK_HEADROOM)
     fix = "" if status == "PASS" else "a faster link, several NICs, or fewer bytes per connection"
     return finding(id="bandwidth.link", status=status, observed=observed, required=required,
                    fix=fix, formula=formula)

@@ -108,3 +108,10 @@ def ceiling_finding(id: str, key: str, have: int | None, need: int, formula: str
         return unknown_finding(id, key, required, fix, formula)
     status: Status = "PASS" if need <= have else "FAIL"
     return finding(id, status, fmt_count(have), required, "" if status == "PASS" else fix, formula)
+
+
+def headroom_status(need: float, have: float, headroom: float) -> Status:
+    """FAIL above `have`, WARN above the `headroom` share of it, else PASS."""
+    if need > have:
+        return "FAIL"
+    return "WARN" if need > headroom * have else "PASS"

@@ -24,6 +24,7 @@ from c10kplan.planner.findings import (
     Step,
     finding,
     fmt_bytes,
+    headroom_status,
     step,
     unknown_finding,
 )
@@ -130,12 +131,7 @@ def _expected(facts: HostFacts, b: MemoryBudget) -> Finding:
     have = facts.mem_available_bytes
     if have is None:
         return unknown_finding("memory.expected", "MemAvailable", required, fix, formula)
-    if b.expected_total_bytes > have:
-        status = "FAIL"
-    elif b.expected_total_bytes > MEMORY_HEADROOM * have:
-        status = "WARN"
-    else:
-        status = "PASS"
+    status = headroom_status(b.expected_total_bytes, have, MEMORY_HEADROOM)
     return finding(id="memory.expected", status=status, observed=fmt_bytes(have) + " available",
                    required=required, fix="" if status == "PASS" else fix, formula=formula)
 
