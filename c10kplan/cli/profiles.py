@@ -81,14 +81,14 @@ def apply(
     """Apply a profile's sysctls (backup first, verify each write, all-or-nothing)."""
     from c10kplan.errors import BadInput
     from c10kplan.host.procfs import ProcFS
-    from c10kplan.profiles.apply import apply_profile, parse_patterns, state_dir_default
+    from c10kplan.profiles.apply import apply_profile, parse_patterns
     from c10kplan.profiles.backup import StateStore
     from c10kplan.profiles.merge import resolve
 
     prof = resolve(profile)
     patterns = parse_patterns(keys)
     procfs = ProcFS(root)
-    store = StateStore(state_dir or state_dir_default())
+    store = StateStore(state_dir)
     args = {"procfs": procfs, "store": store, "patterns": patterns, "persist": persist}
     if not dry_run and not yes:
         if not sys.stdin.isatty():
@@ -107,10 +107,9 @@ def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt 
     """Restore the values and files the last apply(s) replaced. Safe to run twice."""
     from c10kplan.cli import render
     from c10kplan.profiles.apply import rollback as do_rollback
-    from c10kplan.profiles.apply import state_dir_default
     from c10kplan.profiles.backup import StateStore
 
-    report = do_rollback(StateStore(state_dir or state_dir_default()), root=root)
+    report = do_rollback(StateStore(state_dir), root=root)
     if as_json:
         render.emit_json(report)
         return

@@ -121,6 +121,8 @@ def decide(current: str, setting: Setting) -> tuple[Action, str | None]:
 def plan_changes(profile: Profile, procfs: ProcFS, patterns: tuple[str, ...]) -> list[Change]:
     """The diff: reads current values, changes nothing. Raises ProfileError for an
     allow_unknown key that does not exist under /proc/sys."""
+    if not procfs.exists("proc/sys"):
+        raise BadInput(f"--root {procfs.root}: there is no proc/sys under it")
     rows: list[Change] = []
     for key, s in profile.sysctl.items():
         base = {"key": key, "wanted": s.display, "source": s.source}
@@ -372,7 +374,3 @@ def rollback(store: StateStore, *, root: Path | str | None = None,
                           files=tuple(paths), interrupted=not backup.complete, message=msg)
 
 
-def state_dir_default() -> Path:
-    from c10kplan.profiles.backup import DEFAULT_STATE_DIR
-
-    return Path(os.environ.get("C10KPLAN_STATE_DIR") or DEFAULT_STATE_DIR)

@@ -21,7 +21,13 @@ from c10kplan.errors import EnvironmentProblem
 from c10kplan.profiles.files import atomic_write
 
 DEFAULT_STATE_DIR = Path("/var/lib/c10kplan")
+STATE_DIR_ENV = "C10KPLAN_STATE_DIR"
 STATE_FILE = "backup.json"
+
+
+def default_state_dir() -> Path:
+    """$C10KPLAN_STATE_DIR, else /var/lib/c10kplan."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
 class Backup(BaseModel):
@@ -45,7 +51,7 @@ class StateStore:
     """Reads and writes `backup.json` in one state directory."""
 
     def __init__(self, state_dir: Path | str | None = None) -> None:
-        self.dir = Path(state_dir) if state_dir is not None else DEFAULT_STATE_DIR
+        self.dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.file = self.dir / STATE_FILE
 
     def load(self) -> Backup | None:

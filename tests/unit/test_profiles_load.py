@@ -216,3 +216,18 @@ def test_profiles_dir_env_takes_precedence(tmp_path: Path, monkeypatch: pytest.M
     p = resolve("c10k")
     assert p.summary == "site override" and p.sysctl["net.core.somaxconn"].ints == (999,)
     assert resolve("c1m").chain == ("base", "c10k", "c100k", "c1m")  # others still found
+
+
+def test_root_without_proc_sys_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["apply", "--profile", "c10k", "--dry-run", "--root", str(tmp_path)], capsys)
+    assert code == 2 and "no proc/sys" in err
+
+
+def test_state_dir_env_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_tree(tmp_path / "root")
+    monkeypatch.setenv("C10KPLAN_STATE_DIR", str(tmp_path / "envstate"))
+    code, _, _ = run(["apply", "--profile", "base", "--yes", "--root", str(root)], capsys)
+    assert code == 0 and (tmp_path / "envstate" / "backup.json").is_file()
+    code, out, _ = run(["rollback"], capsys)
+    assert code == 0 and "restored" in out
