@@ -112,34 +112,45 @@ def _print_check(facts: HostFacts, result: Plan) -> None:
         title=f"c10kplan check: {t.connections:,} connections, role {t.role}, host {host}",
     )
     render.line()
-    render.line(f"processes: {result.server_processes} server, {result.client_processes} client;"
-                f" source addresses per destination: {result.source_addresses}")
+    _print_processes(result)
     render.line(f"memory: idle kernel {fmt_bytes(m.kernel_idle_bytes)} ({m.kernel_bytes_per_socket:,} B/socket)"
                 f" | in flight {fmt_bytes(m.in_flight_bytes)} | app {fmt_bytes(m.user_bytes)}"
-                f" | course-notes worst case {fmt_bytes(m.worst_case_bytes)}")
+                f" | buffers at tcp_rmem/tcp_wmem default (course notes) {fmt_bytes(m.worst_case_bytes)}")
     render.line(f"bandwidth: {result.bandwidth.required_mbit_s:,.1f} Mbit/s")
     verdict = "READY" if result.ready else "NOT READY"
     render.line(f"{verdict}: {result.count('FAIL')} FAIL, {result.count('WARN')} WARN, {result.count('PASS')} PASS")
-    for text in result.notes:
-        render.note(f"note: {text}")
+    _print_notes(result)
 
 
 def _print_plan(result: Plan) -> None:
     from c10kplan.cli import render
+    from c10kplan.planner.findings import fmt_number
 
     budgets = [("fds", result.fds), ("ports", result.ports), ("backlog", result.backlog),
                ("memory", result.memory), ("bandwidth", result.bandwidth)]
     rows = []
     for label, budget in budgets:
         for s in budget.working if budget is not None else ():
-            value = f"{s.value:,}" if isinstance(s.value, int) else f"{s.value:,.6g}"
-            rows.append([label, s.name, value, s.unit, s.working()])
+            rows.append([label, s.name, fmt_number(s.value), s.unit, s.working()])
     t = result.target
     render.table(rows, ["budget", "figure", "value", "unit", "formula [inputs]"],
                  title=f"c10kplan plan: {t.connections:,} connections, role {t.role}")
     render.line()
     render.line(f"kernel bytes per socket: {result.memory.kernel_bytes_source}")
+    _print_processes(result)
+    _print_notes(result)
+
+
+def _print_processes(result: Plan) -> None:
+    from c10kplan.cli import render
+
     render.line(f"processes: {result.server_processes} server, {result.client_processes} client;"
                 f" source addresses per destination: {result.source_addresses}")
+
+
+def _print_notes(result: Plan) -> None:
+    """Unknown facts and assumed defaults, on stderr so stdout stays the report."""
+    from c10kplan.cli import render
+
     for text in result.notes:
         render.note(f"note: {text}")

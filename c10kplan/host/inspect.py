@@ -183,6 +183,9 @@ def collect_facts(procfs: ProcFS, pid: int | None = None) -> HostFacts:
     values.update(_conntrack(procfs))
     values["link_speeds_mbit"] = _link_speeds(procfs, notes)
 
+    # Built without re-validation (HostFacts defers its schema; `check` never needs it): every
+    # value above comes from a typed parser. tests/unit/test_host_inspect.py checks that each
+    # fixture's facts re-validate to themselves; files (--host-facts) are always validated.
     return HostFacts.model_construct(**values, notes=notes)
 
 
@@ -247,7 +250,8 @@ def facts_for(
         pid = number
     procfs = ProcFS(root)
     if not procfs.root.is_dir():
-        raise BadInput(f"--root {procfs.root}: no such directory")
+        flag = "--root" if root is not None else "C10KPLAN_ROOT"
+        raise BadInput(f"{flag} {procfs.root}: no such directory")
     if pid is not None and (pid <= 0 or not procfs.exists(f"proc/{pid}")):
         raise BadInput(f"--pid {pid}: no such process in {procfs.path('proc')}")
     return collect_facts(procfs, pid)

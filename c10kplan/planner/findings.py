@@ -32,7 +32,7 @@ class Step(BaseModel):
     inputs: dict[str, Number] = Field(default_factory=dict)
 
     def working(self) -> str:
-        args = ", ".join(f"{k}={_num(v)}" for k, v in self.inputs.items())
+        args = ", ".join(f"{k}={fmt_number(v)}" for k, v in self.inputs.items())
         return f"{self.formula}  [{args}]" if args else self.formula
 
 
@@ -63,7 +63,10 @@ def finding(
     )
 
 
-def _num(value: Number) -> str:
+def fmt_number(value: Number) -> str:
+    """1234567 -> "1,234,567"; 8e6 -> "8,000,000"; 0.25 -> "0.25"; text as is."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, float):
