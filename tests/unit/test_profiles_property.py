@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,7 @@ def build(profile_values: dict[str, str]) -> Profile:
                    limits=Limits(nofile_soft=32, nofile_hard=64, source="prop.toml"))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_apply_then_rollback_restores_any_tree(case) -> None:  # noqa: ANN001
