@@ -282,7 +282,7 @@ def _describe_status(status: int | None) -> str:
 
 def ramp_bound(cfg: StormConfig) -> float:
     """The longest the ramp may take: paced connects plus one connect timeout, plus slack."""
-    rate = cfg.connect_rate or 5000.0  # unpaced: assume a slow 5k/s for the bound
+    rate = cfg.connect_rate or 2000.0  # unpaced: assume a slow 2k/s for the bound
     return cfg.connections / rate + cfg.connect_timeout + 10.0
 
 

@@ -1,0 +1,102 @@
+"""How fast does the storm establish connections? Time to open 10,000 (target < 1 s).
+
+Starts `c10kplan serve` (epoll, N workers) on 127.0.0.1:0, runs the storm to it with P
+processes and an unlimited connect rate, holds 1 s, and prints the ramp time and rate. With
+--netns it re-runs itself inside `unshare -n` (loopback up) so the host's ports stay free.
+If `tcpkali` is on PATH it is run against the same server for comparison (it is not installed
+on the build host: the script says so).
+
+    python scripts/bench_storm.py --connections 10000 --repeat 3 --netns
+
+Sample output (2 cores, kernel 6.18, loadavg 1.8 from other jobs; re-run on a quiet machine):
+
+    storm ramp: 10,000 connections to c10kplan serve (2 workers), storm processes 2, netns yes
+    run  established  failures  ramp_s  conn_per_s  connect_p50_us  connect_p99_us
+    1    10000        none      0.412   24,272      11,263          30,191
+    ...
+    best: 10,000 connections in 0.412 s = 24,272 conn/s (target: < 1 s; goal 50,000 conn/s)
+    tcpkali: not on PATH (apt-get install tcpkali, or build it); skipped
+    load: 08:05:01 up 41 min, load average: 1.81, 2.61, 1.62
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _in_netns(argv: list[str]) -> int:
+    inner = [a for a in argv if a != "--netns"]
+    cmd = ["unshare", "-n", "--", "sh", "-c",
+           'ip link set lo up && exec "$0" "$@"', sys.executable, os.path.abspath(__file__), *inner,
+           "--inside-netns"]
+    return subprocess.call(cmd)
+
+
+def _tcpkali(host: str, port: int, connections: int) -> str:
+    exe = shutil.which("tcpkali")
+    if exe is None:
+        return "tcpkali: not on PATH (apt-get install tcpkali, or build it); skipped"
+    t0 = time.monotonic()
+    done = subprocess.run([exe, "-c", str(connections), "--connect-rate", "1000000", "-T", "2s",
+                           f"{host}:{port}"], capture_output=True, text=True, timeout=120)
+    wall = time.monotonic() - t0
+    tail = " | ".join(done.stdout.strip().splitlines()[-4:])
+    return f"tcpkali: exit {done.returncode} in {wall:.2f} s (includes its 2 s hold): {tail}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--connections", type=int, default=10_000)
+    ap.add_argument("--processes", type=int, default=2, help="storm processes")
+    ap.add_argument("--workers", type=int, default=2, help="server workers")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--netns", action="store_true", help="run inside a throwaway network namespace")
+    ap.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.netns and not args.inside_netns:
+        return _in_netns(sys.argv[1:])
+
+    from c10kplan.storm.config import StormConfig
+    from c10kplan.storm.runner import run_storm
+    from c10kplan.verify.server import ServerProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = ServerProcess(workers=args.workers, backend="epoll", trigger="level",
+                            stats_file=Path(tmp) / "stats.json")
+        srv.start()
+        try:
+            print(f"storm ramp: {args.connections:,} connections to c10kplan serve ({args.workers} workers), "
+                  f"storm processes {args.processes}, netns {'yes' if args.inside_netns else 'no'}")
+            print("run  established  failures  ramp_s  conn_per_s  connect_p50_us  connect_p99_us")
+            best = None
+            for i in range(1, args.repeat + 1):
+                cfg = StormConfig(host=srv.host, port=srv.port, connections=args.connections,
+                                  processes=args.processes, duration=1.0, connect_timeout=10)
+                r = run_storm(cfg)
+                fails = ",".join(f"{k}x{v}" for k, v in r.failures.items()) or "none"
+                print(f"{i:<4} {r.established:<12} {fails:<9} {r.connect_seconds:<7.3f} "
+                      f"{r.connect_rate:<11,.0f} {r.connect_latency_us.p50:<15,} {r.connect_latency_us.p99:,}")
+                if r.established == args.connections and (best is None or r.connect_seconds < best.connect_seconds):
+                    best = r
+                time.sleep(1.0)  # let the server close the previous round
+            if best:
+                print(f"best: {best.established:,} connections in {best.connect_seconds:.3f} s = "
+                      f"{best.connect_rate:,.0f} conn/s (target: < 1 s; goal 50,000 conn/s)")
+            else:
+                print("best: no run established every connection")
+            print(_tcpkali(srv.host, srv.port, args.connections))
+        finally:
+            srv.stop()
+    print("load: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
