@@ -3,14 +3,15 @@
     python scripts/bench_check.py            # 5 runs + 1 warm-up
     python scripts/bench_check.py --runs 11 --connections 1000000
 
-Sample output (2 cores, 4 other engineers' tests running):
+Sample output (2 cores, four other engineers' tests running; kernel 6.18, Python 3.11.7):
 
     c10kplan check --connections 100000  (runs: 5, exit 0)
     command              : /root/.pyenv/versions/3.11.7/bin/c10kplan
-    wall ms (sorted)     : 402 405 409 415 431
-    median ms            : 409   (target < 300)
-    baseline ms (median) : python -c pass 61 | bare typer app 371 | c10kplan --help 389
-    load                 : 2.31 1.95 1.40 (uptime)
+    wall ms (sorted)     : 535 540 544 596 703
+    median ms            : 544   (target < 300; min 535)
+    cpu ms (median)      : 534   (user + sys)
+    baseline ms (median) : python -c pass 74 (cpu 73) | bare typer app 339 (cpu 331) | c10kplan --help 361 (cpu 358)
+    load                 : 2.12 2.87 1.81 (uptime)
 
 The baselines show what any command of this CLI pays before doing anything: the interpreter,
 then typer (which itself imports pydantic at parse time). The difference between the median and
@@ -41,6 +42,24 @@ def check(connections: str = typer.Option("1", "--connections")) -> None:
 def other() -> None:
     pass
 app()
+"""
+
+
+# Where the time of one `check` goes, measured in a fresh interpreter, phase by phase, in the
+# order the real command pays them (typer parses first, which imports pydantic).
+PHASES = """
+import time
+t = [("start", time.perf_counter())]
+def mark(name):
+    t.append((name, time.perf_counter()))
+import typer._adapters; mark("typer + pydantic")
+import c10kplan.cli.app; mark("c10kplan.cli.app (all commands)")
+from c10kplan.host.inspect import facts_for; mark("host.inspect")
+from c10kplan.planner import Target, plan; import c10kplan.planner.planning; mark("planner")
+import tabulate; mark("tabulate")
+facts = facts_for(); mark("read facts")
+p = plan(facts, Target.model_validate({"connections": "%d"})); mark("validate target + plan")
+print(" | ".join(f"{n} {1000 * (b - a):.0f}" for (_, a), (n, b) in zip(t, t[1:])))
 """
 
 
@@ -95,6 +114,9 @@ def main() -> None:
             walls, cpus_base, _ = wall_ms(base, args.runs)
             parts.append(f"{label} {statistics.median(walls):.0f} (cpu {statistics.median(cpus_base):.0f})")
         print(f"baseline ms (median) : {' | '.join(parts)}")
+    phases = subprocess.run([sys.executable, "-c", PHASES % args.connections], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    print(f"phases ms (one run)  : {phases}")
     print(f"load                 : {' '.join(f'{x:.2f}' for x in os.getloadavg())} (uptime)")
 
 
