@@ -5,7 +5,7 @@ planning elsewhere with `c10kplan check --root DIR`.
 
 Sample output:
 
-    captured 27 files from / into tests/fixtures/proc/live
+    captured 26 files from / into tests/fixtures/proc/live
       proc/meminfo
       proc/self/limits
       ...

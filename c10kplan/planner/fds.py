@@ -26,7 +26,7 @@ from c10kplan.planner.findings import (
     step,
     unknown_finding,
 )
-from c10kplan.planner.sharding import processes_needed, usable_fds
+from c10kplan.planner.sharding import ceil_div, processes_needed, usable_fds
 from c10kplan.planner.target import Target
 
 # Assumed when proc/PID/limits is unreadable: the usual default hard limit of distributions
@@ -56,7 +56,8 @@ def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]
     nr_open = facts.nr_open if facts.nr_open is not None else DEFAULT_NR_OPEN
     ceiling = nr_open if facts.can_raise_hard_limit else hard
 
-    # Sharding arithmetic lives in sharding.py; a ceiling at or below the reserve is unusable.
+    # Sharding arithmetic lives in sharding.py. A ceiling at or below the reserve leaves no fd
+    # for connections: plan as if one were left (fds.nofile FAILs and says why).
     if usable_fds(ceiling, reserve) <= 0:
         ceiling = reserve + 1
     per_side = target.connections
@@ -64,7 +65,7 @@ def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]
     client_procs = processes_needed(per_side, ceiling, reserve) if target.connects else 0
     busiest = max(server_procs, client_procs, 1)
     # One listening socket per server process (SO_REUSEPORT shards); clients have none.
-    fds_per_process = -(-per_side // busiest) + reserve + (1 if target.serves else 0)
+    fds_per_process = ceil_div(per_side, busiest) + reserve + (1 if target.serves else 0)
     total = target.sockets + reserve * (server_procs + client_procs) + server_procs
     in_use = facts.file_nr_allocated or 0
     host_needed = total + in_use
@@ -127,6 +128,10 @@ def _nofile(facts: HostFacts, b: FdBudget, single: int) -> Finding:
     soft = facts.nofile_soft if facts.nofile_soft is not None else facts.nofile_hard
     unit_line = (f"LimitNOFILE={single} in the systemd unit, or "
                  f"'* - nofile {single}' in /etc/security/limits.d/90-c10k.conf")
+    if usable_fds(b.per_process_ceiling, b.reserve_fds) <= 1 and single > soft:
+        return finding(id="fds.nofile", status="FAIL", observed=observed, required=required,
+                       formula=formula,
+                       fix=f"lower --reserve-fds below {facts.nofile_hard - 1}, or {unit_line}")
     if single <= soft:
         return finding(id="fds.nofile", status="PASS", observed=observed, required=required,
                        formula=formula)

@@ -51,6 +51,12 @@ def test_capability_lets_one_process_hold_all_up_to_nr_open():
     assert "fs.nr_open=" in by_id(big, "fds.nr_open").fix
 
 
+def test_reserve_eating_the_whole_limit_fails():
+    p = plan(host(nofile_soft=64, nofile_hard=64), Target(connections=1000))
+    f = by_id(p, "fds.nofile")
+    assert f.status == "FAIL" and "lower --reserve-fds" in f.fix and not p.ready
+
+
 def test_soft_below_need_but_hard_enough_suggests_ulimit():
     f = by_id(plan(host(nofile_soft=1024), Target(connections=10_000)), "fds.nofile")
     assert f.status == "WARN" and f.fix.startswith("ulimit -n 10065")
