@@ -6,8 +6,10 @@ MemAvailable and tcp_mem.
 2. The course notes' worst case: sockets x (tcp_rmem[default] + tcp_wmem[default]) bytes, as if
    every socket's buffers were filled to their default size at once.
 3. In-flight data: sockets x ceil(message_size / page_size) pages. The kernel charges socket
-   buffer memory to tcp_mem in whole pages (SK_MEM_QUANTUM = PAGE_SIZE), so each socket holding
-   one message costs at least one page. tcp_mem is "low pressure high" in PAGES, host-wide.
+   buffer memory to tcp_mem in whole pages (sk_mem_pages() rounds up to PAGE_SIZE; it was
+   SK_MEM_QUANTUM before 6.0), so each socket holding one message costs at least one page. The
+   skb overhead in truesize (~0.5 KiB per skb) is ignored: the page minimum dominates small
+   messages. tcp_mem is "low pressure high" in PAGES, for all TCP sockets of the host together.
 """
 
 from __future__ import annotations
