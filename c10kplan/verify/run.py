@@ -113,8 +113,8 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
     workers = the_plan.server_processes if opts.workers == "auto" else opts.workers
     storm_procs = the_plan.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
-    # The plan's count is the minimum; the storm keeps each address at most half full (see
-    # storm/config.py: connect() slows down past half the port range).
+    # The plan's count is the minimum; the storm keeps each address at most a quarter full (see
+    # storm/config.py: connect() slows down past about half the port range).
     low, high = port_range(procfs)
     fast = auto_source_ips("127.0.0.1", opts.connections, low, high)
     sources = fast if len(fast) >= the_plan.source_addresses else loopback_addresses(the_plan.source_addresses)
@@ -197,7 +197,7 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
             max(captured.get("server_fds") or 0, captured.get("storm_fds") or 0) or None,
             summary.fds_per_process, "max open fds (/proc/PID/fd) over server workers and storm processes"),
         row("source addresses", "addresses", storm.source_addresses, max(1, summary.source_addresses),
-            "storm: loopback addresses (IP_BIND_ADDRESS_NO_PORT), each at most half of the port range;"
+            "storm: loopback addresses (IP_BIND_ADDRESS_NO_PORT), each at most a quarter of the port range;"
             " the plan's figure is the minimum", tolerance=None),
     ]
     problems = verdict_problems(

@@ -142,13 +142,13 @@ def test_source_ip_specs():
 
 
 def test_auto_source_ips_follow_the_port_range():
-    # 28,232 ports per address (32768..60999), each kept at most half full: 14,116 connections
-    # need no bind, 100k need 8 addresses, 1M need 71.
-    assert auto_source_ips("127.0.0.1", 14_116, 32768, 60999) == ()
-    assert auto_source_ips("127.0.0.1", 14_117, 32768, 60999) == loopback_addresses(2)
-    assert auto_source_ips("127.0.0.1", 100_000, 32768, 60999) == loopback_addresses(8)
-    assert len(auto_source_ips("127.0.0.1", 1_000_000, 32768, 60999)) == 71
-    assert len(auto_source_ips("127.0.0.1", 1_000_000, 60000, 60099)) == 20_000
+    # 28,232 ports per address (32768..60999), each kept at most a quarter full: 7,058
+    # connections need no bind, 100k need 15 addresses, 1M need 142.
+    assert auto_source_ips("127.0.0.1", 7_058, 32768, 60999) == ()
+    assert auto_source_ips("127.0.0.1", 7_059, 32768, 60999) == loopback_addresses(2)
+    assert auto_source_ips("127.0.0.1", 100_000, 32768, 60999) == loopback_addresses(15)
+    assert len(auto_source_ips("127.0.0.1", 1_000_000, 32768, 60999)) == 142
+    assert len(auto_source_ips("127.0.0.1", 1_000_000, 60000, 60099)) == 40_000
     with pytest.raises(BadInput):
         auto_source_ips("10.0.0.1", 100_000, 32768, 60999)
 
