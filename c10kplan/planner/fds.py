@@ -126,8 +126,7 @@ def _nofile(facts: HostFacts, b: FdBudget, single: int) -> Finding:
     observed = (f"soft {fmt_count(facts.nofile_soft)} / hard {fmt_count(facts.nofile_hard)}"
                 f" (CAP_SYS_RESOURCE: {cap})")
     soft = facts.nofile_soft if facts.nofile_soft is not None else facts.nofile_hard
-    unit_line = (f"LimitNOFILE={single} in the systemd unit, or "
-                 f"'* - nofile {single}' in /etc/security/limits.d/90-c10k.conf")
+    unit_line = f"LimitNOFILE={single} (systemd unit) or '* - nofile {single}' in /etc/security/limits.d/"
     if usable_fds(b.per_process_ceiling, b.reserve_fds) <= 1 and single > soft:
         return finding(id="fds.nofile", status="FAIL", observed=observed, required=required,
                        formula=formula,
@@ -136,13 +135,13 @@ def _nofile(facts: HostFacts, b: FdBudget, single: int) -> Finding:
         return finding(id="fds.nofile", status="PASS", observed=observed, required=required,
                        formula=formula)
     if single <= facts.nofile_hard:
-        fix = f"ulimit -n {single} before starting the server (no privilege needed), or {unit_line}"
+        fix = f"ulimit -n {single} before starting the server (no privilege needed)"
     elif facts.can_raise_hard_limit:
         fix = unit_line + (f"; or run {workers} workers" if workers > 1 else "")
     else:
         per = usable_fds(b.per_process_ceiling, b.reserve_fds)
-        fix = (f"run {workers} workers of <= {per:,} connections each (no CAP_SYS_RESOURCE to "
-               f"raise the hard limit); or, where you have it: {unit_line}")
+        fix = (f"run {workers} workers of <= {per:,} connections each (no CAP_SYS_RESOURCE);"
+               f" or, with CAP_SYS_RESOURCE: LimitNOFILE={single}")
     return finding(id="fds.nofile", status="WARN", observed=observed, required=required,
                    fix=fix, formula=formula)
 
