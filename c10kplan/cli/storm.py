@@ -67,7 +67,7 @@ def _print_storm_tables(result) -> None:
             ["connect time", f"{r.connect_seconds:.3f} s ({r.connect_rate:,.0f} conn/s)"],
             ["failures", ", ".join(f"{k} x{v}" for k, v in sorted(r.failures.items())) or "none"],
             ["messages", f"{r.messages_sent} sent, {r.messages_received} answered, "
-                         f"{r.mismatches} mismatched, {r.unanswered} unanswered"],
+                         f"{r.mismatches} mismatched, {r.unanswered} unanswered, {r.missed} never sent (behind schedule)"],
             ["throughput", f"{r.messages_per_second:,.0f} msg/s, {r.throughput_bytes_per_second:,.0f} B/s"],
         ],
         headers=["storm " + r.target, "result"],

@@ -77,7 +77,7 @@ class StormProcess:
         self.connecting = 0
         self.established = 0
         self.failures: dict[str, int] = {}
-        self.sent = self.received = self.mismatches = self.unanswered = 0
+        self.sent = self.received = self.mismatches = self.unanswered = self.missed = 0
         self.bytes_sent = self.bytes_received = 0
         self.connect_lat = LatencyRecorder()
         self.corrected = LatencyRecorder()
@@ -348,8 +348,6 @@ class StormProcess:
             period = 0.0
         while not self.stopping:
             now = self.clock()
-            if now >= deadline:
-                break
             sent = 0
             while sched and sched[0].next <= now and sent < SEND_BATCH:
                 conn = sched.popleft()
@@ -361,6 +359,8 @@ class StormProcess:
                 sent += 1
                 if conn.state == OPEN and conn.next < deadline:
                     sched.append(conn)
+            if now >= deadline:  # one last send pass for what fell due just before the end
+                break
             if sent >= SEND_BATCH:
                 timeout = 0.0
             else:
@@ -368,7 +368,23 @@ class StormProcess:
                 timeout = min(nxt, deadline) - now
             self._turn(min(timeout, 0.2))
         self.hold_seconds = self.clock() - t0
+        self._count_missed(sched, period, min(deadline, self.clock()))
         self._drain()
+
+    def _count_missed(self, sched: deque[_Conn], period: float, end: float) -> None:
+        """Messages the schedule called for before `end` that were never sent (the loop fell
+        behind): counted, and recorded in the corrected histogram with their lower bound."""
+        if period <= 0:
+            return
+        now = self.clock()
+        for conn in sched:
+            if conn.state != OPEN:
+                continue
+            intended = conn.next
+            while intended < end:
+                self.missed += 1
+                self.corrected.record(int((now - intended) * 1_000_000))
+                intended += period
 
     def _drain(self) -> None:
         """Wait (bounded) for replies to messages already sent; count the rest as unanswered."""
@@ -398,7 +414,7 @@ class StormProcess:
             index=self.index, pid=os.getpid(), target=self.end_i - self.start_i,
             established=self.established, held=held, failures=add_counts({}, self.failures),
             messages_sent=self.sent, messages_received=self.received, mismatches=self.mismatches,
-            unanswered=self.unanswered, bytes_sent=self.bytes_sent, bytes_received=self.bytes_received,
+            unanswered=self.unanswered, missed=self.missed, bytes_sent=self.bytes_sent, bytes_received=self.bytes_received,
             ramp_seconds=round(self.ramp_seconds, 4), hold_seconds=round(self.hold_seconds, 4),
             status="stopped" if self.stopping and status == "ok" else status, detail=detail,
         )

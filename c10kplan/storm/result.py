@@ -23,6 +23,7 @@ class ProcessResult(BaseModel):
     messages_received: int = 0
     mismatches: int = 0
     unanswered: int = 0
+    missed: int = Field(0, description="scheduled messages never sent: the storm fell behind")
     bytes_sent: int = 0
     bytes_received: int = 0
     ramp_seconds: float = 0.0
@@ -64,13 +65,14 @@ class StormResult(BaseModel):
     throughput_bytes_per_second: float
     mismatches: int
     unanswered: int
+    missed: int = Field(description="messages the open-loop schedule called for but never sent")
     per_process: list[ProcessResult]
     problems: list[str]
     ok: bool
 
 
 def problems_of(connections: int, established: int, held: int, failures: dict[str, int],
-                mismatches: int, unanswered: int, processes: list[ProcessResult]) -> list[str]:
+                mismatches: int, unanswered: int, processes: list[ProcessResult], missed: int = 0) -> list[str]:
     """Why a storm did not hold the target cleanly; [] means it did."""
     out = []
     if established < connections:
@@ -83,6 +85,8 @@ def problems_of(connections: int, established: int, held: int, failures: dict[st
         out.append(f"{mismatches} replies did not match the expected bytes (protocol mismatch?)")
     if unanswered:
         out.append(f"{unanswered} messages got no reply before the drain timeout")
+    if missed:
+        out.append(f"{missed} scheduled messages were never sent (the storm fell behind its schedule: CPU-bound)")
     for p in processes:
         if p.status not in ("ok",):
             out.append(f"storm process {p.index} (pid {p.pid}) {p.status}" + (f": {p.detail}" if p.detail else ""))
@@ -103,10 +107,11 @@ def combine(*, target: str, protocol: str, connections: int, source_addresses: i
     bytes_total = sum(p.bytes_sent + p.bytes_received for p in processes)
     mismatches = sum(p.mismatches for p in processes)
     unanswered = sum(p.unanswered for p in processes)
+    missed = sum(p.missed for p in processes)
     connect_h = merge_encoded([h.get("connect", "") for h in histograms])
     corrected_h = merge_encoded([h.get("corrected", "") for h in histograms])
     raw_h = merge_encoded([h.get("raw", "") for h in histograms])
-    problems = problems_of(connections, established, held, failures, mismatches, unanswered, processes)
+    problems = problems_of(connections, established, held, failures, mismatches, unanswered, processes, missed)
     return StormResult(
         target=target,
         protocol=protocol,
@@ -129,6 +134,7 @@ def combine(*, target: str, protocol: str, connections: int, source_addresses: i
         throughput_bytes_per_second=round(bytes_total / hold, 1) if hold > 0 else 0.0,
         mismatches=mismatches,
         unanswered=unanswered,
+        missed=missed,
         per_process=processes,
         problems=problems,
         ok=not problems,
