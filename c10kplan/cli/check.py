@@ -14,18 +14,41 @@ if TYPE_CHECKING:
     from c10kplan.host.inspect import HostFacts
     from c10kplan.planner import Plan
 
-Connections = Annotated[str, typer.Option("--connections", "-n", metavar="N", help="Concurrent TCP connections to hold (1..100,000,000).", show_default=False)]
-Role = Annotated[str, typer.Option("--role", metavar="ROLE", help="server | client | both (server and load client on this host: 2 sockets per connection).")]
-MessageSize = Annotated[str, typer.Option("--message-size", metavar="BYTES", help="Bytes per message.")]
-MessageRate = Annotated[str, typer.Option("--message-rate", metavar="PER_S", help="Messages per connection per second.")]
-Bandwidth = Annotated[str, typer.Option("--bandwidth-per-conn", metavar="BYTES_S", help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
-ConnectRate = Annotated[str, typer.Option("--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
-AppBuffer = Annotated[str, typer.Option("--app-buffer", metavar="BYTES", help="User-space bytes per connection.")]
-ReserveFds = Annotated[str, typer.Option("--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
-Root = Annotated[str | None, typer.Option("--root", metavar="DIR", help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).", show_default=False)]
-Pid = Annotated[str | None, typer.Option("--pid", metavar="PID", help="Read the nofile limits of this running process.", show_default=False)]
-HostFactsFile = Annotated[str | None, typer.Option("--host-facts", metavar="FILE", help="Plan for the host of this `snapshot` JSON file.", show_default=False)]
-CalibrationFile = Annotated[str | None, typer.Option("--calibration", metavar="FILE", help="Per-socket costs measured by `verify --calibrate`.", show_default=False)]
+def _text(*flags: str, metavar: str, help: str, default_shown: bool = True) -> typer.models.OptionInfo:
+    """A text option (validated later by the Target model or facts_for)."""
+    return typer.Option(*flags, metavar=metavar, help=help, show_default=default_shown)
+
+
+Connections = Annotated[str, _text(
+    "--connections", "-n", metavar="N", default_shown=False,
+    help="Concurrent TCP connections to hold (1..100,000,000).")]
+Role = Annotated[str, _text(
+    "--role", metavar="ROLE",
+    help="server | client | both (server and load client on this host: 2 sockets per connection).")]
+MessageSize = Annotated[str, _text("--message-size", metavar="BYTES", help="Bytes per message.")]
+MessageRate = Annotated[str, _text(
+    "--message-rate", metavar="PER_S", help="Messages per connection per second.")]
+Bandwidth = Annotated[str, _text(
+    "--bandwidth-per-conn", metavar="BYTES_S",
+    help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
+ConnectRate = Annotated[str, _text(
+    "--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
+AppBuffer = Annotated[str, _text(
+    "--app-buffer", metavar="BYTES", help="User-space bytes per connection.")]
+ReserveFds = Annotated[str, _text(
+    "--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
+Root = Annotated[str | None, _text(
+    "--root", metavar="DIR", default_shown=False,
+    help="Read DIR/proc and DIR/sys instead of / (env C10KPLAN_ROOT).")]
+Pid = Annotated[str | None, _text(
+    "--pid", metavar="PID", default_shown=False,
+    help="Read the nofile limits of this running process.")]
+HostFactsFile = Annotated[str | None, _text(
+    "--host-facts", metavar="FILE", default_shown=False,
+    help="Plan for the host of this `snapshot` JSON file.")]
+CalibrationFile = Annotated[str | None, _text(
+    "--calibration", metavar="FILE", default_shown=False,
+    help="Per-socket costs measured by `verify --calibrate`.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 

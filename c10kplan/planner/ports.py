@@ -6,6 +6,9 @@ Kernel facts:
   net.ipv4.ip_local_port_range, minus those listed in ip_local_reserved_ports.
 - The kernel default range is 32768-60999 (28,232 ports). Each extra source address (any of
   127.0.0.0/8 on loopback) adds a full range; the arithmetic lives in sharding.py.
+- The side that closes first keeps the 4-tuple in TIME_WAIT for TCP_TIMEWAIT_LEN = 60 s (fixed;
+  tcp_fin_timeout is FIN_WAIT_2, not this). connect() may reuse such a port only with
+  net.ipv4.tcp_tw_reuse = 1 (2 = loopback only, the default since 5.1; per network namespace).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step
+from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step, unknown_finding
 from c10kplan.planner.sharding import ports_per_address, source_addresses_needed
 from c10kplan.planner.target import Target
 
@@ -49,7 +52,7 @@ def port_budget(facts: HostFacts, target: Target) -> tuple[PortBudget | None, li
     ]
     budget = PortBudget.model_construct(port_low=low, port_high=high, reserved_in_range=reserved,
                         ports_per_address=per_addr, source_addresses=addresses, working=working)
-    return budget, [_finding(facts, target, budget)]
+    return budget, [_finding(facts, target, budget), _time_wait(facts, target, budget)]
 
 
 def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
@@ -77,3 +80,22 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
         fix += f", or sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'"
     return finding(id="ports.ephemeral", status="WARN", observed=observed, required=required,
                    formula=formula, fix=fix)
+
+
+def _time_wait(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
+    """A second storm within 60 s needs free ports while the first one's sit in TIME_WAIT."""
+    formula = ("2 x connections <= ports_per_address x source_addresses, or tcp_tw_reuse = 1"
+               " (2 on loopback)")
+    capacity = b.ports_per_address * b.source_addresses
+    required = f"{2 * target.connections:,} ports within 60 s (one run in TIME_WAIT + the next)"
+    fix = "sysctl -w net.ipv4.tcp_tw_reuse=1, or wait 60 s between runs"
+    reuse = facts.tcp_tw_reuse
+    # Role "both" talks over loopback, where the default 2 already allows reuse.
+    if reuse == 1 or (reuse == 2 and target.role == "both") or 2 * target.connections <= capacity:
+        observed = f"tcp_tw_reuse={reuse}, {capacity:,} ports" if reuse is not None else f"{capacity:,} ports"
+        return finding(id="ports.time_wait", status="PASS", observed=observed, required=required,
+                       formula=formula)
+    if reuse is None:
+        return unknown_finding("ports.time_wait", "net.ipv4.tcp_tw_reuse", required, fix, formula)
+    return finding(id="ports.time_wait", status="WARN", observed=f"tcp_tw_reuse={reuse}, {capacity:,} ports",
+                   required=required, fix=fix, formula=formula)

@@ -168,3 +168,17 @@ def test_root_from_environment(tree):
     env = {**os.environ, "C10KPLAN_ROOT": tree("hard1024")}
     proc = _python_m("snapshot", env=env)
     assert proc.returncode == 0 and HostFacts.model_validate_json(proc.stdout).nofile_hard == 1024
+
+
+def test_cli_defaults_are_the_target_defaults():
+    """The command's defaults are text (validated by Target); they must not drift from it."""
+    import inspect
+
+    from c10kplan.cli.check import check
+    from c10kplan.planner import Target
+
+    params = inspect.signature(check).parameters
+    for name in Target.model_fields:
+        if name != "connections":
+            given = Target.model_validate({"connections": 1, name: params[name].default})
+            assert given == Target(connections=1), name

@@ -83,6 +83,20 @@ def test_client_ports_need_source_addresses():
     assert by_id(plan(host(), Target(connections=20_000, role="client")), "ports.ephemeral").status == "PASS"
 
 
+def test_time_wait_between_runs():
+    # 20,000 conns fit one address (28,232 ports) but not twice: a re-run within 60 s needs reuse.
+    client = plan(host(tcp_tw_reuse=2), Target(connections=20_000, role="client"))
+    f = by_id(client, "ports.time_wait")
+    assert f.status == "WARN" and f.fix.startswith("sysctl -w net.ipv4.tcp_tw_reuse=1")
+    assert by_id(plan(host(tcp_tw_reuse=1), Target(connections=20_000, role="client")),
+                 "ports.time_wait").status == "PASS"
+    # loopback (role both): the default 2 already reuses
+    assert by_id(plan(host(tcp_tw_reuse=2), Target(connections=20_000, role="both")),
+                 "ports.time_wait").status == "PASS"
+    assert by_id(plan(host(tcp_tw_reuse=0), Target(connections=10_000, role="client")),
+                 "ports.time_wait").status == "PASS"
+
+
 def test_reserved_ports_shrink_the_range():
     facts = host(ip_local_reserved_ports=[(32768, 40767)])  # 8,000 of 28,232 reserved
     p = plan(facts, Target(connections=25_000, role="client"))
