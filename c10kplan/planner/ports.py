@@ -8,7 +8,7 @@ Kernel facts:
   127.0.0.0/8 on loopback) adds a full range; the arithmetic lives in sharding.py.
 - The side that closes first keeps the 4-tuple in TIME_WAIT for TCP_TIMEWAIT_LEN = 60 s (fixed;
   tcp_fin_timeout is FIN_WAIT_2, not this). connect() may reuse such a port only with
-  net.ipv4.tcp_tw_reuse = 1 (2 = loopback only, the default since 5.1; per network namespace).
+  net.ipv4.tcp_tw_reuse = 1 (2 = loopback only, the default since Linux 4.18; per network namespace).
 """
 
 from __future__ import annotations
