@@ -388,6 +388,8 @@ class Reactor:
                 self._reject("max-connections")
                 continue
             sock.setblocking(False)
+            # No Nagle: an echo answers small writes at once (asyncio and uvloop do the same).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             fd = sock.detach()
             try:
                 register(fd, rmask)

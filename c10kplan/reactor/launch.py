@@ -1,0 +1,118 @@
+"""Run `c10kplan serve` as a child process: wait for `listening`, ask for stats, stop it.
+
+Used by the benchmark scripts and the tests (and usable by `verify`): the server is always the
+real command line in its own process, so what is measured is what a user runs.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from c10kplan.errors import EnvironmentProblem
+from c10kplan.reactor.stats import read_stats
+
+
+class ServerProcess:
+    """`with ServerProcess(["--backend", "poll"]) as srv: srv.port, srv.stats(), srv.stop()`."""
+
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        *,
+        prefix: Sequence[str] = (),
+        start_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="c10kplan-serve-")
+        self.stats_file = Path(self._dir.name) / "stats.json"
+        self.stderr_file = Path(self._dir.name) / "stderr.txt"
+        cmd = [*prefix, sys.executable, "-m", "c10kplan", "serve", *args]
+        if "--stats-file" not in args:
+            cmd += ["--stats-file", str(self.stats_file)]
+        if "--stats-interval" not in args:
+            cmd += ["--stats-interval", "0"]
+        self.cmd = cmd
+        self._err = open(self.stderr_file, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=env)
+        self.returncode: int | None = None
+        self.host, self.port = self._wait_listening(start_timeout)
+
+    def _wait_listening(self, timeout: float) -> tuple[str, int]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.stop()
+                raise EnvironmentProblem(f"serve did not print `listening` within {timeout:.0f} s")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                self.stop()
+                raise EnvironmentProblem(f"serve exited before listening: {self.stderr().strip()[-300:]}")
+            buf += chunk
+        word, _, addr = buf.split(b"\n", 1)[0].decode().partition(" ")
+        host, _, port = addr.rpartition(":")
+        if word != "listening":
+            self.stop()
+            raise EnvironmentProblem(f"unexpected first line from serve: {word} {addr}")
+        return host.strip("[]"), int(port)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stats(self, timeout: float = 2.0) -> dict[str, Any]:
+        """Ask the running server for fresh stats (SIGUSR1) and return the document."""
+        sent = time.time()
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.stats_file.exists():
+                doc = read_stats(self.stats_file)
+                if doc["time"] >= sent:
+                    return doc
+            time.sleep(0.005)
+        raise EnvironmentProblem(f"serve did not refresh its stats file within {timeout} s")
+
+    def worker_pids(self) -> list[int]:
+        return [w["pid"] for w in self.stats()["workers"]]
+
+    def stderr(self) -> str:
+        self._err.flush()
+        return self.stderr_file.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Signal the supervisor and wait; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.returncode = self.proc.returncode
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._err.close()
+        return self.returncode
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
