@@ -140,3 +140,22 @@ def test_interrupting_verify_leaves_no_process_behind(netns):
     while time.monotonic() < deadline and any(_alive(p) for p in seen):
         time.sleep(0.1)
     assert [p for p in seen if _alive(p)] == []
+
+
+def test_calibrate_writes_a_file_check_accepts(tmp_path):
+    from c10kplan.planner.calibration import load_calibration
+
+    path = tmp_path / "cal.json"
+    done = _cli("verify", "--connections", "3000", "--duration", "1", "--message-rate", "0",
+                "--calibrate", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["calibration_file"] == str(path)
+    cal = load_calibration(path)
+    assert cal.connections == 3000 and cal.method.startswith("c10kplan verify")
+    measured = next(c for c in doc["comparisons"] if c["figure"] == "kernel memory per socket")["measured"]
+    assert cal.kernel_bytes_per_socket == round(measured)
+    # an idle loopback TCP socket costs a few KiB of slab (tcp_sock alone is ~2.3 KiB)
+    assert 1_000 < cal.kernel_bytes_per_socket < 32_000
+    checked = _cli("check", "--connections", "3000", "--calibration", str(path), "--json")
+    assert checked.returncode in (0, 1), checked.stderr  # accepted (ready or not), never bad input
