@@ -1,5 +1,6 @@
 """`plan(facts, target) -> Plan` (exported as `c10kplan.planner.plan`): every budget and finding
-reads nothing and writes nothing; the same inputs always give the same plan."""
+for one target on one host. Pure: it reads nothing and writes nothing; the same inputs always
+give the same plan."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from c10kplan.planner.backlog import BacklogBudget, backlog_budget
 from c10kplan.planner.bandwidth import BandwidthBudget, bandwidth_budget
 from c10kplan.planner.calibration import Calibration
 from c10kplan.planner.conntrack import conntrack_findings
-from c10kplan.planner.fds import FdBudget, fd_budget
+from c10kplan.planner.fds import DEFAULT_NR_OPEN, FALLBACK_NOFILE_HARD, FdBudget, fd_budget
 from c10kplan.planner.findings import RECORD_CONFIG, Finding
-from c10kplan.planner.memory import MemoryBudget, memory_budget
-from c10kplan.planner.ports import PortBudget, port_budget
+from c10kplan.planner.memory import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TCP_RMEM,
+    DEFAULT_TCP_WMEM,
+    MemoryBudget,
+    memory_budget,
+)
+from c10kplan.planner.ports import DEFAULT_PORT_RANGE, PortBudget, port_budget
 from c10kplan.planner.target import Target
 
 
@@ -61,15 +68,13 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
 
 def _assumptions(facts: HostFacts) -> list[str]:
     """The defaults the budgets fell back to, so that a plan never hides a guess."""
-    from c10kplan.planner import fds, memory, ports
-
     guesses = [
-        (facts.nofile_hard, f"nofile hard limit {fds.FALLBACK_NOFILE_HARD}"),
-        (facts.nr_open, f"fs.nr_open {fds.DEFAULT_NR_OPEN}"),
-        (facts.tcp_rmem_bytes, f"tcp_rmem default {memory.DEFAULT_TCP_RMEM} bytes"),
-        (facts.tcp_wmem_bytes, f"tcp_wmem default {memory.DEFAULT_TCP_WMEM} bytes"),
-        (facts.page_size_bytes, f"page size {memory.DEFAULT_PAGE_SIZE} bytes"),
-        (facts.ip_local_port_range, "ip_local_port_range {} {}".format(*ports.DEFAULT_PORT_RANGE)),
+        (facts.nofile_hard, f"nofile hard limit {FALLBACK_NOFILE_HARD}"),
+        (facts.nr_open, f"fs.nr_open {DEFAULT_NR_OPEN}"),
+        (facts.tcp_rmem_bytes, f"tcp_rmem default {DEFAULT_TCP_RMEM} bytes"),
+        (facts.tcp_wmem_bytes, f"tcp_wmem default {DEFAULT_TCP_WMEM} bytes"),
+        (facts.page_size_bytes, f"page size {DEFAULT_PAGE_SIZE} bytes"),
+        (facts.ip_local_port_range, "ip_local_port_range {} {}".format(*DEFAULT_PORT_RANGE)),
     ]
     return [f"assumed {text} (unknown on this host)" for value, text in guesses if value is None]
 
