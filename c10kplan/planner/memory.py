@@ -160,8 +160,7 @@ def _worst(facts: HostFacts, b: MemoryBudget) -> Finding:
     total_default = b.send_buffers_bytes + b.recv_buffers_bytes
     rmem = max(4096, per_socket * b.recv_buffers_bytes // max(1, total_default))
     wmem = max(4096, per_socket * b.send_buffers_bytes // max(1, total_default))
-    rmax = facts.tcp_rmem_bytes[2] if facts.tcp_rmem_bytes else 6291456
-    wmax = facts.tcp_wmem_bytes[2] if facts.tcp_wmem_bytes else 4194304
+    rmax, wmax = facts.tcp_rmem_bytes[2], facts.tcp_wmem_bytes[2]  # both known (checked above)
     fix = (f"sysctl -w net.ipv4.tcp_rmem='4096 {rmem} {rmax}' net.ipv4.tcp_wmem='4096 {wmem} {wmax}'"
            " (only if most connections will carry data at once)")
     return finding(id="memory.worst_case", status="WARN", observed=observed, required=required,
