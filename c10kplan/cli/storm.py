@@ -48,6 +48,28 @@ class _Progress:
             self._last_draw = 0.0
 
 
+def _run_shown(run, target: int, json_out: bool, progress: bool | None, printer, interrupted: str):
+    """Run with the live display (TTY only, never with --json), then print the result once.
+    On Ctrl-C: one line saying what was stopped, then the app maps the interrupt to exit 130."""
+    from c10kplan.cli import render
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    display = _Progress(target, show and not json_out)
+    try:
+        result = run(display)
+    except KeyboardInterrupt:
+        display.finish()
+        render.note("c10kplan: " + interrupted)
+        raise
+    finally:
+        display.finish()
+    if json_out:
+        render.emit_json(result)
+    else:
+        printer(result)
+    return result
+
+
 def _print_storm(result) -> None:
     from c10kplan.cli import render
 
@@ -110,20 +132,8 @@ def register(app: typer.Typer) -> None:
         cfg = build_config(host, port, connections=connections, processes=processes, source_ips=source_ips,
                            connect_rate=connect_rate, message_size=message_size, message_rate=message_rate,
                            duration=duration, connect_timeout=connect_timeout, protocol=protocol)
-        show = progress if progress is not None else sys.stderr.isatty()
-        display = _Progress(connections, show and not json_out)
-        try:
-            result = run_storm(cfg, on_event=display)
-        except KeyboardInterrupt:
-            display.finish()
-            render.note("c10kplan: storm interrupted; its processes were stopped")
-            raise
-        finally:
-            display.finish()
-        if json_out:
-            render.emit_json(result)
-        else:
-            _print_storm(result)
+        result = _run_shown(lambda on_event: run_storm(cfg, on_event=on_event), connections, json_out,
+                            progress, _print_storm, "storm interrupted; its processes were stopped")
         if not result.ok:
             raise NotReady("storm: " + "; ".join(result.problems))
 
@@ -198,20 +208,9 @@ def _register_verify(app: typer.Typer) -> None:
             storm_processes=_auto_or_int(storm_processes, "--storm-processes"), profile=profile, netns=netns,
             p99_max_ms=p99_max, calibrate=calibrate, force=force,
         )
-        show = progress if progress is not None else sys.stderr.isatty()
-        display = _Progress(connections, show and not json_out)
-        try:
-            result = run_verify(opts, on_event=display)
-        except KeyboardInterrupt:
-            display.finish()
-            render.note("c10kplan: verify interrupted; the server and storm processes were stopped")
-            raise
-        finally:
-            display.finish()
-        if json_out:
-            render.emit_json(result)
-        else:
-            _print_verify(result)
+        result = _run_shown(lambda on_event: run_verify(opts, on_event=on_event), connections, json_out,
+                            progress, _print_verify,
+                            "verify interrupted; the server and storm processes were stopped")
         if result.verdict != "PASS":
             raise NotReady("verify: " + "; ".join(result.problems))
 

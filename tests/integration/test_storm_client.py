@@ -77,23 +77,24 @@ def test_econnrefused_is_counted_by_errno_name():
     assert "Traceback" not in done.stderr
 
 
-def test_protocol_mismatch_is_counted_and_fails(serve):
-    srv = serve("echo")
+def _storm_rot13(srv: ServerProcess) -> tuple[int, dict, str]:
+    """20 connections expecting rot13 replies, 5 msg/s for 1 s: (exit code, JSON, stderr)."""
     done = _cli("storm", f"{srv.host}:{srv.port}", "--connections", "20", "--message-rate", "5",
                 "--duration", "1", "--protocol", "rot13", "--json")
-    assert done.returncode == 1, done.stderr
-    doc = json.loads(done.stdout)
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def test_protocol_mismatch_is_counted_and_fails(serve):
+    code, doc, err = _storm_rot13(serve("echo"))
+    assert code == 1, err
     assert doc["established"] == 20
     assert doc["mismatches"] > 0 and doc["mismatches"] == doc["messages_received"]
     assert any("did not match" in p for p in doc["problems"])
 
 
 def test_rot13_server_matches_rot13_storm(serve):
-    srv = serve("rot13")
-    done = _cli("storm", f"{srv.host}:{srv.port}", "--connections", "20", "--message-rate", "5",
-                "--duration", "1", "--protocol", "rot13", "--json")
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
+    code, doc, err = _storm_rot13(serve("rot13"))
+    assert code == 0, err
     assert doc["mismatches"] == 0 and doc["messages_received"] >= 80
 
 
