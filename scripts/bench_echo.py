@@ -1,0 +1,227 @@
+"""64-byte echo, closed loop: `c10kplan serve` (epoll level / edge) vs asyncio and uvloop.
+
+The SAME load client drives every server, alternating, for several rounds; the table shows the
+median requests/s and the ratios the issue asks for (serve >= 1.0x uvloop, >= 1.3x asyncio).
+Each server is one process (serve: --workers 1). The client is a raw-epoll loop (os.read /
+os.write on fds) in --client-procs processes; the CPU columns show who is saturated: a server
+near 100 % of one core with the client below it means the server is the bottleneck. Re-run with
+--client-procs 2 to check that more client processes do not raise the figures.
+
+    python scripts/bench_echo.py                   # 100 connections, 3 rounds x 5 s
+    python scripts/bench_echo.py --rounds 5 --duration 10 --client-procs 2
+
+Sample output (2 cores, busy machine, load average in the header):
+
+    bench_echo: 100 conns, 64 B, 3 rounds x 5.0 s, 1 client proc(s); load avg 2.1 1.9 1.5
+    server          req/s (median)  rounds                   server CPU  client CPU
+    serve-level           61,234   60,871 61,234 62,010           99%         78%
+    serve-edge            60,112   ...
+    asyncio               38,505   ...
+    uvloop                58,220   ...
+    serve-level / uvloop = 1.05x   serve-level / asyncio = 1.59x
+    serve-edge  / uvloop = 1.03x   serve-edge  / asyncio = 1.56x
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from c10kplan.host.procfs import ProcFS
+from c10kplan.reactor.launch import ServerProcess
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ----------------------------------------------------------------------------- servers
+class _EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport):  # type: ignore[override]
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+async def _asyncio_server(host: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = await loop.create_server(_EchoProtocol, host, 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    print(f"listening {host}:{port}", flush=True)
+    async with server:
+        await stop.wait()
+
+
+def run_reference_server(kind: str, host: str) -> None:
+    if kind == "uvloop":
+        import uvloop
+
+        uvloop.run(_asyncio_server(host))
+    else:
+        asyncio.run(_asyncio_server(host))
+
+
+class ReferenceServer:
+    """asyncio / uvloop Protocol echo server in a child process (this script, --serve KIND)."""
+
+    def __init__(self, kind: str, host: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, "--host", host], stdout=subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        self.port = int(line[1].rpartition(":")[2])
+        self.cpu_pid = self.proc.pid
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class ServeServer:
+    def __init__(self, trigger: str) -> None:
+        self.srv = ServerProcess(["--backend", "epoll", "--trigger", trigger, "--workers", "1"])
+        self.port = self.srv.port
+        [self.cpu_pid] = self.srv.worker_pids()  # the worker does the work, not the supervisor
+
+    def close(self) -> None:
+        self.srv.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat (fields 14, 15, in clock ticks)."""
+    text = ProcFS().read(f"proc/{pid}/stat") or ""
+    fields = text.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if len(fields) > 12 else 0.0
+
+
+# ----------------------------------------------------------------------------- client
+def client_process(host: str, port: int, conns: int, size: int, warmup: float, duration: float, out) -> None:
+    """Closed loop: each connection sends `size` bytes, waits for all of them back, repeats."""
+    ep = select.epoll()
+    socks = []
+    for _ in range(conns):
+        s = socket.create_connection((host, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        socks.append(s)
+        ep.register(s.fileno(), select.EPOLLIN)
+    payload = b"x" * size
+    pending = {s.fileno(): size for s in socks}
+    read, write, poll, clock = os.read, os.write, ep.poll, time.perf_counter
+    for fd in pending:
+        write(fd, payload)
+    begin = clock() + warmup
+    end = begin + duration
+    count = 0
+    counting = False
+    cpu0 = os.times()
+    while True:
+        now = clock()
+        if not counting and now >= begin:
+            counting, count, cpu0 = True, 0, os.times()
+        if now >= end:
+            break
+        for fd, _ev in poll(0.05):
+            left = pending[fd] - len(read(fd, 65536))
+            if left <= 0:
+                count += 1
+                pending[fd] = size
+                write(fd, payload)
+            else:
+                pending[fd] = left
+    cpu1 = os.times()
+    out.send((count, duration, (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)))
+    for s in socks:
+        s.close()
+
+
+def drive(host: str, port: int, cpu_pid: int, args) -> tuple[float, float, float]:
+    """One measured run: (requests/s, server CPU %, client CPU % summed over client procs)."""
+    ctx = mp.get_context("fork")
+    per = [args.connections // args.client_procs + (i < args.connections % args.client_procs)
+           for i in range(args.client_procs)]
+    pipes, procs = [], []
+    for n in per:
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=client_process, args=(host, port, n, args.size, args.warmup, args.duration, w))
+        p.start()
+        pipes.append(r)
+        procs.append(p)
+    time.sleep(args.warmup)
+    s0 = cpu_seconds(cpu_pid)
+    time.sleep(args.duration)
+    s1 = cpu_seconds(cpu_pid)
+    results = [r.recv() for r in pipes]
+    for p in procs:
+        p.join(10)
+    reqs = sum(c for c, _, _ in results) / args.duration
+    client_cpu = sum(cpu for _, _, cpu in results) / args.duration
+    return reqs, 100 * (s1 - s0) / args.duration, 100 * client_cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--client-procs", type=int, default=1)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--only", nargs="*", help="subset of: serve-level serve-edge asyncio uvloop")
+    ap.add_argument("--serve", help=argparse.SUPPRESS)  # internal: run a reference server
+    args = ap.parse_args()
+    if args.serve:
+        run_reference_server(args.serve, args.host)
+        return
+
+    names = args.only or ["serve-level", "serve-edge", "asyncio", "uvloop"]
+    servers = {}
+    try:
+        for name in names:
+            if name.startswith("serve-"):
+                servers[name] = ServeServer(name.removeprefix("serve-"))
+            else:
+                servers[name] = ReferenceServer(name, args.host)
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"bench_echo: {args.connections} conns, {args.size} B, {args.rounds} rounds x "
+              f"{args.duration} s, {args.client_procs} client proc(s); load avg {load}")
+        runs: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
+        for rnd in range(args.rounds):
+            order = names[rnd % len(names):] + names[: rnd % len(names)]  # rotate the order
+            for name in order:
+                srv = servers[name]
+                runs[name].append(drive(args.host, srv.port, srv.cpu_pid, args))
+    finally:
+        for srv in servers.values():
+            srv.close()
+
+    med = {n: statistics.median(r for r, _, _ in runs[n]) for n in names}
+    print(f"{'server':<14}{'req/s (median)':>16}  {'rounds':<30}{'server CPU':>11}{'client CPU':>12}")
+    for n in names:
+        rounds = " ".join(f"{r:,.0f}" for r, _, _ in runs[n])
+        scpu = statistics.median(s for _, s, _ in runs[n])
+        ccpu = statistics.median(c for _, _, c in runs[n])
+        print(f"{n:<14}{med[n]:>16,.0f}  {rounds:<30}{scpu:>10.0f}%{ccpu:>11.0f}%")
+    for n in names:
+        if n.startswith("serve-"):
+            parts = [f"{n} / {ref} = {med[n] / med[ref]:.2f}x" for ref in ("uvloop", "asyncio") if ref in med]
+            if parts:
+                print("   ".join(parts))
+    print(f"load avg after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
