@@ -89,7 +89,8 @@ class ServerProcess:
         return [w["pid"] for w in self.stats()["workers"]]
 
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_file.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:

@@ -1,0 +1,113 @@
+"""Supervisor and workers: shared port, stats on request, clean shutdown, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+from c10kplan.host.procfs import ProcFS
+from c10kplan.reactor.launch import ServerProcess
+from c10kplan.reactor.stats import read_stats
+
+
+def alive(pid: int) -> bool:
+    """True while the pid exists and is not a zombie (state from /proc/PID/stat)."""
+    text = ProcFS().read(f"proc/{pid}/stat")
+    return bool(text) and text.rpartition(")")[2].split()[0] != "Z"
+
+
+def wait_gone(pids, timeout=5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
+def echo(port: int, msg: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(msg)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+        return got
+
+
+def test_workers_share_the_port_and_stop_gracefully():
+    with ServerProcess(["--workers", "3"]) as srv:
+        pids = srv.worker_pids()
+        assert len(set(pids)) == 3 and srv.pid not in pids
+        for i in range(60):
+            assert echo(srv.port, b"n%d" % i) == b"n%d" % i
+        doc = srv.stats()
+        assert doc["total"]["accepted"] == 60 == sum(w["accepted"] for w in doc["workers"])
+        assert sum(1 for w in doc["workers"] if w["accepted"]) >= 2  # SO_REUSEPORT spreads them
+        assert doc["total"]["rss_bytes"] == sum(w["rss_bytes"] for w in doc["workers"]) > 0
+        assert srv.stop(signal.SIGTERM) == 0
+        assert wait_gone(pids) == []
+        lines = [json.loads(x) for x in srv.stderr().splitlines()]
+        summary = [x for x in lines if x.get("event") == "summary"]
+        assert len(summary) == 1 and summary[0]["accepted"] == 60 and summary[0]["workers"] == 3
+        assert read_stats(srv.stats_file)["total"]["closed"] == 60
+
+
+def test_sigint_stops_all_workers_too():
+    with ServerProcess(["--workers", "2"]) as srv:
+        pids = srv.worker_pids()
+        assert srv.stop(signal.SIGINT) == 0
+        assert wait_gone(pids) == []
+
+
+def test_supervisor_killed_leaves_no_orphans():
+    with ServerProcess(["--workers", "2"]) as srv:
+        pids = srv.worker_pids()
+        srv.stop(signal.SIGKILL)
+        assert wait_gone(pids) == [], "workers outlived a SIGKILLed supervisor"
+
+
+def test_dead_worker_is_reported_and_the_rest_keep_serving():
+    with ServerProcess(["--workers", "2"]) as srv:
+        victim, survivor = srv.worker_pids()
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while "worker-died" not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert f'"pid":{victim},"status":"killed by SIGKILL"' in srv.stderr()
+        for i in range(10):  # the survivor's listener takes every new connection
+            assert echo(srv.port, b"x%d" % i) == b"x%d" % i
+        assert srv.stop() == 1  # a worker died: the run is reported as failed
+        assert wait_gone([survivor]) == []
+
+
+def test_stats_file_refreshes_within_300ms_of_sigusr1():
+    with ServerProcess(["--workers", "2"]) as srv:
+        srv.stats()  # warm
+        for _ in range(3):
+            t0 = time.time()
+            os.kill(srv.pid, signal.SIGUSR1)
+            while (doc := read_stats(srv.stats_file))["time"] < t0:
+                assert time.time() - t0 < 0.3, "stats file not refreshed within 300 ms"
+                time.sleep(0.005)
+            assert {w["worker"] for w in doc["workers"]} == {0, 1}
+
+
+def test_periodic_stats_lines_on_stderr():
+    with ServerProcess(["--stats-interval", "0.2", "--workers", "2"]) as srv:
+        time.sleep(0.9)
+        assert srv.stop() == 0
+        lines = [json.loads(x) for x in srv.stderr().splitlines()]
+        stats = [x for x in lines if x.get("event") == "stats"]
+        assert len(stats) >= 4 and {x["worker"] for x in stats} == {0, 1}
+        assert {"accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "errors", "rss_bytes"} <= set(stats[0])
+
+
+def test_workers_auto_shards_by_the_fd_hard_limit():
+    # 50,000 connections under a 20,000-fd hard limit (less 32 reserved) -> 3 workers.
+    hard = 20000
+    with ServerProcess(["--workers", "auto", "--max-connections", "50000"],
+                       prefix=["prlimit", f"--nofile={hard}:{hard}"]) as srv:
+        assert len(srv.worker_pids()) == 3
+        assert srv.stop() == 0
