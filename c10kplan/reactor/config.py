@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from c10kplan.planner.sharding import processes_needed
 
@@ -31,18 +31,33 @@ class ServeConfig(BaseModel):
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
-    workers: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = 1
+    workers: int | Literal["auto"] = 1
     protocol: Literal["echo", "rot13", "discard"] = "echo"
     max_connections: Annotated[int, Field(ge=1)] | None = None
     stats_interval: Annotated[float, Field(ge=0)] = 5.0
     stats_file: Path | None = None
     backlog: Annotated[int, Field(ge=1)] = 4096
 
-    @model_validator(mode="after")
-    def _edge_needs_epoll(self) -> ServeConfig:
-        if self.trigger == "edge" and self.backend != "epoll":
-            raise ValueError(f"--trigger edge needs --backend epoll, not {self.backend}")
-        return self
+    @field_validator("trigger")
+    @classmethod
+    def _edge_needs_epoll(cls, trigger: str, info: ValidationInfo) -> str:
+        backend = info.data.get("backend")
+        if trigger == "edge" and backend != "epoll":
+            raise ValueError(f"--trigger edge needs --backend epoll, not {backend}")
+        return trigger
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> int | str:
+        if value == "auto":
+            return "auto"
+        try:
+            n = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            n = 0
+        if not 1 <= n <= 1024:
+            raise ValueError(f"--workers must be 1..1024 or auto, not {value!r}")
+        return n
 
 
 def resolve_workers(
