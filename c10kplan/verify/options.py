@@ -24,4 +24,4 @@ class VerifyOptions(BaseModel):
     p99_max_ms: float = Field(50.0, gt=0)
     calibrate: str | None = Field(None, description="write the measured costs to this file")
     force: bool = False
-    settle: float = Field(1.0, ge=0, description="seconds into the hold before the host is measured")
+    settle: float = Field(0.5, ge=0, description="seconds into the hold before the host is measured")

@@ -3,7 +3,7 @@ connections with messages, measure the host, compare measured with planned, judg
 
 Order (every wait bounded; `finally` always stops the storm and the server):
  1. plan (FAIL items -> NotReady before anything starts, unless --force)
- 2. host sample "before"; start `c10kplan serve`; server stats "idle"
+ 2. start `c10kplan serve`; server stats "idle"; host sample "before"
  3. storm: ramp every process; hold together; `settle` s into the hold: host sample "during",
     server stats, RSS and open fds of every process
  4. after the hold: server stats "held" (errors, active), then the storm closes its sockets
@@ -122,13 +122,15 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
     with tempfile.TemporaryDirectory(prefix="c10kplan-verify-") as tmp:
         server = ServerProcess(workers=workers, backend=opts.backend, trigger=opts.trigger,
                                stats_file=Path(tmp) / "serve-stats.json")
-        before = sample_host(procfs)
         captured: dict = {}
         try:
             server.start()
             idle = server.stats()
             captured["server_pids"] = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
             captured["server_rss_idle"] = rss_bytes(procfs, captured["server_pids"]) if idle else None
+            # Host-wide figures move with everything else on the host: sample right before the
+            # storm and soon after the ramp, so the window holds little besides our sockets.
+            before = sample_host(procfs)
             cfg = StormConfig(
                 host=server.host, port=server.port, connections=opts.connections,
                 connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
