@@ -118,9 +118,13 @@ def auto_source_ips(host: str, connections: int, port_low: int, port_high: int) 
     if needed <= 1:
         return ()
     if not ipaddress.IPv4Address(host).is_loopback:
+        minimum = source_addresses_needed(connections, port_low, port_high)
+        if minimum <= 1:
+            return ()  # fits one range; the remote host is not ours to spread over
         raise BadInput(
-            f"{connections} connections to one port need {needed} source addresses; "
-            "--source-ips auto only picks loopback ones: list addresses configured on this host"
+            f"{connections} connections to one port need at least {minimum} source addresses "
+            f"({needed} keep connect() fast); --source-ips auto only picks loopback ones: "
+            "list addresses configured on this host"
         )
     return loopback_addresses(needed)
 

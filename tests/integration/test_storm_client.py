@@ -134,3 +134,20 @@ def test_a_killed_storm_process_is_reported_not_waited_for(serve):
     assert dead.status == "killed" and "SIGKILL" in dead.detail
     assert result.per_process[0].held == 20
     assert any("storm process 1" in p for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nohost", "-n", "5"], "target must be HOST:PORT"),
+        (["127.0.0.1:9", "-n", "5", "--protocol", "http"], "protocol:"),
+        (["127.0.0.1:9", "-n", "5", "--source-ips", "127.0.0.9-127.0.0.1"], "runs backwards"),
+        (["10.0.0.1:80", "-n", "100000"], "at least 4 source addresses"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    done = _cli("storm", *args, "--duration", "0")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("c10kplan: error:") and message in lines[0]

@@ -149,7 +149,8 @@ def test_auto_source_ips_follow_the_port_range():
     assert auto_source_ips("127.0.0.1", 100_000, 32768, 60999) == loopback_addresses(15)
     assert len(auto_source_ips("127.0.0.1", 1_000_000, 32768, 60999)) == 142
     assert len(auto_source_ips("127.0.0.1", 1_000_000, 60000, 60099)) == 40_000
-    with pytest.raises(BadInput):
+    assert auto_source_ips("10.0.0.1", 20_000, 32768, 60999) == ()  # one range is enough remotely
+    with pytest.raises(BadInput, match="at least 4 source addresses"):
         auto_source_ips("10.0.0.1", 100_000, 32768, 60999)
 
 
