@@ -50,9 +50,15 @@ class _Progress:
 
 def _run_shown(run, target: int, json_out: bool, progress: bool | None, printer, interrupted: str):
     """Run with the live display (TTY only, never with --json), then print the result once.
-    On Ctrl-C: one line saying what was stopped, then the app maps the interrupt to exit 130."""
+    On Ctrl-C or SIGTERM: one line saying what was stopped, then exit 130 (via the app)."""
     from c10kplan.cli import render
 
+    import signal
+
+    def _terminate(signum, frame):  # SIGTERM stops everything the same way Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     show = progress if progress is not None else sys.stderr.isatty()
     display = _Progress(target, show and not json_out)
     try:

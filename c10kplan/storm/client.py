@@ -36,7 +36,7 @@ from c10kplan.storm.stats import LatencyRecorder, add_counts, errno_name
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 RECV_CHUNK = 65536
-CONNECT_BATCH = 256  # connects started per loop turn before polling again
+CONNECT_BATCH = 64  # connects started per loop turn before polling again
 SEND_BATCH = 4096  # messages sent per loop turn before polling again
 PROGRESS_EVERY = 0.25  # seconds between progress reports
 DRAIN_SECONDS = 2.0  # how long the last replies may take after the hold
@@ -297,7 +297,7 @@ class StormProcess:
             now = self.clock()
             room = min(CONNECT_BATCH, self.end_i - i, cfg.max_inflight - self.connecting)
             for _ in range(bucket.take(now, room)):
-                conn = self._start_connect(i, now)
+                conn = self._start_connect(i, self.clock())
                 i += 1
                 if conn is not None and conn.state == CONNECTING:
                     started.append(conn)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from c10kplan import errors
 from c10kplan.errors import C10kError, EnvironmentProblem
+from c10kplan.storm.runner import set_pdeathsig
 from c10kplan.verify.options import VerifyOptions
 
 INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"
@@ -43,7 +44,10 @@ def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None
     argv = [unshare, "-n", "--", sys.executable, "-m", "c10kplan.verify", opts.model_dump_json()]
     env = dict(os.environ, **{INSIDE_ENV: "1"})
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, env=env)
+        # PDEATHSIG: if this process is killed outright, the namespace side dies too, and its
+        # own children (server, storm) follow through theirs.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, env=env,
+                                preexec_fn=set_pdeathsig)
         try:
             assert proc.stderr is not None
             for raw in proc.stderr:  # until the inner verify closes stderr (it exits)

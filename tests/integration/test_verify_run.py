@@ -110,9 +110,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("netns", [False, True], ids=["host", "netns"])
-def test_interrupting_verify_leaves_no_process_behind(netns):
+@pytest.mark.parametrize(
+    ("netns", "sig"),
+    [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM), (True, signal.SIGKILL)],
+    ids=["host-sigint", "netns-sigint", "host-sigterm", "netns-sigkill"],
+)
+def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     if netns and shutil.which("unshare") is None:
         pytest.skip("needs unshare(1)")
     args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "1000", "--duration", "60",
@@ -128,15 +131,18 @@ def test_interrupting_verify_leaves_no_process_behind(netns):
         assert len(seen) >= 5, f"verify did not start its processes: {seen}"
         time.sleep(1.0)  # into the hold
         seen |= _descendants(proc.pid)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err
-    assert "verify interrupted" in err.decode()
-    deadline = time.monotonic() + 5
+    if sig == signal.SIGKILL:  # no cleanup possible: PR_SET_PDEATHSIG takes everything down
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, err
+        assert "verify interrupted" in err.decode()
+    deadline = time.monotonic() + 15
     while time.monotonic() < deadline and any(_alive(p) for p in seen):
         time.sleep(0.1)
     assert [p for p in seen if _alive(p)] == []
