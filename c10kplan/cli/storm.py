@@ -168,11 +168,29 @@ def _print_verify(res) -> None:
         headers=["measured vs planned", "measured", "planned", "ratio", "within 25%", "how"],
     )
     render.line()
+    render.line("host: " + _host_line(res))
     if res.calibration_file:
         render.line(f"calibration written to {res.calibration_file}")
     render.line(f"server: {res.server_active} active, errors: "
                 + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
+
+
+def _mib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 1048576:+,.1f} MiB"
+
+
+def _host_line(res) -> str:
+    """Slab and MemAvailable deltas, TCP sockets in use, RSS: the raw figures behind the table."""
+    from c10kplan.verify.measure import delta
+
+    b, d = res.before, res.during
+    if d is None:
+        return "no sample during the hold"
+    return (f"Slab {_mib(delta(d.slab_bytes, b.slab_bytes))}, "
+            f"MemAvailable {_mib(delta(d.mem_available_bytes, b.mem_available_bytes))}, "
+            f"TCP sockets in use {b.tcp_inuse} -> {d.tcp_inuse}, TCP mem {b.tcp_mem_pages} -> {d.tcp_mem_pages} pages; "
+            f"RSS server {_mib(res.server_rss_bytes)[1:]}, storm {_mib(res.storm_rss_bytes)[1:]}")
 
 
 def _num(value) -> str:
