@@ -29,17 +29,91 @@ import asyncio
 import multiprocessing as mp
 import os
 import select
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.launch import ServerProcess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The default load client: ~60 lines of C (compiled with `cc` into a temp dir at start) so that
+# the client spends far less CPU per request than any Python server; --client python uses the
+# raw-epoll Python client below instead (for machines without a C compiler).
+C_CLIENT = r"""
+/* closed-loop echo load client: conns connections, each sends size bytes and waits for them back */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+static double cpu(void) { struct rusage u; getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6; }
+int main(int argc, char **argv) {
+  if (argc != 7) { fprintf(stderr, "usage: host port conns size warmup duration\n"); return 2; }
+  int conns = atoi(argv[3]), size = atoi(argv[4]);
+  double warmup = atof(argv[5]), duration = atof(argv[6]);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+  inet_pton(AF_INET, argv[1], &a.sin_addr);
+  int ep = epoll_create1(0);
+  int *left = calloc(65536, sizeof(int));
+  char payload[65536], buf[65536];
+  memset(payload, 'x', sizeof payload);
+  for (int i = 0; i < conns; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { perror("connect"); return 3; }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    left[fd] = size;
+    if (write(fd, payload, size) != size) { perror("write"); return 3; }
+  }
+  struct epoll_event evs[1024];
+  double begin = now() + warmup, end = begin + duration, c0 = 0;
+  long count = 0; int counting = 0;
+  for (;;) {
+    double t = now();
+    if (!counting && t >= begin) { counting = 1; count = 0; c0 = cpu(); }
+    if (t >= end) break;
+    int n = epoll_wait(ep, evs, 1024, 50);
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) { fprintf(stderr, "server closed a connection\n"); return 4; }
+      left[fd] -= r;
+      if (left[fd] <= 0) { count++; left[fd] = size; if (write(fd, payload, size) != size) return 4; }
+    }
+  }
+  printf("%ld %f %f\n", count, duration, cpu() - c0);
+  return 0;
+}
+"""
+
+
+def build_c_client(workdir: str) -> str | None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    src = os.path.join(workdir, "echo_client.c")
+    exe = os.path.join(workdir, "echo_client")
+    with open(src, "w") as fh:
+        fh.write(C_CLIENT)
+    res = subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True, text=True)
+    return exe if res.returncode == 0 else None
 
 
 # ----------------------------------------------------------------------------- servers
@@ -149,23 +223,35 @@ def client_process(host: str, port: int, conns: int, size: int, warmup: float, d
 
 def drive(host: str, port: int, cpu_pid: int, args) -> tuple[float, float, float]:
     """One measured run: (requests/s, server CPU %, client CPU % summed over client procs)."""
-    ctx = mp.get_context("fork")
     per = [args.connections // args.client_procs + (i < args.connections % args.client_procs)
            for i in range(args.client_procs)]
-    pipes, procs = [], []
-    for n in per:
-        r, w = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=client_process, args=(host, port, n, args.size, args.warmup, args.duration, w))
-        p.start()
-        pipes.append(r)
-        procs.append(p)
+    if args.client_exe:
+        procs = [subprocess.Popen([args.client_exe, host, str(port), str(n), str(args.size),
+                                   str(args.warmup), str(args.duration)], stdout=subprocess.PIPE, text=True)
+                 for n in per]
+        collect = lambda: [tuple(float(x) for x in p.communicate(timeout=60)[0].split()) for p in procs]  # noqa: E731
+    else:
+        ctx = mp.get_context("fork")
+        pipes, mprocs = [], []
+        for n in per:
+            r, w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=client_process, args=(host, port, n, args.size, args.warmup, args.duration, w))
+            p.start()
+            pipes.append(r)
+            mprocs.append(p)
+
+        def collect():
+            out = [r.recv() for r in pipes]
+            for p in mprocs:
+                p.join(10)
+            return out
     time.sleep(args.warmup)
     s0 = cpu_seconds(cpu_pid)
     time.sleep(args.duration)
     s1 = cpu_seconds(cpu_pid)
-    results = [r.recv() for r in pipes]
-    for p in procs:
-        p.join(10)
+    results = collect()
+    if any(len(r) != 3 for r in results):
+        raise SystemExit(f"a load client failed: {results}")
     reqs = sum(c for c, _, _ in results) / args.duration
     client_cpu = sum(cpu for _, _, cpu in results) / args.duration
     return reqs, 100 * (s1 - s0) / args.duration, 100 * client_cpu
@@ -180,6 +266,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--client-procs", type=int, default=1)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--client", choices=["c", "python"], default="c",
+                    help="load client: C (default; falls back to python without a compiler)")
     ap.add_argument("--only", nargs="*", help="subset of: serve-level serve-edge asyncio uvloop")
     ap.add_argument("--serve", help=argparse.SUPPRESS)  # internal: run a reference server
     args = ap.parse_args()
@@ -189,6 +277,9 @@ def main() -> None:
 
     names = args.only or ["serve-level", "serve-edge", "asyncio", "uvloop"]
     servers = {}
+    workdir = tempfile.TemporaryDirectory(prefix="bench-echo-")
+    args.client_exe = build_c_client(workdir.name) if args.client == "c" else None
+    client_name = "C" if args.client_exe else "python raw-epoll"
     try:
         for name in names:
             if name.startswith("serve-"):
@@ -197,7 +288,7 @@ def main() -> None:
                 servers[name] = ReferenceServer(name, args.host)
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"bench_echo: {args.connections} conns, {args.size} B, {args.rounds} rounds x "
-              f"{args.duration} s, {args.client_procs} client proc(s); load avg {load}")
+              f"{args.duration} s, {args.client_procs} {client_name} client proc(s); load avg {load}")
         runs: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
         for rnd in range(args.rounds):
             order = names[rnd % len(names):] + names[: rnd % len(names)]  # rotate the order
@@ -207,14 +298,18 @@ def main() -> None:
     finally:
         for srv in servers.values():
             srv.close()
+        workdir.cleanup()
 
     med = {n: statistics.median(r for r, _, _ in runs[n]) for n in names}
-    print(f"{'server':<14}{'req/s (median)':>16}  {'rounds':<30}{'server CPU':>11}{'client CPU':>12}")
+    print(f"{'server':<14}{'req/s (median)':>16}  {'rounds':<30}{'server CPU':>11}{'client CPU':>12}"
+          f"{'server us/req':>15}")
     for n in names:
         rounds = " ".join(f"{r:,.0f}" for r, _, _ in runs[n])
         scpu = statistics.median(s for _, s, _ in runs[n])
         ccpu = statistics.median(c for _, _, c in runs[n])
-        print(f"{n:<14}{med[n]:>16,.0f}  {rounds:<30}{scpu:>10.0f}%{ccpu:>11.0f}%")
+        # CPU time the server spent per request: less sensitive to other load than req/s.
+        us = statistics.median(1e4 * s / r for r, s, _ in runs[n] if r)
+        print(f"{n:<14}{med[n]:>16,.0f}  {rounds:<30}{scpu:>10.0f}%{ccpu:>11.0f}%{us:>15.2f}")
     for n in names:
         if n.startswith("serve-"):
             parts = [f"{n} / {ref} = {med[n] / med[ref]:.2f}x" for ref in ("uvloop", "asyncio") if ref in med]
