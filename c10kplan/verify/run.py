@@ -117,7 +117,8 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
     # storm/config.py: connect() slows down past about half the port range).
     low, high = port_range(procfs)
     fast = auto_source_ips("127.0.0.1", opts.connections, low, high)
-    sources = fast if len(fast) >= the_plan.source_addresses else loopback_addresses(the_plan.source_addresses)
+    needed = max(len(fast), the_plan.source_addresses)
+    sources = loopback_addresses(needed) if needed > 1 else ()
 
     with tempfile.TemporaryDirectory(prefix="c10kplan-verify-") as tmp:
         server = ServerProcess(workers=workers, backend=opts.backend, trigger=opts.trigger,
