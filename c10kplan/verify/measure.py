@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.host.parse import parse_meminfo, parse_sockstat, status_rss_bytes
+from c10kplan.host.parse import parse_meminfo, parse_sockstat, parse_status, status_rss_bytes
 from c10kplan.host.procfs import ProcFS
 
 
@@ -52,3 +52,9 @@ def open_fds(procfs: ProcFS, pid: int) -> int:
 
 def delta(after: int | None, before: int | None) -> int | None:
     return None if after is None or before is None else after - before
+
+
+def process_alive(procfs: ProcFS, pid: int) -> bool:
+    """True while the process exists and is not a zombie (State: Z in /proc/PID/status)."""
+    text = procfs.read(f"proc/{pid}/status")
+    return text is not None and not parse_status(text).get("State", "").startswith("Z")

@@ -26,7 +26,7 @@ from c10kplan.storm.config import StormConfig, auto_source_ips, loopback_address
 from c10kplan.storm.setup import port_range
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
-from c10kplan.verify.measure import HostSample, delta, open_fds, rss_bytes, sample_host
+from c10kplan.verify.measure import HostSample, delta, open_fds, process_alive, rss_bytes, sample_host
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.server import ServerProcess
 
@@ -142,6 +142,9 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
         finally:
             server.stop()
         crashes = []
+        if captured.get("workers_gone"):
+            crashes.append("server worker(s) " + ", ".join(map(str, captured["workers_gone"]))
+                           + " died during the run")
         if captured.get("server_exit"):
             crashes.append(f"the server {captured['server_exit']} during the run")
     return _report(opts, summary, in_netns, workers, storm_procs, server, before, captured, storm, crashes)
@@ -164,6 +167,9 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
             captured["server_exit"] = server.exit_description()
 
     def on_held(run) -> None:
+        gone = [pid for pid in captured.get("server_pids") or [] if not process_alive(procfs, pid)]
+        if gone:
+            captured["workers_gone"] = gone
         stats = server.stats()
         if stats:
             captured["server_active"] = stats["total"].get("active")

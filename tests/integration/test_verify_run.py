@@ -165,3 +165,37 @@ def test_calibrate_writes_a_file_check_accepts(tmp_path):
     assert 1_000 < cal.kernel_bytes_per_socket < 32_000
     checked = _cli("check", "--connections", "3000", "--calibration", str(path), "--json")
     assert checked.returncode in (0, 1), checked.stderr  # accepted (ready or not), never bad input
+
+
+def test_a_crashed_server_worker_is_reported_and_nothing_hangs():
+    args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "600", "--duration", "6",
+            "--workers", "2", "--storm-processes", "1", "--json"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while time.monotonic() < deadline and not workers:
+            serve = [p for p in _descendants(proc.pid) if b" serve " in _cmdline(p) and _descendants(p)]
+            workers = sorted(_descendants(serve[0])) if serve else []
+            time.sleep(0.2)
+        assert workers, "verify did not start serve workers"
+        time.sleep(3.0)  # into the hold
+        os.kill(workers[-1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    doc = json.loads(out)
+    text = "; ".join(doc["problems"])
+    assert f"server worker(s) {workers[-1]} died" in text
+    assert "dropped during the hold" in text  # the storm saw that worker's connections go
+    assert doc["verdict"] == "FAIL"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
