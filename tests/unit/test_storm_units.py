@@ -188,3 +188,24 @@ def test_combine_sums_and_judges():
     for part in ("established 10 of 20", "1 connections dropped", "ECONNRESET x1", "3 replies",
                  "storm process 1 (pid 101) killed"):
         assert part in text
+
+
+# -- the live progress line -----------------------------------------------------------------
+
+
+def test_progress_line_sums_processes_and_stays_quiet_when_disabled(capsys):
+    from c10kplan.cli.storm import _Progress
+
+    shown = _Progress(100, enabled=True)
+    shown._last_draw = -1.0  # draw on the first event
+    shown({"event": "progress", "index": 0, "established": 30, "failed": 1, "received": 0})
+    shown._last_draw = -1.0
+    shown({"event": "ramped", "index": 1, "established": 20, "failed": 2, "received": 0})
+    shown({"event": "result", "index": 1})  # not a progress event: ignored
+    shown.finish()
+    err = capsys.readouterr().err
+    assert "connections 50/100" in err and "errors 3" in err and err.endswith("\n")
+    quiet = _Progress(100, enabled=False)
+    quiet({"event": "progress", "index": 0, "established": 30})
+    quiet.finish()
+    assert capsys.readouterr().err == ""
