@@ -89,12 +89,15 @@ def check(
         else:
             _print_plan(result)
         return
+    from c10kplan.profiles import suggest_profile
+
+    profile = suggest_profile(result.target.connections, result.target.role)
     if json:
         from c10kplan.planner import CheckReport
 
-        render.emit_json(CheckReport(facts=facts, plan=result))
+        render.emit_json(CheckReport(facts=facts, plan=result, profile=profile))
     else:
-        _print_check(facts, result)
+        _print_check(facts, result, profile)
     if not result.ready:
         failed = ", ".join(f.id for f in result.findings if f.status == "FAIL")
         raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
@@ -123,7 +126,7 @@ def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan]:
     return facts, plan(facts, target, cal)
 
 
-def _print_check(facts: HostFacts, result: Plan) -> None:
+def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
     from c10kplan.cli import render
     from c10kplan.planner.findings import fmt_bytes
 
@@ -140,6 +143,12 @@ def _print_check(facts: HostFacts, result: Plan) -> None:
                 f" | in flight {fmt_bytes(m.in_flight_bytes)} | app {fmt_bytes(m.user_bytes)}"
                 f" | buffers at tcp_rmem/tcp_wmem default (course notes) {fmt_bytes(m.worst_case_bytes)}")
     render.line(f"bandwidth: {result.bandwidth.required_mbit_s:,.1f} Mbit/s")
+    if profile:
+        render.line(f"profile: {profile} is sized for this target"
+                    f" (c10kplan apply --profile {profile} --dry-run)")
+    else:
+        render.line(f"profile: no shipped profile is sized for {t.connections:,} connections"
+                    f" ({t.role}); start from c1m and write your own")
     verdict = "READY" if result.ready else "NOT READY"
     render.line(f"{verdict}: {result.count('FAIL')} FAIL, {result.count('WARN')} WARN, {result.count('PASS')} PASS")
     _print_notes(result)

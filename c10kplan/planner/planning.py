@@ -86,3 +86,6 @@ class CheckReport(BaseModel):
 
     facts: HostFacts
     plan: Plan
+    # The smallest shipped profile sized for the target (c10kplan.profiles.suggest_profile),
+    # or None when none is big enough. Looked up by the CLI: the planner itself reads no files.
+    profile: str | None = None

@@ -21,12 +21,14 @@ def resolve(ref: str) -> Profile:
 
 def suggest_profile(connections: int, role: str) -> str | None:
     """Name of the smallest shipped profile whose target holds at least `connections` for
-    `role` ("server" or "client"); None when no shipped profile is big enough or the role is
-    not one a profile is sized for. Profiles without a [target] (low-latency) never match."""
+    `role` ("server", "client", or "both": a profile sized for both roles); None when no shipped
+    profile is big enough or the role is not one a profile is sized for. Profiles without a
+    [target] (low-latency) never match."""
     from c10kplan.profiles.merge import shipped_profiles
 
+    roles = {"server", "client"} if role == "both" else {role}
     sized = [p for p in shipped_profiles()
-             if p.target is not None and role in p.target.roles
+             if p.target is not None and roles <= set(p.target.roles)
              and p.target.connections >= connections]
     if not sized:
         return None

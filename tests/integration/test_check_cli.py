@@ -58,7 +58,8 @@ def test_check_json_is_one_check_report(capsys, tree):
     code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json")
     assert code == 1  # the notes' fs.file-max = 10000 is too small for 10,000 sockets + reserve
     doc = json.loads(out)
-    assert set(doc) == {"facts", "plan"}
+    assert set(doc) == {"facts", "plan", "profile"}
+    assert doc["profile"] == "c10k"
     report = CheckReport.model_validate(doc)
     assert report.plan.memory.send_buffers_bytes == 163_840_000
     assert report.plan.memory.recv_buffers_bytes == 873_800_000
@@ -182,3 +183,20 @@ def test_cli_defaults_are_the_target_defaults():
         if name != "connections":
             given = Target.model_validate({"connections": 1, name: params[name].default})
             assert given == Target(connections=1), name
+
+
+@pytest.mark.parametrize(
+    ("connections", "role", "expected"),
+    [("500", "server", "base"), ("10000", "both", "c10k"), ("10001", "client", "c100k"),
+     ("1000000", "server", "c1m")],
+)
+def test_check_names_the_smallest_shipped_profile_that_fits(capsys, tree, connections, role, expected):
+    _, out, _ = run(capsys, "check", "-n", connections, "--role", role, "--root", tree("live"))
+    assert f"profile: {expected} is sized for this target (c10kplan apply --profile {expected}" in out
+
+
+def test_check_says_when_no_shipped_profile_fits(capsys, tree):
+    _, out, _ = run(capsys, "check", "-n", "2000000", "--root", tree("live"), "--json")
+    assert json.loads(out)["profile"] is None
+    _, out, _ = run(capsys, "check", "-n", "2000000", "--root", tree("live"))
+    assert "profile: no shipped profile is sized for 2,000,000 connections" in out
