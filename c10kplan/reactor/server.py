@@ -180,6 +180,7 @@ class Reactor:
         close = self._close
         queue = self._queue
         flush = self._flush
+        read_size, want_read, want_write, drain = READ_SIZE, _RE, _WE, _DRAIN
         nin = nout = 0  # bytes counted locally in the hot path, folded into self on wake / exit
 
         while not self._stopping:
@@ -195,11 +196,11 @@ class Reactor:
             # -- dispatch
             for fd, ev in events:
                 if fd in live:
-                    if ev & _RE and fd not in noread:
+                    if ev & want_read and fd not in noread:
                         left = reads_per_wakeup
                         while True:
                             try:
-                                data = read(fd, READ_SIZE)
+                                data = read(fd, read_size)
                             except BlockingIOError:
                                 break
                             except OSError as exc:
@@ -215,6 +216,8 @@ class Reactor:
                             if data:
                                 if fd in outq:
                                     queue(fd, data)
+                                    if fd in noread:
+                                        break
                                 else:
                                     try:
                                         n = write(fd, data)
@@ -226,16 +229,16 @@ class Reactor:
                                     nout += n
                                     if n != len(data):
                                         queue(fd, data[n:])
-                                if fd in noread:
-                                    break
-                            if got < READ_SIZE and not ev & _DRAIN:
+                                        if fd in noread:
+                                            break
+                            if got < read_size and not ev & drain:
                                 break
                             left -= 1
                             if not left:
                                 if edge:
                                     again.add(fd)
                                 break
-                    if ev & _WE and fd in outq:
+                    if ev & want_write and fd in outq:
                         flush(fd)
                 elif fd == lfd:
                     self._accept()
