@@ -22,29 +22,17 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import socket
-import subprocess
 import sys
 import time
 
-from c10kplan.reactor.launch import ServerProcess
+from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, open_connections
 
 TARGET = 512
 
 
 def hold_connections(port: int, n: int, conn) -> None:
     """Open n nonblocking connections in paced batches, report, hold them until told to stop."""
-    socks = []
-    for i in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        socks.append(s)
-        if i % 500 == 499:
-            time.sleep(0.01)  # let the server drain its accept queue (somaxconn)
+    socks = open_connections("127.0.0.1", port, n)
     conn.send(len(socks))
     conn.recv()  # wait for "done"
     for s in socks:
@@ -79,16 +67,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=15000)
     ap.add_argument("--backends", nargs="*", default=["epoll"])
     ap.add_argument("--trigger", default="level", choices=["level", "edge"])
-    ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(IN_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-netns", action="store_true", help="run in the current namespace")
     args = ap.parse_args()
-    if not args.in_netns and not args.no_netns:
-        cmd = ["unshare", "-n", sys.executable, os.path.abspath(__file__), "--in-netns", *sys.argv[1:]]
-        raise SystemExit(subprocess.call(cmd))
-    if args.in_netns:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    where = "in a fresh netns" if args.in_netns else "in the current netns"
     print(f"bench_idle_rss: {args.connections:,} idle connections per server, {where}; load avg {load}")
     print(f"{'backend':<9}{'trigger':<9}{'rss idle (MiB)':>15}{'rss at N (MiB)':>16}{'delta (MiB)':>13}"
           f"{'bytes/conn':>12}{'target':>8}  verdict")

@@ -26,27 +26,15 @@ import argparse
 import multiprocessing as mp
 import os
 import select
-import socket
-import subprocess
 import sys
 import time
 
-from c10kplan.reactor.launch import ServerProcess
+from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, open_connections
 
 
 def client(port: int, n: int, rounds: int, size: int, conn) -> None:
     """Open n connections; per round: send on all, wait for every echo; report (ok, seconds)."""
-    socks = []
-    for i in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        socks.append(s)
-        if i % 500 == 499:
-            time.sleep(0.01)  # pace the SYNs so the accept queue (somaxconn) does not overflow
+    socks = open_connections("127.0.0.1", port, n)
     ep = select.epoll()
     for s in socks:
         ep.register(s.fileno(), select.EPOLLIN)
@@ -89,14 +77,10 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--backend", default="epoll")
     ap.add_argument("--trigger", default="level", choices=["level", "edge"])
-    ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(IN_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-netns", action="store_true", help="run in the current namespace")
     args = ap.parse_args()
-    if not args.in_netns and not args.no_netns:
-        cmd = ["unshare", "-n", sys.executable, os.path.abspath(__file__), "--in-netns", *sys.argv[1:]]
-        raise SystemExit(subprocess.call(cmd))
-    if args.in_netns:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
 
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"bench_serve_18k: {args.connections:,} connections, 1 worker ({args.backend} {args.trigger}), "

@@ -117,3 +117,40 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+IN_NETNS_FLAG = "--in-netns"
+
+
+def ensure_fresh_netns(script: str, argv: Sequence[str], *, disabled: bool = False) -> str:
+    """Big loads run in their own network namespace so they do not use up the host's ports.
+
+    Outside one: re-run `script argv` under `unshare -n` (root; no host setting changes) and
+    exit with its status. Inside (IN_NETNS_FLAG in argv): bring loopback up. Returns where we run.
+    """
+    if disabled:
+        return "in the current netns"
+    if IN_NETNS_FLAG not in argv:
+        cmd = ["unshare", "-n", sys.executable, os.path.abspath(script), IN_NETNS_FLAG, *argv]
+        raise SystemExit(subprocess.call(cmd))
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    return "in a fresh netns"
+
+
+def open_connections(host: str, port: int, n: int, *, batch: int = 500, pause: float = 0.01) -> list:
+    """n nonblocking connections, `pause` s after every `batch` so the server's accept queue
+    (capped at net.core.somaxconn) does not overflow and turn connects into SYN retries."""
+    import socket
+
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect((host, port))
+        except BlockingIOError:
+            pass  # loopback handshakes complete in the background
+        socks.append(s)
+        if i % batch == batch - 1:
+            time.sleep(pause)
+    return socks

@@ -297,7 +297,7 @@ class Supervisor:
         kind = msg.pop("type", None)
         if kind == "ready":
             h.ready = True
-            if not self.listening and all(w.ready for w in self.workers):
+            if not self.listening and not self.stopping and all(w.ready for w in self.workers):
                 self._on_all_listening()
         elif kind in ("stats", "final"):
             h.stats = WorkerStats.model_validate(msg)
