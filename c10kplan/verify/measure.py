@@ -54,7 +54,10 @@ def delta(after: int | None, before: int | None) -> int | None:
     return None if after is None or before is None else after - before
 
 
-def process_alive(procfs: ProcFS, pid: int) -> bool:
-    """True while the process exists and is not a zombie (State: Z in /proc/PID/status)."""
+def process_alive(procfs: ProcFS, pid: int) -> bool | None:
+    """True while the process exists and is not a zombie (State: Z in /proc/PID/status); None
+    when this tree cannot tell (a captured tree without live processes: no proc/self)."""
     text = procfs.read(f"proc/{pid}/status")
-    return text is not None and not parse_status(text).get("State", "").startswith("Z")
+    if text is None:
+        return None if procfs.read("proc/self/status") is None else False
+    return not parse_status(text).get("State", "").startswith("Z")

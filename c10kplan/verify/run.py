@@ -167,7 +167,7 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
             captured["server_exit"] = server.exit_description()
 
     def on_held(run) -> None:
-        gone = [pid for pid in captured.get("server_pids") or [] if not process_alive(procfs, pid)]
+        gone = [pid for pid in captured.get("server_pids") or [] if process_alive(procfs, pid) is False]
         if gone:
             captured["workers_gone"] = gone
         stats = server.stats()
