@@ -39,7 +39,7 @@ import tempfile
 import time
 
 from c10kplan.host.procfs import ProcFS
-from c10kplan.reactor.launch import ServerProcess
+from c10kplan.reactor.launch import ServerProcess, load_average_text
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -286,7 +286,7 @@ def main() -> None:
                 servers[name] = ServeServer(name.removeprefix("serve-"))
             else:
                 servers[name] = ReferenceServer(name, args.host)
-        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        load = load_average_text()
         print(f"bench_echo: {args.connections} conns, {args.size} B, {args.rounds} rounds x "
               f"{args.duration} s, {args.client_procs} {client_name} client proc(s); load avg {load}")
         runs: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
@@ -315,7 +315,7 @@ def main() -> None:
             parts = [f"{n} / {ref} = {med[n] / med[ref]:.2f}x" for ref in ("uvloop", "asyncio") if ref in med]
             if parts:
                 print("   ".join(parts))
-    print(f"load avg after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"load avg after: {load_average_text()}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ import os
 import sys
 import time
 
-from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, open_connections
+from c10kplan.reactor.launch import (
+    ServerProcess,
+    add_netns_arguments,
+    ensure_fresh_netns,
+    load_average_text,
+    open_connections,
+)
 
 TARGET = 512
 
@@ -67,11 +73,10 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=15000)
     ap.add_argument("--backends", nargs="*", default=["epoll"])
     ap.add_argument("--trigger", default="level", choices=["level", "edge"])
-    ap.add_argument(IN_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--no-netns", action="store_true", help="run in the current namespace")
+    add_netns_arguments(ap)
     args = ap.parse_args()
     where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    load = load_average_text()
     print(f"bench_idle_rss: {args.connections:,} idle connections per server, {where}; load avg {load}")
     print(f"{'backend':<9}{'trigger':<9}{'rss idle (MiB)':>15}{'rss at N (MiB)':>16}{'delta (MiB)':>13}"
           f"{'bytes/conn':>12}{'target':>8}  verdict")

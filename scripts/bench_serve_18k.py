@@ -29,7 +29,13 @@ import select
 import sys
 import time
 
-from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, open_connections
+from c10kplan.reactor.launch import (
+    ServerProcess,
+    add_netns_arguments,
+    ensure_fresh_netns,
+    load_average_text,
+    open_connections,
+)
 
 
 def client(port: int, n: int, rounds: int, size: int, conn) -> None:
@@ -77,12 +83,11 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--backend", default="epoll")
     ap.add_argument("--trigger", default="level", choices=["level", "edge"])
-    ap.add_argument(IN_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--no-netns", action="store_true", help="run in the current namespace")
+    add_netns_arguments(ap)
     args = ap.parse_args()
     where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
 
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    load = load_average_text()
     print(f"bench_serve_18k: {args.connections:,} connections, 1 worker ({args.backend} {args.trigger}), "
           f"{args.rounds} rounds of {args.size} B; load avg {load}")
     serve_args = ["--backend", args.backend, "--workers", "1", "--protocol", "echo"]

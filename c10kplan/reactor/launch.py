@@ -154,3 +154,14 @@ def open_connections(host: str, port: int, n: int, *, batch: int = 500, pause: f
         if i % batch == batch - 1:
             time.sleep(pause)
     return socks
+
+
+def add_netns_arguments(parser) -> None:
+    """--no-netns (run here) and the hidden flag ensure_fresh_netns passes to itself."""
+    parser.add_argument(IN_NETNS_FLAG, action="store_true", help="(internal) already in a fresh netns")
+    parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")
+
+
+def load_average_text() -> str:
+    """`uptime`'s three load averages, to print next to timing figures."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
