@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class VerifyOptions(BaseModel):
@@ -25,3 +25,9 @@ class VerifyOptions(BaseModel):
     calibrate: str | None = Field(None, description="write the measured costs to this file")
     force: bool = False
     settle: float = Field(0.5, ge=0, description="seconds into the hold before the host is measured")
+
+    @model_validator(mode="after")
+    def _edge_needs_epoll(self) -> "VerifyOptions":
+        if self.trigger == "edge" and self.backend != "epoll":
+            raise ValueError(f"--trigger edge needs --backend epoll, not {self.backend}")
+        return self

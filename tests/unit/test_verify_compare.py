@@ -44,3 +44,14 @@ def test_verdict_pass_and_each_reason_to_fail():
     text = "; ".join(many)
     for part in ("2 connections dropped", "2 replies", "server held 7 of 10", "ECONNRESET x2", "server died"):
         assert part in text
+
+
+def test_options_refuse_edge_trigger_without_epoll():
+    import pytest
+    from pydantic import ValidationError
+
+    from c10kplan.verify import VerifyOptions
+
+    assert VerifyOptions(connections=1, trigger="edge").backend == "epoll"
+    with pytest.raises(ValidationError, match="needs --backend epoll"):
+        VerifyOptions(connections=1, backend="poll", trigger="edge")
