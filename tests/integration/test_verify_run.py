@@ -132,8 +132,12 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize(
     ("netns", "sig"),
-    [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM), (True, signal.SIGKILL)],
-    ids=["host-sigint", "netns-sigint", "host-sigterm", "netns-sigkill"],
+    [
+        pytest.param(False, signal.SIGINT, id="host-sigint"),
+        pytest.param(True, signal.SIGINT, id="netns-sigint", marks=pytest.mark.netns),
+        pytest.param(False, signal.SIGTERM, id="host-sigterm"),
+        pytest.param(True, signal.SIGKILL, id="netns-sigkill", marks=pytest.mark.netns),
+    ],
 )
 def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     if netns and shutil.which("unshare") is None:
