@@ -69,11 +69,3 @@ def resolve_workers(
     if max_connections is not None:
         return processes_needed(max_connections, hard_limit, RESERVED_FDS)
     return max(1, cpus)
-
-
-def split_connections(total: int | None, workers: int) -> list[int | None]:
-    """Per-worker connection caps that add up to `total` (None: no cap but the fd limit)."""
-    if total is None:
-        return [None] * workers
-    base, extra = divmod(total, workers)
-    return [base + (1 if i < extra else 0) for i in range(workers)]

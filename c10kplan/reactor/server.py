@@ -95,6 +95,8 @@ class Reactor:
         protocol: str | Protocol = "echo",
         *,
         max_connections: int | None = None,
+        shared_active: memoryview | None = None,
+        slot: int = 0,
         log: Callable[[dict[str, Any]], None] | None = None,
         on_stats_request: Callable[[Reactor], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -106,6 +108,12 @@ class Reactor:
         self._rmask = EVENT_READ | EVENT_RDHUP if self.edge else EVENT_READ
         self.protocol = make_protocol(protocol) if isinstance(protocol, str) else protocol
         self.max_connections = max_connections
+        # Workers of one server publish their active count in one shared array (one slot
+        # each) so --max-connections holds for the server total whatever way SO_REUSEPORT
+        # spreads connections; two workers admitting at the same instant can overshoot the
+        # total by at most (workers - 1).
+        self._shared = shared_active
+        self._slot = slot
         self._log = log or (lambda record: None)
         self._on_stats_request = on_stats_request
         self._clock = clock
@@ -347,6 +355,8 @@ class Reactor:
         if fd not in self._live:
             return
         self._live.discard(fd)
+        if self._shared is not None:
+            self._shared[self._slot] = len(self._live)
         self._outq.pop(fd, None)
         self._paused.discard(fd)
         self._eof.discard(fd)
@@ -371,6 +381,7 @@ class Reactor:
         lsock = self.listener
         live = self._live
         cap = self.max_connections
+        shared = self._shared
         register = self.backend.register
         rmask = self._rmask
         for _ in range(ACCEPT_BATCH):
@@ -386,7 +397,7 @@ class Reactor:
                 # ECONNABORTED and friends: that peer is gone; count it, keep accepting.
                 self._count_error(exc.errno)
                 continue
-            if cap is not None and len(live) >= cap:
+            if cap is not None and (len(live) if shared is None else sum(shared)) >= cap:
                 sock.close()
                 self._reject("max-connections")
                 continue
@@ -402,6 +413,8 @@ class Reactor:
                 continue
             live.add(fd)
             self.accepted += 1
+            if shared is not None:
+                shared[self._slot] = len(live)
         if self.edge:
             self._again.add(lsock.fileno())  # batch used up: there may be more, and no new edge
 

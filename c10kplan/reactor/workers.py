@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import mmap
 import os
 import resource
 import select
@@ -37,7 +38,7 @@ import time
 from typing import Any, TextIO
 
 from c10kplan.errors import BadInput, EnvironmentProblem, NotReady
-from c10kplan.reactor.config import ServeConfig, resolve_workers, split_connections
+from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
 
@@ -97,7 +98,7 @@ class _Reporter:
             pass  # the supervisor is gone; PDEATHSIG is stopping us
 
 
-def _worker_main(cfg: ServeConfig, index: int, port: int, cap: int | None, report_fd: int) -> int:
+def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | None, report_fd: int) -> int:
     from c10kplan.reactor.backends import make_backend
 
     reporter = _Reporter(report_fd, index)
@@ -112,7 +113,9 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, cap: int | None, repor
         listener,
         backend,
         cfg.protocol,
-        max_connections=cap,
+        max_connections=cfg.max_connections,
+        shared_active=shared,
+        slot=index,
         log=lambda rec: reporter.send("log", rec),
         on_stats_request=lambda r: reporter.send("stats", r.snapshot(index).model_dump()),
     )
@@ -131,7 +134,7 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, cap: int | None, repor
     return 0
 
 
-def _worker_process(cfg: ServeConfig, index: int, port: int, cap: int | None, report_fd: int,
+def _worker_process(cfg: ServeConfig, index: int, port: int, shared: memoryview | None, report_fd: int,
                     parent: int, inherited: list[int], cleanup: Any) -> None:
     """Body of the forked child; never returns."""
     code = 70
@@ -145,7 +148,7 @@ def _worker_process(cfg: ServeConfig, index: int, port: int, cap: int | None, re
             except OSError:
                 pass
         cleanup()
-        code = _worker_main(cfg, index, port, cap, report_fd)
+        code = _worker_main(cfg, index, port, shared, report_fd)
     except BaseException as exc:  # noqa: BLE001 - a worker must never print a traceback
         _Reporter(report_fd, index).send("error", {"message": f"worker crashed: {exc!r}"})
     finally:
@@ -178,6 +181,7 @@ class Supervisor:
         self.out = out
         self.err = err
         self.workers: list[_WorkerHandle] = []
+        self._shared_map: mmap.mmap | None = None
         self.by_fd: dict[int, _WorkerHandle] = {}
         self.listening = False
         self.stopping = False
@@ -191,14 +195,19 @@ class Supervisor:
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:
-        caps = split_connections(self.cfg.max_connections, self.n)
+        # One int64 slot per worker in an anonymous MAP_SHARED mapping, inherited by fork:
+        # each worker writes its own active count, reads the sum to enforce the total cap.
+        shared = None
+        if self.cfg.max_connections is not None and self.n > 1:
+            self._shared_map = mmap.mmap(-1, 8 * self.n)
+            shared = memoryview(self._shared_map).cast("q")
         me = os.getpid()
         for i in range(self.n):
             r, w = os.pipe()
             inherited = [r, *(h.fd for h in self.workers if h.fd is not None)]
             pid = os.fork()
             if pid == 0:
-                _worker_process(self.cfg, i, self.port, caps[i], w, me, inherited, self._close_reservation)
+                _worker_process(self.cfg, i, self.port, shared, w, me, inherited, self._close_reservation)
             os.close(w)
             os.set_blocking(r, False)
             handle = _WorkerHandle(i, pid, r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from c10kplan.reactor.config import RESERVED_FDS, ServeConfig, resolve_workers, split_connections
+from c10kplan.reactor.config import RESERVED_FDS, ServeConfig, resolve_workers
 
 
 def test_defaults():
@@ -45,9 +45,3 @@ def test_auto_workers_shard_by_fd_hard_limit():
     assert resolve_workers("auto", 100_000, 20000, cpus=2) == 6
     assert resolve_workers("auto", None, 20000, cpus=8) == 8
     assert resolve_workers(3, 100_000, 20000, cpus=8) == 3
-
-
-def test_split_connections_adds_up():
-    assert split_connections(10, 3) == [4, 3, 3]
-    assert sum(split_connections(100_001, 6)) == 100_001
-    assert split_connections(None, 2) == [None, None]
