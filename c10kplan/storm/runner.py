@@ -155,8 +155,11 @@ class StormRun:
         if not fds:
             time.sleep(max(0.0, min(timeout, 0.05)))
             return
+        poller = select.poll()  # not select(2): no FD_SETSIZE cap on how many children report
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
         try:
-            ready, _, _ = select.select(list(fds), [], [], max(0.0, timeout))
+            ready = [fd for fd, _mask in poller.poll(max(0, int(timeout * 1000)))]
         except InterruptedError:
             return
         for fd in ready:

@@ -69,8 +69,9 @@ class ServerProcess:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(max(1, int(left * 1000))):
                 break
             chunk = os.read(fd, 4096)
             if not chunk:
