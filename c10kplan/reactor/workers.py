@@ -84,16 +84,23 @@ def describe_status(status: int) -> str:
 
 # ===================================================================== worker side
 class _Reporter:
-    """JSON lines to the supervisor over a blocking pipe (writes < PIPE_BUF are atomic)."""
+    """JSON lines to the supervisor over a pipe. Lines under PIPE_BUF (4096 bytes) are written
+    atomically. Stats and logs are written nonblocking and dropped if the pipe is full, so a
+    stalled supervisor (say, its stderr is a pipe nobody reads) never stalls a worker's loop;
+    `ready` and `final` are written blocking."""
 
     def __init__(self, fd: int, index: int) -> None:
         self.fd = fd
         self.index = index
+        self.dropped = 0
 
-    def send(self, kind: str, record: dict[str, Any]) -> None:
+    def send(self, kind: str, record: dict[str, Any], *, wait: bool = False) -> None:
         line = json.dumps({"type": kind, "worker": self.index, **record}, separators=(",", ":"))
         try:
+            os.set_blocking(self.fd, wait)
             os.write(self.fd, line.encode() + b"\n")
+        except BlockingIOError:
+            self.dropped += 1
         except OSError:
             pass  # the supervisor is gone; PDEATHSIG is stopping us
 
@@ -106,7 +113,7 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | N
     try:
         listener = make_listener(cfg.host, port, backlog=cfg.backlog, reuseport=True)
     except OSError as exc:
-        reporter.send("error", {"message": f"cannot listen on {cfg.host}:{port}: {exc.strerror or exc}"})
+        reporter.send("error", {"message": f"cannot listen on {cfg.host}:{port}: {exc.strerror or exc}"}, wait=True)
         return 3
     backend = make_backend(cfg.backend, edge=cfg.trigger == "edge")
     reactor = Reactor(
@@ -124,10 +131,10 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | N
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(reactor.wake_w.fileno(), warn_on_full_buffer=False)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
-    reporter.send("ready", {"pid": os.getpid()})
+    reporter.send("ready", {"pid": os.getpid()}, wait=True)
     try:
         reactor.run()
-        reporter.send("final", reactor.snapshot(index).model_dump())
+        reporter.send("final", reactor.snapshot(index).model_dump(), wait=True)
     finally:
         signal.set_wakeup_fd(-1)
         reactor.close()
@@ -150,7 +157,7 @@ def _worker_process(cfg: ServeConfig, index: int, port: int, shared: memoryview 
         cleanup()
         code = _worker_main(cfg, index, port, shared, report_fd)
     except BaseException as exc:  # noqa: BLE001 - a worker must never print a traceback
-        _Reporter(report_fd, index).send("error", {"message": f"worker crashed: {exc!r}"})
+        _Reporter(report_fd, index).send("error", {"message": f"worker crashed: {exc!r}"}, wait=True)
     finally:
         os._exit(code)
 

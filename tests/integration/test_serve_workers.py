@@ -111,3 +111,26 @@ def test_workers_auto_shards_by_the_fd_hard_limit():
                        prefix=["prlimit", f"--nofile={hard}:{hard}"]) as srv:
         assert len(srv.worker_pids()) == 3
         assert srv.stop() == 0
+
+
+def test_undrained_stderr_does_not_stall_the_workers():
+    """Stats lines every 10 ms into a stderr pipe nobody reads: the supervisor blocks once the
+    pipe is full (64 KiB); the workers, which report only when asked and write their own log
+    lines nonblocking, keep serving."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "c10kplan", "serve", "--workers", "2", "--stats-interval", "0.01"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        port = int(proc.stdout.readline().split(b":")[-1])
+        time.sleep(2.5)  # ~250 rounds x 2 lines x ~280 B: well past the pipe's 64 KiB
+        for i in range(20):
+            assert echo(port, b"m%d" % i) == b"m%d" % i
+    finally:
+        proc.stderr.close()  # the supervisor's next write fails with EPIPE and it carries on
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        proc.stdout.close()
