@@ -394,9 +394,11 @@ class Reactor:
                     if not self._fd_exhausted(exc.errno):
                         return
                     continue
-                # ECONNABORTED and friends: that peer is gone; count it, keep accepting.
                 self._count_error(exc.errno)
-                continue
+                if exc.errno in (errno.ENOBUFS, errno.ENOMEM):
+                    self._pause_accepting()  # kernel memory is short: retrying now would spin
+                    return
+                continue  # ECONNABORTED, EPROTO, EPERM (firewall): that peer is gone
             if cap is not None and (len(live) if shared is None else sum(shared)) >= cap:
                 sock.close()
                 self._reject("max-connections")
@@ -435,11 +437,14 @@ class Reactor:
                 self._reject(errno_name(err))
             self._spare = self._open_spare()
         if self._spare is None:
-            # Could not take the spare back: stop accepting for a moment rather than spin.
-            self.backend.modify(self.listener.fileno(), 0)
-            self._accept_resume_at = self._clock() + ACCEPT_BACKOFF
+            self._pause_accepting()  # could not take the spare back: pause rather than spin
             return False
         return dropped
+
+    def _pause_accepting(self) -> None:
+        """Stop watching the listener for ACCEPT_BACKOFF; _timers() resumes it."""
+        self.backend.modify(self.listener.fileno(), 0)
+        self._accept_resume_at = self._clock() + ACCEPT_BACKOFF
 
     @staticmethod
     def _open_spare() -> int | None:
