@@ -118,6 +118,13 @@ def rot13_server(variant):
         assert srv.stop() == 0, srv.stderr()
 
 
+@pytest.fixture(scope="class")
+def discard_server(variant):
+    with ServerProcess([*VARIANTS[variant], "--protocol", "discard"]) as srv:
+        yield srv
+        assert srv.stop() == 0, srv.stderr()
+
+
 class TestServeContract:
     @pytest.mark.parametrize("size", PAYLOAD_SIZES)
     def test_echo_payload(self, echo_server, size):
@@ -128,6 +135,13 @@ class TestServeContract:
     def test_rot13_lines(self, rot13_server, size):
         line = (b"Hello, World! abcxyz ABCXYZ 0123\n" * (size // 33 + 1))[: max(size - 1, 0)] + b"\n"
         assert exchange(rot13_server.port, line) == rot13(line)
+
+    def test_discard_reads_everything_and_never_answers(self, discard_server):
+        before = discard_server.stats()["total"]
+        assert exchange(discard_server.port, os.urandom(300_000)) == b""  # then EOF at half-close
+        after = discard_server.stats()["total"]
+        assert after["bytes_in"] - before["bytes_in"] == 300_000
+        assert after["bytes_out"] == before["bytes_out"]
 
     def test_rot13_answers_line_by_line_and_tail_at_half_close(self, rot13_server):
         with connect(rot13_server.port) as s:

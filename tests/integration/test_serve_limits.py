@@ -43,7 +43,11 @@ def closed_by_server(s: socket.socket, timeout: float = 5.0) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
-@pytest.mark.parametrize("variant", [["--backend", "epoll"], ["--backend", "epoll", "--trigger", "edge"], ["--backend", "poll"]])
+@pytest.mark.parametrize(
+    "variant",
+    [["--backend", "epoll"], ["--backend", "epoll", "--trigger", "edge"], ["--backend", "poll"], ["--backend", "select"]],
+    ids=["epoll-level", "epoll-edge", "poll", "select"],
+)
 def test_emfile_keeps_serving_and_does_not_spin(variant):
     """Under `prlimit --nofile=48`, connections past the fd limit are accepted-and-closed with
     the spare fd; existing connections keep working; pending connects do not make it spin."""
