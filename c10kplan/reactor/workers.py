@@ -456,11 +456,17 @@ def serve(cfg: ServeConfig, *, out: TextIO | None = None, err: TextIO | None = N
     except ValueError as exc:
         raise EnvironmentProblem(str(exc)) from None
     try:
-        reservation = make_listener(cfg.host, cfg.port, backlog=0, reuseport=True)
+        # SO_REUSEPORT would let us silently share a port another server (of this user) is
+        # already listening on. A probe bound WITHOUT it fails with EADDRINUSE if anything
+        # listens there (SO_REUSEADDR still ignores TIME_WAIT leftovers); then the reservation
+        # takes the same port with SO_REUSEPORT for the workers to share.
+        probe = make_listener(cfg.host, cfg.port, backlog=0, reuseport=False)
+        port = probe.getsockname()[1]
+        probe.close()
+        reservation = make_listener(cfg.host, port, backlog=0, reuseport=True)
     except socket.gaierror as exc:
         raise BadInput(f"--host {cfg.host}: {exc.strerror}") from None
     except OSError as exc:
         raise EnvironmentProblem(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
-    port = reservation.getsockname()[1]
     sup = Supervisor(cfg, n, port, reservation, out or sys.stdout, err or sys.stderr)
     return sup.run()

@@ -62,3 +62,12 @@ def test_port_in_use_is_an_environment_error_exit_3():
     assert res.returncode == 3
     assert res.stderr.startswith("c10kplan: error: cannot listen on 127.0.0.1:")
     assert "Traceback" not in res.stderr
+
+
+def test_a_second_server_on_the_same_port_is_refused():
+    """SO_REUSEPORT must not let two servers silently split one port between them."""
+    with ServerProcess(["--workers", "2"]) as first:
+        res = run_serve("--port", str(first.port))
+        assert res.returncode == 3
+        assert "Address already in use" in res.stderr
+        assert first.stop() == 0
