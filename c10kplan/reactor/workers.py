@@ -189,6 +189,7 @@ class Supervisor:
         self.err = err
         self.workers: list[_WorkerHandle] = []
         self._shared_map: mmap.mmap | None = None
+        self._shared: memoryview | None = None  # per-worker active counts (--max-connections)
         self.by_fd: dict[int, _WorkerHandle] = {}
         self.listening = False
         self.stopping = False
@@ -207,7 +208,7 @@ class Supervisor:
         shared = None
         if self.cfg.max_connections is not None and self.n > 1:
             self._shared_map = mmap.mmap(-1, 8 * self.n)
-            shared = memoryview(self._shared_map).cast("q")
+            shared = self._shared = memoryview(self._shared_map).cast("q")
         me = os.getpid()
         for i in range(self.n):
             r, w = os.pipe()
@@ -357,6 +358,12 @@ class Supervisor:
                 continue
             self._drain(h)  # it may have said goodbye just before exiting: read that first
             h.exited = status
+            if self._shared is not None:
+                self._shared[h.index] = 0  # its connections died with it: free its share
+            if not h.expected_exit:  # no final report: what it held is gone with it
+                st = h.stats
+                h.stats = st.model_copy(update={"active": 0, "closed": st.closed + st.active,
+                                                "queued_bytes": 0, "paused": 0, "rss_bytes": 0})
             self.pending.discard(h.index)
             if not (h.expected_exit and status == 0) and not h.error_reported:
                 why = describe_status(status)

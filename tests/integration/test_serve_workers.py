@@ -134,3 +134,24 @@ def test_undrained_stderr_does_not_stall_the_workers():
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         proc.stdout.close()
+
+
+def test_dead_worker_frees_its_share_of_max_connections():
+    with ServerProcess(["--workers", "2", "--max-connections", "4"]) as srv:
+        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
+        time.sleep(0.2)
+        doc = srv.stats()
+        busy = [w for w in doc["workers"] if w["active"]]
+        victim = busy[0]
+        os.kill(victim["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while "worker-died" not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # The survivor may now admit up to 4 in total again, not 4 - (the victim's count).
+        extra = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(victim["active"])]
+        time.sleep(0.2)
+        total = srv.stats()["total"]
+        assert total["active"] == 4, total
+        for s in held + extra:
+            s.close()
+        srv.stop()
