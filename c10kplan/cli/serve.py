@@ -23,7 +23,7 @@ def serve(
     ] = "1",
     protocol: Annotated[str, typer.Option(help="echo | rot13 (line-oriented) | discard.")] = "echo",
     max_connections: Annotated[
-        int | None, typer.Option(help="Connections for the whole server (split across workers); more are accepted and closed.")
+        int | None, typer.Option(help="Connections for the whole server (a total shared by the workers); more are accepted and closed.")
     ] = None,
     stats_interval: Annotated[float, typer.Option(help="Seconds between stats lines on stderr (0 = off).")] = 5.0,
     stats_file: Annotated[

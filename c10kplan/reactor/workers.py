@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from c10kplan.errors import BadInput, EnvironmentProblem, NotReady
@@ -142,7 +143,7 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | N
 
 
 def _worker_process(cfg: ServeConfig, index: int, port: int, shared: memoryview | None, report_fd: int,
-                    parent: int, inherited: list[int], cleanup: Any) -> None:
+                    parent: int, inherited: list[int], cleanup: Callable[[], None]) -> None:
     """Body of the forked child; never returns."""
     code = 70
     try:
