@@ -193,7 +193,7 @@ class Reactor:
 
         while not self._stopping:
             # -- wait
-            if again or self._accept_resume_at is not None:
+            if again or self._accept_resume_at is not None or self._pending_rejects:
                 events = poll(self._timers())
                 if again:
                     events = list(events)
@@ -261,16 +261,21 @@ class Reactor:
 
     def _timers(self) -> float | None:
         """Run due timers; return how long the next wait may block (0 when work is queued)."""
-        timeout = 0.0 if self._again else None
+        now = self._clock()
+        due: list[float] = [now] if self._again else []
         if self._accept_resume_at is not None:
-            left = self._accept_resume_at - self._clock()
-            if left <= 0:
+            if now >= self._accept_resume_at:
                 self._accept_resume_at = None
                 self.backend.modify(self.listener.fileno(), EVENT_READ)
-                timeout = 0.0
-            elif timeout is None:
-                timeout = left
-        return timeout
+                due.append(now)
+            else:
+                due.append(self._accept_resume_at)
+        if self._pending_rejects:
+            if now >= self._next_reject_log:
+                self._flush_reject_log(now)  # the rest of a burst, one interval later
+            else:
+                due.append(self._next_reject_log)
+        return max(0.0, min(due) - now) if due else None
 
     # ----------------------------------------------------------------- connections
     def _interest(self, fd: int) -> None:

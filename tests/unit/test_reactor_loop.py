@@ -124,3 +124,21 @@ def test_emfile_without_spare_backs_off_instead_of_spinning(monkeypatch):
         reactor.stop()
         t.join(5)
         reactor.close()
+
+
+def test_rejections_are_logged_at_a_limited_rate_and_the_burst_tail_is_flushed(running, monkeypatch):
+    import c10kplan.reactor.server as server_mod
+
+    monkeypatch.setattr(server_mod, "REJECT_LOG_INTERVAL", 0.3)
+    logs: list[dict] = []
+    reactor, port = running(max_connections=1, log=logs.append)
+    keep = socket.create_connection(("127.0.0.1", port), timeout=5)
+    keep.sendall(b"k")
+    assert keep.recv(1) == b"k"  # admitted
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            assert s.recv(1) == b""  # accepted and closed at once
+    time.sleep(0.6)  # no further rejects: the timer must still report the burst's tail
+    keep.close()
+    assert [r["event"] for r in logs] == ["rejected", "rejected"]
+    assert sum(r["reasons"]["max-connections"] for r in logs) == 5 == reactor.rejected
