@@ -137,7 +137,7 @@ def ensure_fresh_netns(script: str, argv: Sequence[str], *, disabled: bool = Fal
     return "in a fresh netns"
 
 
-def open_connections(host: str, port: int, n: int, *, batch: int = 500, pause: float = 0.01) -> list:
+def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: float = 0.025) -> list:
     """n nonblocking connections, `pause` s after every `batch` so the server's accept queue
     (capped at net.core.somaxconn) does not overflow and turn connects into SYN retries."""
     import socket
