@@ -10,11 +10,12 @@ planner budgets it separately. Target: <= 512 bytes per connection.
     python scripts/bench_idle_rss.py                       # epoll level, 15,000 connections
     python scripts/bench_idle_rss.py --backends epoll poll --trigger edge --connections 15000
 
-Sample output:
+Sample output (measured here, 2 cores shared with other jobs):
 
-    bench_idle_rss: 15,000 idle connections per server, in a fresh netns; load avg 1.2 1.0 0.9
-    backend  trigger  rss idle (MiB)  rss at N (MiB)  delta (MiB)  bytes/conn  target  verdict
-    epoll    level            27.9          29.6          1.7         119     512  PASS
+    bench_idle_rss: 15,000 idle connections per server, in a fresh netns; load avg 2.1 1.8 2.4
+    backend  trigger   rss idle (MiB)  rss at N (MiB)  delta (MiB)  bytes/conn  target  verdict
+    epoll    level               28.1            29.0          0.9          61     512  PASS
+    poll     level               28.2            30.1          1.9         132     512  PASS
 """
 
 from __future__ import annotations
