@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import time
+
+import pytest
 
 from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.launch import ServerProcess
@@ -104,6 +107,7 @@ def test_periodic_stats_lines_on_stderr():
         assert {"accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "errors", "rss_bytes"} <= set(stats[0])
 
 
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
 def test_workers_auto_shards_by_the_fd_hard_limit():
     # 50,000 connections under a 20,000-fd hard limit (less 32 reserved) -> 3 workers.
     hard = 20000
