@@ -342,7 +342,10 @@ class Supervisor:
         self.listening = True
         self._close_reservation()
         host = f"[{self.cfg.host}]" if ":" in self.cfg.host else self.cfg.host
-        print(f"listening {host}:{self.port}", file=self.out, flush=True)
+        try:
+            print(f"listening {host}:{self.port}", file=self.out, flush=True)
+        except OSError:
+            pass  # nobody reads our stdout (closed pipe): serve anyway
         self._request_stats(periodic=False)
         if self.cfg.stats_interval > 0:
             self.next_tick = time.monotonic() + self.cfg.stats_interval
@@ -414,8 +417,7 @@ class Supervisor:
             self.collect_by = None
             self.pending.clear()
             doc = self._document()
-            if self.cfg.stats_file is not None:
-                write_stats(self.cfg.stats_file, doc)
+            self._write_stats_file(doc)
             if self.print_collected:
                 for w in doc.workers:
                     self._emit({"event": "stats", "time": doc.time, **w.model_dump()})
@@ -426,6 +428,14 @@ class Supervisor:
         if self.kill_at is not None and now >= self.kill_at:
             self.kill_at = None
             self._kill_all(signal.SIGKILL)
+
+    def _write_stats_file(self, doc: StatsDocument) -> None:
+        if self.cfg.stats_file is None:
+            return
+        try:
+            write_stats(self.cfg.stats_file, doc)
+        except OSError as exc:  # e.g. the directory went away: report it, keep serving
+            self._emit({"event": "error", "message": f"cannot write {self.cfg.stats_file}: {exc.strerror or exc}"})
 
     def _document(self) -> StatsDocument:
         return build_document({h.index: h.stats for h in self.workers}, time.time())
@@ -440,8 +450,7 @@ class Supervisor:
         if self.startup_error is not None and not self.listening:
             raise EnvironmentProblem(self.startup_error)
         doc = self._document()
-        if self.cfg.stats_file is not None:
-            write_stats(self.cfg.stats_file, doc)
+        self._write_stats_file(doc)
         self._emit({"event": "summary", "time": doc.time, "workers": len(doc.workers),
                     **doc.total.model_dump()})
         if self.failure is not None:

@@ -159,3 +159,21 @@ def test_dead_worker_frees_its_share_of_max_connections():
         for s in held + extra:
             s.close()
         srv.stop()
+
+
+def test_stats_file_directory_removed_is_reported_not_fatal(tmp_path):
+    stats_dir = tmp_path / "stats"
+    stats_dir.mkdir()
+    stats_file = stats_dir / "s.json"
+    with ServerProcess(["--stats-file", str(stats_file), "--stats-interval", "0.1"]) as srv:
+        for _ in range(50):  # a temp file may exist for an instant while the server writes
+            try:
+                shutil.rmtree(stats_dir)
+                break
+            except OSError:
+                time.sleep(0.01)
+        assert not stats_dir.exists()
+        time.sleep(0.4)
+        assert echo(srv.port, b"alive") == b"alive"
+        assert srv.stop() == 0
+        assert '"event":"error","message":"cannot write' in srv.stderr()
