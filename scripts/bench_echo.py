@@ -49,10 +49,7 @@ import sys
 import tempfile
 import time
 
-from c10kplan.host.procfs import ProcFS
-from c10kplan.reactor.launch import ServerProcess, load_average_text
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from c10kplan.reactor.launch import ServerProcess, load_average_text, process_cpu_seconds
 
 # The default load client: ~60 lines of C (compiled with `cc` into a temp dir at start) so that
 # the client spends far less CPU per request than any Python server; --client python uses the
@@ -184,13 +181,6 @@ class ServeServer:
         self.srv.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/PID/stat (fields 14, 15, in clock ticks)."""
-    text = ProcFS().read(f"proc/{pid}/stat") or ""
-    fields = text.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK if len(fields) > 12 else 0.0
-
-
 # ----------------------------------------------------------------------------- client
 def client_process(host: str, port: int, conns: int, size: int, warmup: float, duration: float, out) -> None:
     """Closed loop: each connection sends `size` bytes, waits for all of them back, repeats."""
@@ -265,9 +255,9 @@ def drive(host: str, port: int, cpu_pid: int, args) -> tuple[float, float, float
                 p.join(10)
             return out
     time.sleep(args.warmup)
-    s0 = cpu_seconds(cpu_pid)
+    s0 = process_cpu_seconds(cpu_pid)
     time.sleep(args.duration)
-    s1 = cpu_seconds(cpu_pid)
+    s1 = process_cpu_seconds(cpu_pid)
     results = collect()
     if any(len(r) != 3 for r in results):
         raise SystemExit(f"a load client failed: {results}")

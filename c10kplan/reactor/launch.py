@@ -165,3 +165,14 @@ def add_netns_arguments(parser) -> None:
 def load_average_text() -> str:
     """`uptime`'s three load averages, to print next to timing figures."""
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process: fields 14 and 15 of /proc/PID/stat, in clock ticks
+    (SC_CLK_TCK per second); the fields are counted after the `(comm)` that may hold spaces."""
+    from c10kplan.host.procfs import ProcFS
+
+    fields = (ProcFS().read(f"proc/{pid}/stat") or "").rpartition(")")[2].split()
+    if len(fields) < 13:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -9,16 +9,7 @@ import time
 
 import pytest
 
-from c10kplan.host.procfs import ProcFS
-from c10kplan.reactor.launch import ServerProcess
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = (ProcFS().read(f"proc/{pid}/stat") or "").rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
+from c10kplan.reactor.launch import ServerProcess, process_cpu_seconds
 
 def echo_ok(s: socket.socket, msg: bytes = b"ping") -> bool:
     s.sendall(msg)
@@ -65,13 +56,13 @@ def test_emfile_keeps_serving_and_does_not_spin(variant):
             assert stats["errors"].get("EMFILE", 0) >= 1
             assert sum(closed_by_server(s, 0.5) for s in held[60:]) == 20  # the last ones were dropped
             # Saturated: one second with more connections arriving must cost little CPU.
-            cpu0 = cpu_seconds(worker)
+            cpu0 = process_cpu_seconds(worker)
             t_end = time.monotonic() + 1.0
             while time.monotonic() < t_end:
                 extra.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
                 time.sleep(0.02)
             time.sleep(0.2)
-            used = cpu_seconds(worker) - cpu0
+            used = process_cpu_seconds(worker) - cpu0
             assert used < 0.4, f"worker used {used:.2f} s CPU in ~1.2 s while out of fds"
             assert all(closed_by_server(s, 2) for s in extra)
             # The first connections (accepted before the limit) still echo.
