@@ -428,23 +428,26 @@ class Reactor:
     def _fd_exhausted(self, err: int) -> bool:
         """EMFILE / ENFILE at accept. Returns True to keep accepting (more may be queued)."""
         self._count_error(err)
-        dropped = False
+        drained = stuck = False
         if self._spare is not None:
             os.close(self._spare)
             self._spare = None
             try:
                 sock, _addr = self.listener.accept()
+            except BlockingIOError:
+                drained = True  # the queue is empty: nothing to drop
             except OSError:
-                pass  # nothing queued (EAGAIN) or still no fd: either way, stop this round
+                stuck = True  # even the spare's fd did not help (ENFILE, or taken meanwhile)
             else:
                 sock.close()
-                dropped = True
                 self._reject(errno_name(err))
             self._spare = self._open_spare()
-        if self._spare is None:
-            self._pause_accepting()  # could not take the spare back: pause rather than spin
+        if self._spare is None or stuck:
+            # Pause rather than spin; resuming re-arms the listener, which also covers edge
+            # mode, where connections left in the queue would raise no new edge.
+            self._pause_accepting()
             return False
-        return dropped
+        return not drained
 
     def _pause_accepting(self) -> None:
         """Stop watching the listener for ACCEPT_BACKOFF; _timers() resumes it."""
