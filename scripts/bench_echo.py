@@ -21,16 +21,17 @@ rounds are therefore bimodal; the median shows which mode dominated.
     python scripts/bench_echo.py                   # 100 connections, 5 rounds x 5 s
     python scripts/bench_echo.py --rounds 7 --duration 10 --client-procs 2
 
-Sample output (2 cores, other jobs running: see the load average):
+Sample output (2 cores shared with other jobs; see the load average):
 
-    bench_echo: 100 conns, 64 B, 3 rounds x 2.0 s, 1 C client proc(s); server pinned to CPU 0, clients to the rest; load avg 1.1 2.0 2.8
+    bench_echo: 100 conns, 64 B, 5 rounds x 5.0 s, 1 C client proc(s); server pinned to CPU 0, clients to the rest; load avg 0.5 1.1 2.0
     server          req/s (median)  rounds                         server CPU  client CPU  server us/req
-    serve-level             87,874  87,874 94,632 78,566                  99%         89%          11.32
-    serve-edge              86,723  86,723 93,016 83,854                  99%         90%          11.42
-    asyncio                 71,359  21,108 71,359 82,538                  99%         83%          13.87
-    uvloop                 100,327  82,218 100,912 100,327                99%         91%           9.81
-    serve-level / uvloop = 0.88x   serve-level / asyncio = 1.23x
-    serve-edge / uvloop = 0.86x   serve-edge / asyncio = 1.22x
+    serve-level            104,138  106,600 87,694 97,948 104,138 111,785        99%         91%           9.51
+    serve-edge              85,608  67,364 88,871 119,123 85,608 84,581        99%         94%          11.59
+    asyncio                 79,796  24,038 79,051 101,059 79,796 80,621        99%         86%          12.46
+    uvloop                  98,506  98,506 85,358 92,928 121,332 106,261        97%         97%           9.81
+    serve-level / uvloop = 1.06x   serve-level / asyncio = 1.31x
+    serve-edge / uvloop = 0.87x   serve-edge / asyncio = 1.07x
+    load avg after: 1.8 1.4 2.0
 """
 
 from __future__ import annotations
