@@ -6,9 +6,11 @@ real command line in its own process, so what is measured is what a user runs.
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from c10kplan.errors import EnvironmentProblem
+from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.stats import read_stats
 
 
@@ -137,11 +140,9 @@ def ensure_fresh_netns(script: str, argv: Sequence[str], *, disabled: bool = Fal
     return "in a fresh netns"
 
 
-def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: float = 0.025) -> list:
+def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: float = 0.025) -> list[socket.socket]:
     """n nonblocking connections, `pause` s after every `batch` so the server's accept queue
     (capped at net.core.somaxconn) does not overflow and turn connects into SYN retries."""
-    import socket
-
     socks = []
     for i in range(n):
         s = socket.socket()
@@ -156,7 +157,7 @@ def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: f
     return socks
 
 
-def add_netns_arguments(parser) -> None:
+def add_netns_arguments(parser: argparse.ArgumentParser) -> None:
     """--no-netns (run here) and the hidden flag ensure_fresh_netns passes to itself."""
     parser.add_argument(IN_NETNS_FLAG, action="store_true", help="(internal) already in a fresh netns")
     parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")
@@ -170,8 +171,6 @@ def load_average_text() -> str:
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process: fields 14 and 15 of /proc/PID/stat, in clock ticks
     (SC_CLK_TCK per second); the fields are counted after the `(comm)` that may hold spaces."""
-    from c10kplan.host.procfs import ProcFS
-
     fields = (ProcFS().read(f"proc/{pid}/stat") or "").rpartition(")")[2].split()
     if len(fields) < 13:
         return 0.0
