@@ -53,8 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 from pydantic_core import PydanticCustomError
 
 from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.processes import raise_nofile_soft_limit
 from c10kplan.reactor.backends import (
-    BACKENDS,
     EVENT_READ,
     Backend,
     FdTooLarge,
@@ -260,18 +260,6 @@ def fit_counts(requested: Sequence[int], limit: int) -> tuple[tuple[int, ...], t
         if n not in counts:
             counts.append(n)
     return tuple(counts), tuple(notes)
-
-
-def raise_nofile_soft_limit() -> tuple[int, int]:
-    """Raise this process's soft RLIMIT_NOFILE to the hard limit (no capability needed)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft, hard
 
 
 @dataclass

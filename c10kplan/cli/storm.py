@@ -128,7 +128,6 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
         """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
-        from c10kplan.cli import render
         from c10kplan.errors import NotReady
         from c10kplan.storm.config import parse_target
         from c10kplan.storm.runner import run_storm
@@ -220,7 +219,6 @@ def _register_verify(app: typer.Typer) -> None:
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
         """Plan, start the server and the storm, hold N connections, compare measured with planned."""
-        from c10kplan.cli import render
         from c10kplan.errors import BadInput, NotReady
         from c10kplan.verify import VerifyOptions, run_verify
 

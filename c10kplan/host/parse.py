@@ -6,6 +6,8 @@ raises on garbage, because containers and old kernels hide or reshape these file
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 
 def parse_int(text: str | None) -> int | None:
     """A single integer, e.g. /proc/sys/net/core/somaxconn."""
@@ -176,3 +178,26 @@ def parse_kernel_page_size(text: str | None) -> int | None:
             except (IndexError, ValueError):
                 return None
     return None
+
+
+class PidStat(NamedTuple):
+    """The fields of /proc/PID/stat we use. utime/stime are in clock ticks (SC_CLK_TCK/s)."""
+
+    state: str  # R, S, D, Z (zombie), T, ...
+    ppid: int
+    pgrp: int
+    utime_ticks: int
+    stime_ticks: int
+
+
+def parse_pid_stat(text: str | None) -> PidStat | None:
+    """/proc/PID/stat -> PidStat. The fields are counted after the last ')' because `comm`
+    (field 2) may hold spaces and parentheses; state is field 3, ppid 4, pgrp 5, utime 14,
+    stime 15 (proc(5))."""
+    if not text:
+        return None
+    fields = text.rpartition(")")[2].split()
+    try:
+        return PidStat(fields[0], int(fields[1]), int(fields[2]), int(fields[11]), int(fields[12]))
+    except (IndexError, ValueError):
+        return None

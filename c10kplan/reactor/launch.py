@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from c10kplan.errors import EnvironmentProblem
+from c10kplan.host.parse import parse_pid_stat
 from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.stats import read_stats
 
@@ -169,9 +170,9 @@ def load_average_text() -> str:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process: fields 14 and 15 of /proc/PID/stat, in clock ticks
-    (SC_CLK_TCK per second); the fields are counted after the `(comm)` that may hold spaces."""
-    fields = (ProcFS().read(f"proc/{pid}/stat") or "").rpartition(")")[2].split()
-    if len(fields) < 13:
+    """utime + stime of a process in seconds (0.0 once it is gone); /proc/PID/stat counts
+    them in clock ticks, SC_CLK_TCK per second."""
+    stat = parse_pid_stat(ProcFS().read(f"proc/{pid}/stat"))
+    if stat is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (stat.utime_ticks + stat.stime_ticks) / os.sysconf("SC_CLK_TCK")

@@ -25,7 +25,6 @@ Facts this module relies on (Linux):
 
 from __future__ import annotations
 
-import ctypes
 import json
 import mmap
 import os
@@ -39,11 +38,11 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from c10kplan.errors import BadInput, EnvironmentProblem, NotReady
+from c10kplan.processes import die_with_parent, raise_nofile_soft_limit
 from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 COLLECT_TIMEOUT = 0.25  # s: the stats file is written at most this long after a request
 STOP_TIMEOUT = 10.0  # s: after SIGTERM, a worker still alive after this gets SIGKILL
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD)
@@ -55,22 +54,6 @@ class WorkerDied(NotReady):
 
 def _noop(signum: int, frame: Any) -> None:
     return None
-
-
-def raise_nofile_soft_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (allowed without privileges)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-def _set_parent_death_signal(sig: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: workers still stop on the supervisor's SIGTERM
 
 
 def describe_status(status: int) -> str:
@@ -147,8 +130,7 @@ def _worker_process(cfg: ServeConfig, index: int, port: int, shared: memoryview 
     """Body of the forked child; never returns."""
     code = 70
     try:
-        _set_parent_death_signal(signal.SIGTERM)
-        if os.getppid() != parent:  # the supervisor died before prctl took effect
+        if not die_with_parent(parent, signal.SIGTERM):  # the supervisor died before prctl
             os._exit(0)
         for fd in inherited:
             try:

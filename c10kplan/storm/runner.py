@@ -14,10 +14,8 @@ Process facts (Linux):
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
-import resource
 import select
 import signal
 import time
@@ -25,29 +23,12 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from c10kplan.processes import die_with_parent, raise_nofile_soft_limit
 from c10kplan.storm.client import DRAIN_SECONDS, StormProcess, pipe_reporter
 from c10kplan.storm.config import StormConfig, split
 from c10kplan.storm.result import ProcessResult, StormResult, combine
 
-PR_SET_PDEATHSIG = 1
 EXIT_WAIT = 10.0  # seconds a child may take to close its sockets and exit after "close"
-
-
-def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to send `sig` to this process when its parent dies (best effort)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-
-
-def raise_nofile_soft_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit (no capability needed); returns the new soft."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            return hard
-    return soft
 
 
 @dataclass
@@ -71,8 +52,7 @@ def _child_main(cfg: StormConfig, index: int, start: int, end: int, control: int
                 parent: int) -> None:
     code = 1
     try:
-        set_pdeathsig()
-        if os.getppid() != parent:
+        if not die_with_parent(parent):
             return
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from c10kplan import errors
 from c10kplan.errors import C10kError, EnvironmentProblem
-from c10kplan.storm.runner import set_pdeathsig
+from c10kplan.processes import set_pdeathsig
 from c10kplan.verify.options import VerifyOptions
 
 INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.storm.runner import set_pdeathsig
+from c10kplan.processes import set_pdeathsig
 
 START_TIMEOUT = 20.0  # s for serve to print `listening HOST:PORT`
 STOP_TIMEOUT = 12.0  # s for a graceful exit after SIGTERM, before SIGKILL

@@ -11,22 +11,9 @@ import time
 
 import pytest
 
-from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.reactor.stats import read_stats
-
-
-def alive(pid: int) -> bool:
-    """True while the pid exists and is not a zombie (state from /proc/PID/stat)."""
-    text = ProcFS().read(f"proc/{pid}/stat")
-    return bool(text) and text.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_gone(pids, timeout=5.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return left
+from tests.proc_helpers import wait_gone
 
 
 def echo(port: int, msg: bytes) -> bytes:

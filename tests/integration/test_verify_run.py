@@ -18,6 +18,7 @@ import pytest
 from c10kplan.errors import NotReady
 from c10kplan.host.procfs import ProcFS
 from c10kplan.verify import VerifyOptions, run_verify
+from tests.proc_helpers import alive, descendants
 
 
 def _cli(*args: str, timeout: float = 90, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -102,34 +103,6 @@ def test_force_runs_a_target_whose_plan_fails(tmp_path):
     assert result.verdict == "PASS"
 
 
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = set(), [root]
-    while todo:
-        for kid in children.get(todo.pop(), []):
-            if kid not in out:
-                out.add(kid)
-                todo.append(kid)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize(
     ("netns", "sig"),
     [
@@ -150,11 +123,11 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
         deadline = time.monotonic() + 30
         seen: set[int] = set()
         while time.monotonic() < deadline and len(seen) < 5:
-            seen |= _descendants(proc.pid)
+            seen |= descendants(proc.pid)
             time.sleep(0.2)
         assert len(seen) >= 5, f"verify did not start its processes: {seen}"
         time.sleep(1.0)  # into the hold
-        seen |= _descendants(proc.pid)
+        seen |= descendants(proc.pid)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -167,9 +140,9 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
         assert proc.returncode == 130, err
         assert "verify interrupted" in err.decode()
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(p) for p in seen):
+    while time.monotonic() < deadline and any(alive(p) for p in seen):
         time.sleep(0.1)
-    assert [p for p in seen if _alive(p)] == []
+    assert [p for p in seen if alive(p)] == []
 
 
 def test_a_crashed_server_worker_is_reported_and_nothing_hangs():
@@ -180,8 +153,8 @@ def test_a_crashed_server_worker_is_reported_and_nothing_hangs():
         deadline = time.monotonic() + 30
         workers: list[int] = []
         while time.monotonic() < deadline and not workers:
-            serve = [p for p in _descendants(proc.pid) if b" serve " in _cmdline(p) and _descendants(p)]
-            workers = sorted(_descendants(serve[0])) if serve else []
+            serve = [p for p in descendants(proc.pid) if b" serve " in _cmdline(p) and descendants(p)]
+            workers = sorted(descendants(serve[0])) if serve else []
             time.sleep(0.2)
         assert workers, "verify did not start serve workers"
         time.sleep(3.0)  # into the hold

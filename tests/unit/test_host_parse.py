@@ -70,3 +70,26 @@ def test_parsers_never_raise_on_arbitrary_text(text):
     parse.parse_kernel_page_size(text)
     parse.parse_ints(text, 3)
     parse.parse_meminfo(text)
+
+
+def test_parse_pid_stat_counts_fields_after_the_last_paren():
+    # comm may hold spaces and ')' itself: "(a) b)" must not shift the fields.
+    text = "4242 (a) b) S 17 4242 4242 0 -1 4194560 500 0 0 0 123 45 0 0 20 0 1 0 99 1 1"
+    stat = parse.parse_pid_stat(text)
+    assert stat == ("S", 17, 4242, 123, 45)
+    assert parse.parse_pid_stat("") is None
+    assert parse.parse_pid_stat("1 (x) Z 1") is None  # truncated: too few fields
+
+
+def test_raise_nofile_soft_limit_reaches_the_hard_limit():
+    import resource
+
+    from c10kplan.processes import raise_nofile_soft_limit
+
+    soft0, hard0 = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard0), hard0))
+        assert raise_nofile_soft_limit() == (hard0, hard0)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard0, hard0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft0, hard0))
