@@ -88,7 +88,7 @@ class RollbackReport(BaseModel):
 
 def parse_patterns(keys: str | None) -> tuple[str, ...]:
     """`--keys 'net.*,fs.file-max'` -> ("net.*", "fs.file-max")."""
-    if not keys:
+    if keys is None:
         return ()
     pats = tuple(p.strip() for p in keys.split(",") if p.strip())
     if not pats:

@@ -418,6 +418,14 @@ class Reactor:
                 os.close(fd)
                 self._reject("FD_SETSIZE")
                 continue
+            except OSError as exc:
+                # epoll_ctl(ADD): ENOSPC once fs.epoll.max_user_watches is used up, ENOMEM when
+                # kernel memory is short. Drop this one connection; retrying now would spin.
+                os.close(fd)
+                self._count_error(exc.errno)
+                self._reject(errno_name(exc.errno))
+                self._pause_accepting()
+                return
             live.add(fd)
             self.accepted += 1
             if shared is not None:

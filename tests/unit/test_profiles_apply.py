@@ -156,6 +156,17 @@ def test_keys_glob_applies_only_matching(tree: Path, store: StateStore) -> None:
     assert skipped == {k for k in resolve("c1m").sysctl if not k.startswith("net.")}
 
 
+@pytest.mark.parametrize("keys", ["", " ", ",,"])
+def test_empty_keys_filter_is_bad_input_not_every_key(keys: str) -> None:
+    # An empty --keys (e.g. from an empty $KEYS) must not mean "no filter": that would
+    # write host-wide fs.* keys the user meant to leave alone.
+    from c10kplan.profiles.apply import parse_patterns
+
+    with pytest.raises(BadInput, match="no pattern given"):
+        parse_patterns(keys)
+    assert parse_patterns(None) == ()
+
+
 def test_same_value_is_not_written(tree: Path, store: StateStore) -> None:
     calls: list[str] = []
     base = procfs_writer(ProcFS(tree))

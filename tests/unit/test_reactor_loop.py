@@ -17,15 +17,16 @@ from c10kplan.reactor.server import Reactor, make_listener
 class RefusingBackend:
     """An epoll backend that refuses connection fds like select(2) refuses fds >= 1024."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.inner = make_backend("epoll")
         self.name, self.edge = "epoll", False
         self.allowed: set[int] = set()
         self.refuse = True
+        self.error = error
 
     def register(self, fd, events):
         if self.refuse and len(self.inner) >= 2:  # listener and wake socket come first
-            raise FdTooLarge(f"fd {fd} refused")
+            raise self.error or FdTooLarge(f"fd {fd} refused")
         self.inner.register(fd, events)
 
     def __getattr__(self, name):
@@ -61,6 +62,21 @@ def test_refused_fd_is_rejected_cleanly_and_service_continues(running):
         assert s.recv(1) == b""  # closed by the server, not left hanging
     assert reactor.rejected == 1 and reactor.active == 0
     backend.refuse = False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"ok")
+        assert s.recv(2) == b"ok"
+
+
+def test_epoll_watch_limit_at_register_drops_one_connection_not_the_worker(running):
+    # epoll_ctl(ADD) fails with ENOSPC once fs.epoll.max_user_watches is used up.
+    backend = RefusingBackend(OSError(errno.ENOSPC, "No space left on device"))
+    reactor, port = running(backend)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        assert s.recv(1) == b""  # closed by the server
+    assert reactor.rejected == 1 and reactor.active == 0
+    assert reactor.snapshot(0).errors == {"ENOSPC": 1}
+    backend.refuse = False
+    time.sleep(0.25)  # the accept back-off (ACCEPT_BACKOFF) passes, then service resumes
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"ok")
         assert s.recv(2) == b"ok"
