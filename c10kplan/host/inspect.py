@@ -14,7 +14,11 @@ Kernel facts (units as the kernel prints them):
 - fs.epoll.max_user_watches: epoll registrations per real user, across all epoll instances.
 - net.ipv4.tcp_rmem / tcp_wmem: "min default max" in BYTES per socket.
 - net.ipv4.tcp_mem: "low pressure high" in PAGES for all TCP sockets of the host together.
-- net.ipv4.ip_local_port_range: "low high" inclusive; ip_local_reserved_ports: a ranges list.
+- net.ipv4.ip_local_port_range: "low high" inclusive, per network namespace; the kernel refuses
+  (EINVAL) to set low > high, so an inverted range can only come from a hand-made tree.
+  ip_local_reserved_ports: a ranges list.
+- proc/PID/status VmRSS: resident set size in kB (= KiB); a forked child counts the pages it
+  still shares with its parent.
 - /sys/class/net/IF/speed: Mbit/s; -1 or an EINVAL read (virtual NICs) means unknown.
 """
 
@@ -22,12 +26,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
 # (include/uapi/linux/capability.h).
 CAP_SYS_RESOURCE = 24
+
+PORT_RANGE_KEY = "net.ipv4.ip_local_port_range"
+# The kernel's default ephemeral range (inclusive, 28,232 ports), assumed when the file is hidden.
+DEFAULT_PORT_RANGE = (32768, 60999)
 
 
 class HostFacts(BaseModel):
@@ -100,11 +109,33 @@ def _triple(text: str | None) -> tuple[int, ...] | None:
     return parse.parse_ints(text, 3)
 
 
-def _pair(text: str | None) -> tuple[int, ...] | None:
+def parse_port_range(text: str | None) -> tuple[int, int] | None:
+    """ "low high" of ip_local_port_range; None when missing, malformed, or low > high."""
     values = parse.parse_ints(text, 2)
-    if values is not None and values[0] > values[1]:
+    if values is None or values[0] > values[1]:
         return None
+    return values[0], values[1]
+
+
+def port_range(procfs: ProcFS) -> tuple[int, int]:
+    """The ephemeral port range (low, high) a client on this host draws from.
+
+    DEFAULT_PORT_RANGE when the file is missing (containers hide /proc/sys; the planner assumes
+    the same). Raises EnvironmentProblem when it is there but malformed or inverted: sizing
+    source addresses from it would be wrong (and an empty range divides by zero)."""
+    text = procfs.read_sysctl(PORT_RANGE_KEY)
+    if text is None:
+        return DEFAULT_PORT_RANGE
+    values = parse_port_range(text)
+    if values is None:
+        raise EnvironmentProblem(f"{procfs.path(sysctl_relpath(PORT_RANGE_KEY))}: {text[:40]!r} is not "
+                                 "'low high' ephemeral ports with low <= high")
     return values
+
+
+def process_rss_bytes(procfs: ProcFS, pid: int | str = "self") -> int | None:
+    """VmRSS of one process in bytes; None when its /proc/PID/status is gone or unreadable."""
+    return parse.status_rss_bytes(procfs.read(f"proc/{pid}/status"))
 
 
 _SYSCTLS: tuple[tuple[str, str, object], ...] = (
@@ -119,7 +150,7 @@ _SYSCTLS: tuple[tuple[str, str, object], ...] = (
     ("net.ipv4.tcp_mem", "tcp_mem_pages", _triple),
     ("net.core.rmem_max", "rmem_max_bytes", _int),
     ("net.core.wmem_max", "wmem_max_bytes", _int),
-    ("net.ipv4.ip_local_port_range", "ip_local_port_range", _pair),
+    (PORT_RANGE_KEY, "ip_local_port_range", parse_port_range),
     ("net.ipv4.ip_local_reserved_ports", "ip_local_reserved_ports", parse.parse_ranges),
     ("net.ipv4.tcp_tw_reuse", "tcp_tw_reuse", _int),
     ("net.ipv4.tcp_fin_timeout", "tcp_fin_timeout_s", _int),
@@ -237,8 +268,6 @@ def facts_for(
     """The facts a command plans with: a `--host-facts` snapshot file, or the tree at `--root`
     (default "/" or $C10KPLAN_ROOT) for this process or `--pid`. Raises BadInput for a root
     that is not a directory, a pid with no /proc entry, or both sources at once."""
-    from c10kplan.errors import BadInput
-
     if host_facts is not None:
         if root is not None or pid is not None:
             raise BadInput("--host-facts cannot be combined with --root or --pid")

@@ -10,6 +10,9 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from c10kplan.errors import EnvironmentProblem, errno_name
+from c10kplan.files import atomic_write
+
 
 class Calibration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -22,11 +25,13 @@ class Calibration(BaseModel):
     method: str = Field(description="how it was measured, for the report")
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the JSON file atomically (temp file + rename)."""
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(self.model_dump_json(indent=2) + "\n")
-        os.replace(tmp, path)
+        """Write the JSON file atomically (temp file, fsync, rename; parent directories created).
+        Raises EnvironmentProblem naming the path and errno when it cannot be written."""
+        try:
+            atomic_write(path, self.model_dump_json(indent=2) + "\n")
+        except OSError as exc:
+            raise EnvironmentProblem(f"--calibrate {os.fspath(path)}: cannot write: "
+                                     f"{errno_name(exc.errno)} ({exc.strerror or exc})") from None
 
 
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:

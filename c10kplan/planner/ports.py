@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from c10kplan.host.inspect import HostFacts
+from c10kplan.host.inspect import DEFAULT_PORT_RANGE, HostFacts
 from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step, unknown_finding
 from c10kplan.planner.sharding import ports_per_address, source_addresses_needed
 from c10kplan.planner.target import Target
 
-DEFAULT_PORT_RANGE = (32768, 60999)
 WIDEST_PORT_RANGE = (1024, 65535)
 
 

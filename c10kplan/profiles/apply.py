@@ -16,7 +16,6 @@ Kernel facts:
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -25,11 +24,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.errors import ApplyFailed, BadInput, ProfileError
+from c10kplan.errors import ApplyFailed, BadInput, ProfileError, errno_name
+from c10kplan.files import atomic_write
 from c10kplan.host.parse import parse_ints
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
 from c10kplan.profiles.backup import Backup, StateStore
-from c10kplan.profiles.files import atomic_write, read_or_none, restore_file
+from c10kplan.profiles.files import read_or_none, restore_file
 from c10kplan.profiles.model import Profile, Setting
 from c10kplan.profiles.persist import persisted_files
 from c10kplan.profiles.schema import SUPPORTED
@@ -173,8 +173,7 @@ def _persist_entries(changes: list[Change]) -> list[tuple[str, str, str]]:
 
 
 def _errno_text(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "E?")
-    return f"{name} ({exc.errno}): {exc.strerror or exc}"
+    return f"{errno_name(exc.errno)} ({exc.errno}): {exc.strerror or exc}"
 
 
 def _restore_sysctls(writer: Writer, procfs: ProcFS, originals: dict[str, str],

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.profiles.files import atomic_write
+from c10kplan.files import atomic_write
 
 DEFAULT_STATE_DIR = Path("/var/lib/c10kplan")
 STATE_DIR_ENV = "C10KPLAN_STATE_DIR"

@@ -1,34 +1,14 @@
-"""Atomic file replacement for persisted configuration and the state file.
+"""Reading and restoring the files a profile manages (limits.d, sysctl.d, the state file).
 
-Write a temp file in the same directory, fsync it, then rename(2) it over the target: rename
-within one filesystem is atomic, so a reader (systemd, PAM, sysctl --system) sees either the
+Writes go through `c10kplan.files.atomic_write` (temp file, fsync, rename), so a reader sees the
 old file or the new one, never half of it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace `path` with `text` atomically (creating parent directories). Raises OSError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+from c10kplan.files import atomic_write
 
 
 def read_or_none(path: Path) -> str | None:

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from c10kplan.errors import errno_name
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, Backend, FdTooLarge
 from c10kplan.reactor.protocols import Protocol, make_protocol
 from c10kplan.reactor.stats import WorkerStats, self_rss_bytes
@@ -59,10 +60,6 @@ EVENT_RDHUP = select.POLLRDHUP  # == EPOLLRDHUP (0x2000): the peer shut its writ
 _RE = EVENT_READ | EVENT_ERROR  # error/hangup: read, and let read surface the error
 _WE = EVENT_WRITE | EVENT_ERROR
 _DRAIN = EVENT_ERROR | EVENT_RDHUP  # edge mode: a short read is not enough, read to the end
-
-
-def errno_name(code: int | None) -> str:
-    return errno.errorcode.get(code or 0, f"errno{code}")
 
 
 def make_listener(host: str, port: int, *, backlog: int, reuseport: bool) -> socket.socket:

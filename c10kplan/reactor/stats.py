@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.errors import BadInput
-from c10kplan.host.parse import status_rss_bytes
+from c10kplan.errors import BadInput, add_counts
+from c10kplan.files import atomic_write
+from c10kplan.host.inspect import process_rss_bytes
 from c10kplan.host.procfs import ProcFS
 
 COUNTERS = ("accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "queued_bytes", "paused")
@@ -65,7 +65,7 @@ class StatsDocument(BaseModel):
 
 def self_rss_bytes(procfs: ProcFS | None = None) -> int:
     """This process's resident set size in bytes (0 when /proc is not readable)."""
-    return status_rss_bytes((procfs or ProcFS()).read("proc/self/status")) or 0
+    return process_rss_bytes(procfs or ProcFS()) or 0
 
 
 def sum_stats(workers: Iterable[Totals]) -> Totals:
@@ -75,8 +75,7 @@ def sum_stats(workers: Iterable[Totals]) -> Totals:
     for w in workers:
         for key in sums:
             sums[key] += getattr(w, key)
-        for name, n in w.errors.items():
-            errors[name] = errors.get(name, 0) + n
+        add_counts(errors, w.errors)
     return Totals(errors=dict(sorted(errors.items())), **sums)
 
 
@@ -86,20 +85,9 @@ def build_document(workers: Mapping[int, WorkerStats], now: float) -> StatsDocum
 
 
 def write_stats(path: str | os.PathLike[str], doc: StatsDocument) -> None:
-    """Replace `path` atomically with the document (temp file in the same dir + rename)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc.model_dump_json())
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Replace `path` atomically with the document. No fsync: it is rewritten every interval
+    and only live readers care. No mkdir: a directory that went away is reported, not recreated."""
+    atomic_write(path, doc.model_dump_json() + "\n", fsync=False, parents=False)
 
 
 def read_stats(path: str | os.PathLike[str]) -> dict[str, Any]:

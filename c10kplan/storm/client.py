@@ -27,12 +27,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from c10kplan.errors import add_counts, errno_name
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, make_backend
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.pacing import TokenBucket
 from c10kplan.storm.payload import ReplyChecker, expected_reply, make_message
 from c10kplan.storm.result import ProcessResult
-from c10kplan.storm.stats import LatencyRecorder, add_counts, errno_name
+from c10kplan.storm.stats import LatencyRecorder
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 RECV_CHUNK = 65536
@@ -425,11 +426,11 @@ class StormProcess:
 
     def run(self) -> ProcessResult:
         """All phases, talking to the parent through `report` and the control fd."""
-        from c10kplan.host.parse import status_rss_bytes
+        from c10kplan.host.inspect import process_rss_bytes
         from c10kplan.host.procfs import ProcFS
 
         # Resident memory before any connection: verify subtracts it to get the cost per socket.
-        rss = status_rss_bytes(ProcFS().read("proc/self/status"))
+        rss = process_rss_bytes(ProcFS())
         self.report({"event": "started", "index": self.index, "rss_bytes": rss})
         self.ramp()
         self.report({"event": "ramped", "index": self.index, **self.counters(),

@@ -1,23 +1,16 @@
 """Resolve `--processes auto` and `--source-ips auto` from this host's limits into a StormConfig.
 
-Reads only through ProcFS (the port range) and getrlimit (the fd hard limit)."""
+Reads only through ProcFS (the port range, `host.inspect.port_range`: the kernel default when
+hidden, EnvironmentProblem when malformed or inverted) and getrlimit (the fd hard limit)."""
 
 from __future__ import annotations
 
 import resource
 
 from c10kplan.errors import BadInput
-from c10kplan.host.parse import parse_ints
+from c10kplan.host.inspect import port_range
 from c10kplan.host.procfs import ProcFS
 from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
-
-# Linux's default net.ipv4.ip_local_port_range, used when the file cannot be read.
-DEFAULT_PORT_RANGE = (32768, 60999)
-
-
-def port_range(procfs: ProcFS) -> tuple[int, int]:
-    values = parse_ints(procfs.read_sysctl("net.ipv4.ip_local_port_range"), 2)
-    return (values[0], values[1]) if values else DEFAULT_PORT_RANGE
 
 
 def hard_nofile() -> int:

@@ -13,9 +13,9 @@ an average of per-process p99s.
 
 from __future__ import annotations
 
-import errno as _errno
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from c10kplan.errors import add_counts  # noqa: F401 - re-exported for storm.result
 
 # 1 us .. 1 hour, 3 significant digits (0.1% value precision).
 LOWEST_US = 1
@@ -109,16 +109,3 @@ class Percentiles(BaseModel):
             p999=hist.get_value_at_percentile(99.9),
             max=hist.get_max_value(),
         )
-
-
-def errno_name(code: int | str) -> str:
-    """ECONNREFUSED for 111; strings ("EOF", "TIMEOUT", ...) pass through."""
-    if isinstance(code, str):
-        return code
-    return _errno.errorcode.get(code, f"errno{code}")
-
-
-def add_counts(into: dict[str, int], other: dict[str, int]) -> dict[str, int]:
-    for key, value in other.items():
-        into[key] = into.get(key, 0) + value
-    return into

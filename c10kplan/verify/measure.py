@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.host.parse import parse_meminfo, parse_sockstat, parse_status, status_rss_bytes
+from c10kplan.host.inspect import process_rss_bytes
+from c10kplan.host.parse import parse_meminfo, parse_sockstat, parse_status
 from c10kplan.host.procfs import ProcFS
 
 
@@ -43,7 +44,7 @@ def sample_host(procfs: ProcFS) -> HostSample:
 
 def rss_bytes(procfs: ProcFS, pids: list[int]) -> int:
     """Sum of VmRSS of the processes (missing ones count 0)."""
-    return sum(status_rss_bytes(procfs.read(f"proc/{pid}/status")) or 0 for pid in pids)
+    return sum(process_rss_bytes(procfs, pid) or 0 for pid in pids)
 
 
 def open_fds(procfs: ProcFS, pid: int) -> int:
