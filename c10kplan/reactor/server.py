@@ -402,8 +402,8 @@ class Reactor:
                     return
                 continue  # ECONNABORTED, EPROTO, EPERM (firewall): that peer is gone
             if cap is not None and (len(live) if shared is None else sum(shared)) >= cap:
+                self._reject("max-connections")  # counted before the peer sees the close
                 sock.close()
-                self._reject("max-connections")
                 continue
             sock.setblocking(False)
             # No Nagle: an echo answers small writes at once (asyncio and uvloop do the same).
@@ -412,15 +412,15 @@ class Reactor:
             try:
                 register(fd, rmask)
             except FdTooLarge:
+                self._reject("FD_SETSIZE")  # counted before the peer can see the close
                 os.close(fd)
-                self._reject("FD_SETSIZE")
                 continue
             except OSError as exc:
                 # epoll_ctl(ADD): ENOSPC once fs.epoll.max_user_watches is used up, ENOMEM when
                 # kernel memory is short. Drop this one connection; retrying now would spin.
-                os.close(fd)
                 self._count_error(exc.errno)
                 self._reject(errno_name(exc.errno))
+                os.close(fd)
                 self._pause_accepting()
                 return
             live.add(fd)
