@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from c10kplan.storm.stats import Percentiles, add_counts, merge_encoded
+from c10kplan.errors import add_counts
+from c10kplan.storm.stats import Percentiles, merge_encoded
 
 
 class ProcessResult(BaseModel):

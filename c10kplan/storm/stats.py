@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from c10kplan.errors import add_counts  # noqa: F401 - re-exported for storm.result
 
 # 1 us .. 1 hour, 3 significant digits (0.1% value precision).
 LOWEST_US = 1
