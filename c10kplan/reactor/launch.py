@@ -1,12 +1,13 @@
 """Run `c10kplan serve` as a child process: wait for `listening`, ask for stats, stop it.
 
-Used by the benchmark scripts and the tests (and usable by `verify`): the server is always the
-real command line in its own process, so what is measured is what a user runs.
+Used by `verify`, the benchmark scripts and the tests: the server is always the real command
+line in its own process, so what is measured is what a user runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import signal
@@ -22,11 +23,20 @@ from typing import Any
 from c10kplan.errors import EnvironmentProblem
 from c10kplan.host.parse import parse_pid_stat
 from c10kplan.host.procfs import ProcFS
+from c10kplan.processes import describe_status, set_pdeathsig, stop_process
 from c10kplan.reactor.stats import read_stats
 
 
 class ServerProcess:
-    """`with ServerProcess(["--backend", "poll"]) as srv: srv.port, srv.stats(), srv.stop()`."""
+    """`with ServerProcess(["--backend", "poll"]) as srv: srv.port, srv.stats(), srv.stop()`.
+
+    Starting waits (bounded) for the `listening HOST:PORT` line; a server that does not get
+    there is stopped and reported as EnvironmentProblem with the last line of its stderr.
+    verify's options: `new_session` starts serve in its own session and process group (a
+    terminal's Ctrl-C reaches only the parent, which then stops the whole group: serve and any
+    worker that outlived it); `pdeathsig` has the kernel SIGKILL serve when this process dies
+    (PR_SET_PDEATHSIG, kept across exec), so even a SIGKILLed parent leaves nothing behind.
+    """
 
     def __init__(
         self,
@@ -34,7 +44,10 @@ class ServerProcess:
         *,
         prefix: Sequence[str] = (),
         start_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
         env: dict[str, str] | None = None,
+        new_session: bool = False,
+        pdeathsig: bool = False,
     ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="c10kplan-serve-")
         self.stats_file = Path(self._dir.name) / "stats.json"
@@ -45,10 +58,25 @@ class ServerProcess:
         if "--stats-interval" not in args:
             cmd += ["--stats-interval", "0"]
         self.cmd = cmd
-        self._err = open(self.stderr_file, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, env=env)
+        self.stop_timeout = stop_timeout
+        self._group = new_session
         self.returncode: int | None = None
-        self.host, self.port = self._wait_listening(start_timeout)
+        # stderr goes to a file: a pipe nobody drains could block a chatty server.
+        self._err = open(self.stderr_file, "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err, env=env,
+                start_new_session=new_session, preexec_fn=set_pdeathsig if pdeathsig else None,
+            )
+        except OSError as exc:
+            self._err.close()
+            self._dir.cleanup()
+            raise EnvironmentProblem(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
+        try:
+            self.host, self.port = self._wait_listening(start_timeout)
+        except BaseException:
+            self.close()
+            raise
 
     def _wait_listening(self, timeout: float) -> tuple[str, int]:
         assert self.proc.stdout is not None
@@ -58,17 +86,16 @@ class ServerProcess:
         while b"\n" not in buf:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.stop()
                 raise EnvironmentProblem(f"serve did not print `listening` within {timeout:.0f} s")
             chunk = os.read(fd, 4096)
             if not chunk:
-                self.stop()
-                raise EnvironmentProblem(f"serve exited before listening: {self.stderr().strip()[-300:]}")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(2)  # its last words are in stderr once it has exited
+                raise EnvironmentProblem(f"serve did not start: {self.stderr_tail() or 'no output'}")
             buf += chunk
-        word, _, addr = buf.split(b"\n", 1)[0].decode().partition(" ")
+        word, _, addr = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip().partition(" ")
         host, _, port = addr.rpartition(":")
-        if word != "listening":
-            self.stop()
+        if word != "listening" or not port.isdigit():
             raise EnvironmentProblem(f"unexpected first line from serve: {word} {addr}")
         return host.strip("[]"), int(port)
 
@@ -76,10 +103,19 @@ class ServerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def exit_description(self) -> str:
+        """`still running`, `exited with status 1`, `killed by SIGKILL`, ..."""
+        return describe_status(returncode=self.proc.poll())
+
     def stats(self, timeout: float = 2.0) -> dict[str, Any]:
         """Ask the running server for fresh stats (SIGUSR1) and return the document."""
+        if self.proc.poll() is not None:
+            raise EnvironmentProblem(f"serve {self.exit_description()}: no fresh stats")
         sent = time.time()
-        os.kill(self.proc.pid, signal.SIGUSR1)
+        self.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.stats_file.exists():
@@ -97,16 +133,16 @@ class ServerProcess:
             self._err.flush()
         return self.stderr_file.read_text(errors="replace")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        """Signal the supervisor and wait; returns its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.returncode = self.proc.returncode
+    def stderr_tail(self) -> str:
+        """The last non-empty line serve wrote to stderr (its error message, if it failed)."""
+        lines = self.stderr().strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int | None:
+        """Signal the supervisor (its whole group with new_session), wait up to `timeout` s
+        (default stop_timeout), then SIGKILL. Idempotent; returns its exit code."""
+        wait = self.stop_timeout if timeout is None else timeout
+        self.returncode = stop_process(self.proc, sig, wait, group=self._group)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._err.close()

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from c10kplan.errors import BadInput, EnvironmentProblem, NotReady
-from c10kplan.processes import die_with_parent, raise_nofile_soft_limit
+from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit
 from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
@@ -54,16 +54,6 @@ class WorkerDied(NotReady):
 
 def _noop(signum: int, frame: Any) -> None:
     return None
-
-
-def describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            return f"killed by {signal.Signals(sig).name}"
-        except ValueError:
-            return f"killed by signal {sig}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
 # ===================================================================== worker side

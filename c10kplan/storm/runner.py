@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from c10kplan.processes import die_with_parent, raise_nofile_soft_limit
+from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit
 from c10kplan.storm.client import DRAIN_SECONDS, StormProcess, pipe_reporter
 from c10kplan.storm.config import StormConfig, split
 from c10kplan.storm.result import ProcessResult, StormResult, combine
@@ -237,8 +237,9 @@ class StormRun:
             if c.result is not None:
                 out.append(c.result)
                 continue
-            detail = c.error or _describe_status(c.exit_status)
             status = "killed" if c.exit_status is not None and os.WIFSIGNALED(c.exit_status) else "crashed"
+            why = describe_status(c.exit_status)
+            detail = c.error or (why if status == "killed" else f"{why} without a result")
             if c.exit_status is None:
                 status, detail = "killed", "did not answer in time"
             last = c.last
@@ -253,14 +254,6 @@ class StormRun:
             connections=self.cfg.connections, source_addresses=len(self.cfg.source_ips) or 1,
             processes=self.process_results(), histograms=[c.hist for c in self.children],
         )
-
-
-def _describe_status(status: int | None) -> str:
-    if status is None:
-        return "still running"
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"exited with status {os.WEXITSTATUS(status)} without a result"
 
 
 def ramp_bound(cfg: StormConfig) -> float:

@@ -209,3 +209,35 @@ def test_progress_line_sums_processes_and_stays_quiet_when_disabled(capsys):
     quiet({"event": "progress", "index": 0, "established": 30})
     quiet.finish()
     assert capsys.readouterr().err == ""
+
+
+# -- how a storm process ended ----------------------------------------------------------------
+
+
+def _status_of_child(action) -> tuple[int, int]:
+    """(pid, waitpid status) of a forked child that ran `action()`."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            action()
+        finally:
+            os._exit(99)
+    return pid, os.waitpid(pid, 0)[1]
+
+
+def test_process_results_name_a_real_time_signal_and_an_exit_code():
+    import os
+
+    from c10kplan.storm.config import StormConfig
+    from c10kplan.storm.runner import StormRun, _Child
+
+    rt_pid, rt_status = _status_of_child(lambda: os.kill(os.getpid(), 40))  # SIGRTMIN+6: no enum name
+    ex_pid, ex_status = _status_of_child(lambda: os._exit(4))
+    run = StormRun(StormConfig(host="127.0.0.1", port=1, connections=20, processes=2))
+    run.children = [_Child(0, rt_pid, 10, None, None, exit_status=rt_status),
+                    _Child(1, ex_pid, 10, None, None, exit_status=ex_status)]
+    killed, crashed = run.process_results()  # raised ValueError for signal 40 before
+    assert (killed.status, killed.detail) == ("killed", "killed by signal 40")
+    assert (crashed.status, crashed.detail) == ("crashed", "exited with status 4 without a result")
