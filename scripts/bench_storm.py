@@ -17,7 +17,7 @@ Sample output (2 cores, kernel 6.18, four other engineers' jobs running; re-run 
     3    10000        none      0.391   25,556      15,319          96,767
     best: 10,000 connections in 0.334 s = 29,940 conn/s (target: < 1 s; goal 50,000 conn/s)
     tcpkali: not on PATH (not packaged for this Debian; build it from its GitHub sources); skipped
-    load: 08:10:01 up 47 min,  0 user,  load average: 3.27, 4.21, 2.77
+    load average: 3.3 4.2 2.8
 
 Where the time goes: connect() on loopback runs the whole handshake in the caller's context
 (~40 us of kernel time per connect on this host, measured with cProfile), so one Python
@@ -27,21 +27,12 @@ process tops out near 25k conn/s; the server's accept loop needs the other core.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-
-def _in_netns(argv: list[str]) -> int:
-    inner = [a for a in argv if a != "--netns"]
-    cmd = ["unshare", "-n", "--", "sh", "-c",
-           'ip link set lo up && exec "$0" "$@"', sys.executable, os.path.abspath(__file__), *inner,
-           "--inside-netns"]
-    return subprocess.call(cmd)
+from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, load_average_text
 
 
 def _tcpkali(host: str, port: int, connections: int) -> str:
@@ -63,43 +54,35 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="server workers")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--netns", action="store_true", help="run inside a throwaway network namespace")
-    ap.add_argument("--inside-netns", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(IN_NETNS_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.netns and not args.inside_netns:
-        return _in_netns(sys.argv[1:])
+    ensure_fresh_netns(__file__, sys.argv[1:], disabled=not args.netns)  # re-runs itself inside
 
     from c10kplan.storm.config import StormConfig
     from c10kplan.storm.runner import run_storm
-    from c10kplan.verify.server import ServerProcess
 
-    with tempfile.TemporaryDirectory() as tmp:
-        srv = ServerProcess(workers=args.workers, backend="epoll", trigger="level",
-                            stats_file=Path(tmp) / "stats.json")
-        srv.start()
-        try:
-            print(f"storm ramp: {args.connections:,} connections to c10kplan serve ({args.workers} workers), "
-                  f"storm processes {args.processes}, netns {'yes' if args.inside_netns else 'no'}")
-            print("run  established  failures  ramp_s  conn_per_s  connect_p50_us  connect_p99_us")
-            best = None
-            for i in range(1, args.repeat + 1):
-                cfg = StormConfig(host=srv.host, port=srv.port, connections=args.connections,
-                                  processes=args.processes, duration=1.0, connect_timeout=10)
-                r = run_storm(cfg)
-                fails = ",".join(f"{k}x{v}" for k, v in r.failures.items()) or "none"
-                print(f"{i:<4} {r.established:<12} {fails:<9} {r.connect_seconds:<7.3f} "
-                      f"{r.connect_rate:<11,.0f} {r.connect_latency_us.p50:<15,} {r.connect_latency_us.p99:,}")
-                if r.established == args.connections and (best is None or r.connect_seconds < best.connect_seconds):
-                    best = r
-                time.sleep(1.0)  # let the server close the previous round
-            if best:
-                print(f"best: {best.established:,} connections in {best.connect_seconds:.3f} s = "
-                      f"{best.connect_rate:,.0f} conn/s (target: < 1 s; goal 50,000 conn/s)")
-            else:
-                print("best: no run established every connection")
-            print(_tcpkali(srv.host, srv.port, args.connections))
-        finally:
-            srv.stop()
-    print("load: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    with ServerProcess(["--workers", str(args.workers), "--backend", "epoll", "--trigger", "level"]) as srv:
+        print(f"storm ramp: {args.connections:,} connections to c10kplan serve ({args.workers} workers), "
+              f"storm processes {args.processes}, netns {'yes' if args.in_netns else 'no'}")
+        print("run  established  failures  ramp_s  conn_per_s  connect_p50_us  connect_p99_us")
+        best = None
+        for i in range(1, args.repeat + 1):
+            cfg = StormConfig(host=srv.host, port=srv.port, connections=args.connections,
+                              processes=args.processes, duration=1.0, connect_timeout=10)
+            r = run_storm(cfg)
+            fails = ",".join(f"{k}x{v}" for k, v in r.failures.items()) or "none"
+            print(f"{i:<4} {r.established:<12} {fails:<9} {r.connect_seconds:<7.3f} "
+                  f"{r.connect_rate:<11,.0f} {r.connect_latency_us.p50:<15,} {r.connect_latency_us.p99:,}")
+            if r.established == args.connections and (best is None or r.connect_seconds < best.connect_seconds):
+                best = r
+            time.sleep(1.0)  # let the server close the previous round
+        if best:
+            print(f"best: {best.established:,} connections in {best.connect_seconds:.3f} s = "
+                  f"{best.connect_rate:,.0f} conn/s (target: < 1 s; goal 50,000 conn/s)")
+        else:
+            print("best: no run established every connection")
+        print(_tcpkali(srv.host, srv.port, args.connections))
+    print("load average: " + load_average_text())
     return 0
 
 

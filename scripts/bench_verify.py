@@ -6,8 +6,8 @@
 
 Each runs as a subprocess with --json; the script prints wall time, verdict, held
 connections, kernel bytes per socket (measured / planned / ratio), p99 corrected and raw, and
-the load average. `--only 1` or `--only 2` runs one of them; options after `--` are added to
-verify's (the last of a repeated option wins):
+the load averages (1, 5, 15 min) before and after. `--only 1` or `--only 2` runs one of them;
+options after `--` are added to verify's (the last of a repeated option wins):
 
     python scripts/bench_verify.py
     python scripts/bench_verify.py --only 2 -- --message-rate 0.1
@@ -16,18 +16,18 @@ Sample output (2 cores, kernel 6.18, nofile hard 20000, other engineers' jobs ru
 on a quiet machine):
 
     [1] verify --connections 10000 --duration 10
-        load before: 08:23:59 up  1:01,  0 user,  load average: 3.14, 3.50, 3.37
+        load before: 3.1 3.5 3.4
         wall 12.6 s  exit 0  verdict PASS  held 10000/10000  workers 1  storm processes 1  source addresses 2
         kernel bytes/socket measured 3,953 planned 4,096 ratio 0.96 (within 25%)
         p99 corrected 2.3 ms  raw 1.2 ms  p99.9 corrected 5.0 ms  messages 100,000/100,000  connect 0.50 s (20,008/s)
-        load after: 08:24:12 up  1:01,  0 user,  load average: 2.89, 3.42, 3.34
+        load after: 2.9 3.4 3.3
     [2] verify --connections 100000 --duration 30 --message-rate 1 --netns
-        load before: 08:24:12 up  1:01,  0 user,  load average: 2.89, 3.42, 3.34
+        load before: 2.9 3.4 3.3
         wall 50.0 s  exit 1  verdict FAIL  held 100000/100000  workers 6  storm processes 6  source addresses 15
         kernel bytes/socket measured 4,214 planned 4,096 ratio 1.03 (within 25%)
         p99 corrected 25591.8 ms  raw 12288.0 ms  p99.9 corrected 26591.2 ms  messages 1,021,547/1,021,547  connect 8.49 s (11,775/s)
         problems: 1978453 scheduled messages were never sent (the storm fell behind its schedule: CPU-bound); p99 (corrected) 25591.8 ms is over --p99-max 50 ms
-        load after: 08:25:02 up  1:02,  0 user,  load average: 7.56, 4.61, 3.75
+        load after: 7.6 4.6 3.8
 
 Reading it: [2] holds all 100,000 connections and the kernel cost per socket matches the plan,
 but 100,000 messages/s of loopback echo (two sends, two receives, both ends in Python) is more
@@ -44,20 +44,18 @@ import subprocess
 import sys
 import time
 
+from c10kplan.reactor.launch import load_average_text
+
 RUNS = {
     1: ["--connections", "10000", "--duration", "10"],
     2: ["--connections", "100000", "--duration", "30", "--message-rate", "1", "--netns"],
 }
 
 
-def _load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def run(n: int, extra: list[str]) -> int:
     args = [*RUNS[n], *extra]
     print(f"[{n}] verify {' '.join(args)}")
-    print(f"    load before: {_load()}")
+    print(f"    load before: {load_average_text()}")
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
                           capture_output=True, text=True, timeout=900)
@@ -82,7 +80,7 @@ def run(n: int, extra: list[str]) -> int:
           f"  connect {s['connect_seconds']:.2f} s ({s['connect_rate']:,.0f}/s)")
     if doc["problems"]:
         print("    problems: " + "; ".join(doc["problems"]))
-    print(f"    load after: {_load()}")
+    print(f"    load after: {load_average_text()}")
     return done.returncode
 
 

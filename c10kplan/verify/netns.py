@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from c10kplan import errors
 from c10kplan.errors import C10kError, EnvironmentProblem
-from c10kplan.processes import set_pdeathsig
+from c10kplan.processes import describe_status, set_pdeathsig, stop_process
 from c10kplan.verify.options import VerifyOptions
 
 INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"
@@ -35,7 +35,12 @@ EVENT_PREFIX = "@event "  # progress events travel on stderr, one JSON per line
 INTERRUPT_WAIT = 20.0  # s for the inner verify to clean up after SIGINT before SIGKILL
 
 
-def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None = None):
+def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None = None,
+                 on_output: Callable[[str], None] | None = None):
+    """Run verify inside `unshare -n`. Progress events go to `on_event`; any other line the
+    namespace side writes to stderr (a warning, a crash) goes to `on_output`, without its
+    newline (the CLI prints them; the library prints nothing, and by default drops them: the
+    last one still ends up in the error when no result comes back)."""
     from c10kplan.verify.run import VerifyResult
 
     unshare = shutil.which("unshare")
@@ -43,6 +48,7 @@ def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None
         raise EnvironmentProblem("--netns needs unshare(1) from util-linux")
     argv = [unshare, "-n", "--", sys.executable, "-m", "c10kplan.verify", opts.model_dump_json()]
     env = dict(os.environ, **{INSIDE_ENV: "1"})
+    last_output = ""
     with tempfile.TemporaryFile() as out:
         # PDEATHSIG: if this process is killed outright, the namespace side dies too, and its
         # own children (server, storm) follow through theirs.
@@ -51,35 +57,26 @@ def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None
         try:
             assert proc.stderr is not None
             for raw in proc.stderr:  # until the inner verify closes stderr (it exits)
-                text = raw.decode("utf-8", "replace")
+                text = raw.decode("utf-8", "replace").rstrip("\n")
                 if text.startswith(EVENT_PREFIX):
                     if on_event is not None:
                         with contextlib.suppress(ValueError):
                             on_event(json.loads(text[len(EVENT_PREFIX):]))
-                else:
-                    sys.stderr.write(text)
+                elif text.strip():
+                    last_output = text.strip()
+                    if on_output is not None:
+                        on_output(text)
             proc.wait()
         except BaseException:
-            _interrupt(proc)
+            # Pass the interrupt on and give the inner verify time to stop its server and storm.
+            stop_process(proc, signal.SIGINT, INTERRUPT_WAIT)
             raise
         out.seek(0)
         data = out.read().decode("utf-8", "replace")
-    return _decode(data, proc.returncode, VerifyResult)
+    return _decode(data, proc.returncode, VerifyResult, last_output)
 
 
-def _interrupt(proc: subprocess.Popen) -> None:
-    """Pass the interrupt on, give the inner verify time to clean up, then kill it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(INTERRUPT_WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _decode(data: str, code: int, result_type):
+def _decode(data: str, code: int, result_type, last_output: str = ""):
     try:
         doc = json.loads(data) if data.strip() else None
     except ValueError:
@@ -89,7 +86,9 @@ def _decode(data: str, code: int, result_type):
         cls = kind if isinstance(kind, type) and issubclass(kind, C10kError) else EnvironmentProblem
         raise cls(doc["error"].get("message", "verify failed inside the namespace"))
     if not isinstance(doc, dict):
-        raise EnvironmentProblem(f"verify inside the namespace ended with status {code} and no result")
+        said = f": {last_output}" if last_output else ""
+        raise EnvironmentProblem(f"verify inside the namespace {describe_status(returncode=code)}"
+                                 f" without a result{said}")
     return result_type.model_validate(doc)
 
 
@@ -111,11 +110,25 @@ def inner_main(argv: list[str]) -> int:
         print(result.model_dump_json())
         return 0
     except C10kError as exc:
-        print(json.dumps({"error": {"kind": type(exc).__name__, "message": str(exc)}}))
-        return int(exc.exit_status)
+        return _print_error(exc)
+    except (OSError, subprocess.SubprocessError) as exc:  # e.g. a file it could not write
+        return _print_error(EnvironmentProblem(f"verify inside the namespace failed: {_os_error_text(exc)}"))
     except KeyboardInterrupt:
-        print(json.dumps({"error": {"kind": "NotReady", "message": "interrupted inside the namespace"}}))
+        _print_error(errors.NotReady("interrupted inside the namespace"))
         return 130
+
+
+def _print_error(exc: C10kError) -> int:
+    """The error document _decode turns back into the same exception; returns its exit code."""
+    print(json.dumps({"error": {"kind": type(exc).__name__, "message": str(exc)}}))
+    return int(exc.exit_status)
+
+
+def _os_error_text(exc: Exception) -> str:
+    """`/x/cal.json: Permission denied` rather than `[Errno 13] Permission denied: '/x/cal.json'`."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _bring_loopback_up() -> None:

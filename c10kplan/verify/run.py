@@ -2,6 +2,7 @@
 connections with messages, measure the host, compare measured with planned, judge.
 
 Order (every wait bounded; `finally` always stops the storm and the server):
+ 0. --calibrate FILE: its folder must take a new file (BadInput otherwise, nothing started)
  1. plan (FAIL items -> NotReady before anything starts, unless --force)
  2. start `c10kplan serve`; server stats "idle"; host sample "before"
  3. storm: ramp every process; hold together; `settle` s into the hold: host sample "during",
@@ -20,15 +21,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.errors import NotReady
+from c10kplan.errors import BadInput, NotReady
 from c10kplan.host.procfs import ProcFS
+from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig, auto_source_ips, loopback_addresses
 from c10kplan.storm.setup import port_range
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import HostSample, delta, open_fds, process_alive, rss_bytes, sample_host
 from c10kplan.verify.options import VerifyOptions
-from c10kplan.verify.server import ServerProcess
+from c10kplan.verify.server import server_stats, start_server
 
 
 class PlanSummary(BaseModel):
@@ -92,13 +94,39 @@ def summarize(p) -> PlanSummary:
 
 
 def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
-               on_event: Callable[[dict], None] | None = None) -> VerifyResult:
-    """Prove (or disprove) the target on this host. Raises NotReady when the plan fails first."""
+               on_event: Callable[[dict], None] | None = None,
+               on_output: Callable[[str], None] | None = None) -> VerifyResult:
+    """Prove (or disprove) the target on this host. Raises NotReady when the plan fails first,
+    BadInput (before anything starts) when --calibrate names a file that cannot be written.
+    With --netns, lines the namespace side writes to stderr besides events go to `on_output`."""
+    if opts.calibrate is not None:
+        check_calibration_path(opts.calibrate)
     if opts.netns:
         from c10kplan.verify.netns import run_in_netns
 
-        return run_in_netns(opts, on_event=on_event)
+        return run_in_netns(opts, on_event=on_event, on_output=on_output)
     return _run_here(opts, procfs or ProcFS(), on_event)
+
+
+def check_calibration_path(path: str) -> Path:
+    """--calibrate FILE: the folder must exist and take a new file. Probed with a temporary
+    file (created and removed at once), so a read-only mount or missing permission shows up
+    here and not after the whole run."""
+    if not path:
+        raise BadInput("--calibrate needs a file name")
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"--calibrate: {path} is a folder")
+    folder = target.parent
+    if not folder.is_dir():
+        raise BadInput(f"--calibrate: folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".c10kplan-probe-")
+    except OSError as exc:
+        raise BadInput(f"--calibrate: cannot create a file in {folder}: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return target
 
 
 def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], None] | None,
@@ -120,33 +148,30 @@ def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], No
     needed = max(len(fast), the_plan.source_addresses)
     sources = loopback_addresses(needed) if needed > 1 else ()
 
-    with tempfile.TemporaryDirectory(prefix="c10kplan-verify-") as tmp:
-        server = ServerProcess(workers=workers, backend=opts.backend, trigger=opts.trigger,
-                               stats_file=Path(tmp) / "serve-stats.json")
-        captured: dict = {}
-        try:
-            server.start()
-            idle = server.stats()
-            captured["server_pids"] = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
-            captured["server_rss_idle"] = rss_bytes(procfs, captured["server_pids"]) if idle else None
-            # Host-wide figures move with everything else on the host: sample right before the
-            # storm and soon after the ramp, so the window holds little besides our sockets.
-            before = sample_host(procfs)
-            cfg = StormConfig(
-                host=server.host, port=server.port, connections=opts.connections,
-                connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
-                message_size=opts.message_size, message_rate=opts.message_rate,
-                duration=opts.duration, protocol="echo",
-            )
-            storm = _storm(cfg, opts, server, procfs, captured, on_event)
-        finally:
-            server.stop()
-        crashes = []
-        if captured.get("workers_gone"):
-            crashes.append("server worker(s) " + ", ".join(map(str, captured["workers_gone"]))
-                           + " died during the run")
-        if captured.get("server_exit"):
-            crashes.append(f"the server {captured['server_exit']} during the run")
+    captured: dict = {}
+    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger)
+    try:
+        idle = server_stats(server)
+        captured["server_pids"] = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
+        captured["server_rss_idle"] = rss_bytes(procfs, captured["server_pids"]) if idle else None
+        # Host-wide figures move with everything else on the host: sample right before the
+        # storm and soon after the ramp, so the window holds little besides our sockets.
+        before = sample_host(procfs)
+        cfg = StormConfig(
+            host=server.host, port=server.port, connections=opts.connections,
+            connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
+            message_size=opts.message_size, message_rate=opts.message_rate,
+            duration=opts.duration, protocol="echo",
+        )
+        storm = _storm(cfg, opts, server, procfs, captured, on_event)
+    finally:
+        server.close()
+    crashes = []
+    if captured.get("workers_gone"):
+        crashes.append("server worker(s) " + ", ".join(map(str, captured["workers_gone"]))
+                       + " died during the run")
+    if captured.get("server_exit"):
+        crashes.append(f"the server {captured['server_exit']} during the run")
     return _report(opts, summary, in_netns, workers, storm_procs, server, before, captured, storm, crashes)
 
 
@@ -170,7 +195,7 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
         gone = [pid for pid in captured.get("server_pids") or [] if process_alive(procfs, pid) is False]
         if gone:
             captured["workers_gone"] = gone
-        stats = server.stats()
+        stats = server_stats(server)
         if stats:
             captured["server_active"] = stats["total"].get("active")
             captured["server_errors"] = dict(stats["total"].get("errors") or {})

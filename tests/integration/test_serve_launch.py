@@ -1,0 +1,84 @@
+"""reactor.launch.ServerProcess, the one way tests, scripts and verify run `c10kplan serve`:
+start, fresh stats, exit described, stop of the whole group, and PDEATHSIG."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from c10kplan.errors import EnvironmentProblem
+from c10kplan.reactor.launch import ServerProcess
+from c10kplan.verify.server import server_stats, start_server
+from tests.proc_helpers import wait_gone
+
+
+def test_a_server_that_cannot_start_is_one_line_and_leaves_nothing():
+    with pytest.raises(EnvironmentProblem) as caught:
+        ServerProcess(["--trigger", "edge", "--backend", "poll"], start_timeout=20)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("serve did not start: c10kplan: error:"), message
+    assert "edge" in message
+
+
+def test_a_missing_program_is_an_environment_problem():
+    with pytest.raises(EnvironmentProblem, match="cannot run /nonexistent/prlimit"):
+        ServerProcess([], prefix=["/nonexistent/prlimit"])
+
+
+def test_verify_server_has_its_own_group_and_stop_takes_the_workers_too():
+    srv = start_server(workers=2)
+    try:
+        assert os.getpgid(srv.pid) == srv.pid  # a session (and group) of its own
+        stats = server_stats(srv)
+        assert stats is not None and len(stats["workers"]) == 2
+        workers = [w["pid"] for w in stats["workers"]]
+        assert all(os.getpgid(p) == srv.pid for p in workers)
+        assert srv.alive() and srv.exit_description() == "still running"
+    finally:
+        code = srv.stop()
+    assert code == 0  # SIGTERM: a graceful stop
+    assert not srv.alive()
+    assert wait_gone(workers) == []
+    srv.close()
+
+
+def test_a_server_killed_by_a_real_time_signal_is_described_and_stats_fall_back():
+    srv = start_server(workers=1)
+    try:
+        assert srv.stats()["total"]["active"] == 0
+        os.kill(srv.pid, 40)  # default action of SIGRTMIN+6: terminate; no signal.Signals member
+        deadline = time.monotonic() + 10
+        while srv.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert srv.exit_description() == "killed by signal 40"
+        with pytest.raises(EnvironmentProblem, match="killed by signal 40"):
+            srv.stats()
+        last = server_stats(srv)  # the last file serve wrote, as verify reports it
+        assert last is not None and last["total"]["active"] == 0
+    finally:
+        srv.close()
+
+
+def test_pdeathsig_takes_the_server_down_with_a_sigkilled_parent():
+    parent = ("import os, sys\n"
+              "from c10kplan.reactor.launch import ServerProcess\n"
+              "srv = ServerProcess(['--workers', '1'], pdeathsig=True)\n"
+              "print(srv.pid, *srv.worker_pids(), flush=True)\n"
+              "os.kill(os.getpid(), 9)\n")
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    pids = [int(p) for p in out.split()]
+    assert len(pids) == 2  # serve and its worker
+    assert wait_gone(pids, timeout=10) == []

@@ -1,0 +1,47 @@
+"""verify refuses a bad --calibrate path before starting anything (on the host and with
+--netns), and the namespace side's plain stderr lines go to a callback, not to our stderr."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from c10kplan import errors
+from c10kplan.verify import VerifyOptions
+from c10kplan.verify import netns
+
+
+@pytest.mark.parametrize("netns_flag", [(), ("--netns",)], ids=["host", "netns"])
+def test_verify_with_a_bad_calibrate_path_exits_2_before_starting_anything(tmp_path, netns_flag):
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "c10kplan", "verify", "--connections", "100", "--duration", "30",
+         "--calibrate", str(tmp_path / "nope" / "cal.json"), *netns_flag],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"c10kplan: error: --calibrate: folder {tmp_path / 'nope'} does not exist"
+    ]
+    assert done.stdout == ""
+    assert time.monotonic() - t0 < 15  # the 30 s hold never started
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.netns
+def test_namespace_stderr_goes_to_the_callback_not_to_our_stderr(monkeypatch, capfd):
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare(1) and ip(8); .ci/run installs util-linux and iproute2")
+    # Python's import-time report: plain stderr lines from the namespace side, no event prefix.
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    lines: list[str] = []
+    opts = VerifyOptions(connections=10, duration=0, netns=True, profile="no-such-profile")
+    with pytest.raises(errors.ProfileError, match="no-such-profile"):
+        netns.run_in_netns(opts, on_output=lines.append)
+    assert any(line.startswith("import time:") for line in lines)
+    assert not any(line.startswith(netns.EVENT_PREFIX) or line.endswith("\n") for line in lines)
+    assert capfd.readouterr().err == ""  # the library printed nothing itself
