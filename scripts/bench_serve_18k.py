@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--trigger", default="level", choices=["level", "edge"])
     add_netns_arguments(ap)
     args = ap.parse_args()
-    where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
+    ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
 
     load = load_average_text()
     print(f"bench_serve_18k: {args.connections:,} connections, 1 worker ({args.backend} {args.trigger}), "

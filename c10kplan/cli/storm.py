@@ -219,6 +219,7 @@ def _register_verify(app: typer.Typer) -> None:
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
         """Plan, start the server and the storm, hold N connections, compare measured with planned."""
+        from c10kplan.cli import render
         from c10kplan.errors import BadInput, NotReady
         from c10kplan.verify import VerifyOptions, run_verify
 
@@ -230,8 +231,8 @@ def _register_verify(app: typer.Typer) -> None:
             storm_processes=_auto_or_int(storm_processes, "--storm-processes"), profile=profile, netns=netns,
             p99_max_ms=p99_max, calibrate=calibrate, force=force,
         )
-        result = _run_shown(lambda on_event: run_verify(opts, on_event=on_event), connections, json_out,
-                            progress, _print_verify,
+        result = _run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
+                            connections, json_out, progress, _print_verify,
                             "verify interrupted; the server and storm processes were stopped")
         if result.verdict != "PASS":
             raise NotReady("verify: " + "; ".join(result.problems))

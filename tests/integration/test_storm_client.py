@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.runner import StormRun, run_storm
-from c10kplan.verify.server import ServerProcess
+from c10kplan.verify.server import start_server
 
 
 @pytest.fixture
@@ -26,15 +27,13 @@ def serve(tmp_path: Path):
     started: list[ServerProcess] = []
 
     def start(protocol: str = "echo", workers: int = 1) -> ServerProcess:
-        srv = ServerProcess(workers=workers, backend="epoll", trigger="level", protocol=protocol,
-                            stats_file=tmp_path / f"stats-{len(started)}.json")
-        srv.start()
+        srv = start_server(workers=workers, protocol=protocol)
         started.append(srv)
         return srv
 
     yield start
     for srv in started:
-        srv.stop()
+        srv.close()
         assert not srv.alive()
 
 
