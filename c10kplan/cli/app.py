@@ -52,7 +52,21 @@ def _one_line(exc: BaseException) -> str:
     text = format_validation_error(exc)
     if text is None:
         text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, PermissionError):
+        text = f"permission denied: {text}"
     return " ".join(text.split())
+
+
+def _exit_status(exc: BaseException) -> ExitStatus | None:
+    """The documented exit code of an error, or None for a bug (shown with its traceback)."""
+    if isinstance(exc, C10kError):
+        return exc.exit_status
+    if isinstance(exc, PermissionError):
+        return ExitStatus.ENVIRONMENT
+    # pydantic's ValidationError (checked by name: pydantic is imported lazily) is bad input.
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
+        return ExitStatus.BAD_INPUT
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,28 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = ["c10kplan", *argv]
     try:
         app()
-    except C10kError as exc:
-        if _state["traceback"]:
-            raise
-        print(f"c10kplan: error: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(int(exc.exit_status))
-    except PermissionError as exc:
-        if _state["traceback"]:
-            raise
-        print(f"c10kplan: error: permission denied: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(int(ExitStatus.ENVIRONMENT))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # typer maps Ctrl-C inside a command to exit 130 itself
         print("c10kplan: interrupted", file=sys.stderr)
         sys.exit(int(ExitStatus.INTERRUPTED))
-    except Exception as exc:  # pydantic ValidationError arrives here: bad input
-        if _state["traceback"] or format_error_kind(exc) is None:
+    except Exception as exc:
+        status = _exit_status(exc)
+        if status is None or _state["traceback"]:
             raise
         print(f"c10kplan: error: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(int(ExitStatus.BAD_INPUT))
-
-
-def format_error_kind(exc: BaseException) -> str | None:
-    """Name the kind of a non-C10kError exception we still treat as bad input, else None."""
-    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
-        return "validation"
-    return None
+        sys.exit(int(status))
