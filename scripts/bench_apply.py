@@ -50,7 +50,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 def row(what: str, samples: list[float]) -> tuple[str, str, str, str, str]:
     s = sorted(samples)
-    p90 = s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))]
+    p90 = statistics.quantiles(s, n=10, method="inclusive")[-1] if len(s) > 1 else s[0]
     return (what, str(len(s)), f"{statistics.median(s):.1f}", f"{p90:.1f}", f"{s[0]:.1f}")
 
 

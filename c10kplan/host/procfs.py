@@ -62,6 +62,3 @@ class ProcFS:
         """Write text to an existing file (a sysctl). Raises OSError with the kernel's errno."""
         with open(self.path(relpath), "w", encoding="utf-8") as fh:
             fh.write(text)
-
-    def write_sysctl(self, key: str, value: str) -> None:
-        self.write(sysctl_relpath(key), value + "\n")
