@@ -227,8 +227,8 @@ def _register_verify(app: typer.Typer) -> None:
             raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")
         opts = VerifyOptions(
             connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
-            connect_rate=connect_rate, backend=backend, trigger=trigger, workers=_auto_or_int(workers, "--workers"),
-            storm_processes=_auto_or_int(storm_processes, "--storm-processes"), profile=profile, netns=netns,
+            connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
+            storm_processes=storm_processes, profile=profile, netns=netns,
             p99_max_ms=p99_max, calibrate=calibrate, force=force,
         )
         result = _run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
@@ -237,12 +237,3 @@ def _register_verify(app: typer.Typer) -> None:
         if result.verdict != "PASS":
             raise NotReady("verify: " + "; ".join(result.problems))
 
-
-def _auto_or_int(text: str, flag: str):
-    from c10kplan.errors import BadInput
-
-    if text == "auto":
-        return "auto"
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise BadInput(f"{flag} must be 'auto' or a positive number, not {text!r}")

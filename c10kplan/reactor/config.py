@@ -13,13 +13,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 
 from c10kplan.planner.sharding import processes_needed
+from c10kplan.reactor.backends import check_trigger
 
 # fds a worker keeps for itself besides connections (stdio 3, epoll 1, listener 1, spare 1,
 # wake pair 2, report pipe 1, plus headroom for /proc reads and the reservation socket).
 RESERVED_FDS = 32
+
+# serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process).
+MAX_WORKERS = 1024
+
+
+def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
+    """pydantic reports a failed union once per member; the user gets one line naming the option."""
+    try:
+        return handler(value)
+    except ValidationError:
+        flag = "--" + (info.field_name or "value").replace("_", "-")
+        raise ValueError(f"{flag} must be 'auto' or a positive number, not {value!r}") from None
+
+
+# "auto" or a whole number >= 1, given as int or text ("4"): --workers, --storm-processes.
+AutoOrPositive = Annotated[Literal["auto"] | Annotated[int, Field(ge=1)], WrapValidator(_one_message)]
 
 
 class ServeConfig(BaseModel):
@@ -31,7 +57,7 @@ class ServeConfig(BaseModel):
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
-    workers: int | Literal["auto"] = 1
+    workers: AutoOrPositive = 1
     protocol: Literal["echo", "rot13", "discard"] = "echo"
     max_connections: Annotated[int, Field(ge=1)] | None = None
     stats_interval: Annotated[float, Field(ge=0)] = 5.0
@@ -41,23 +67,16 @@ class ServeConfig(BaseModel):
     @field_validator("trigger")
     @classmethod
     def _edge_needs_epoll(cls, trigger: str, info: ValidationInfo) -> str:
-        backend = info.data.get("backend")
-        if trigger == "edge" and backend != "epoll":
-            raise ValueError(f"--trigger edge needs --backend epoll, not {backend}")
+        if "backend" in info.data:  # an unknown backend is reported on its own
+            check_trigger(info.data["backend"], trigger)
         return trigger
 
-    @field_validator("workers", mode="before")
+    @field_validator("workers")
     @classmethod
-    def _workers(cls, value: object) -> int | str:
-        if value == "auto":
-            return "auto"
-        try:
-            n = int(value)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            n = 0
-        if not 1 <= n <= 1024:
-            raise ValueError(f"--workers must be 1..1024 or auto, not {value!r}")
-        return n
+    def _at_most_max_workers(cls, workers: int | str) -> int | str:
+        if workers != "auto" and workers > MAX_WORKERS:
+            raise ValueError(f"--workers must be at most {MAX_WORKERS}, not {workers}")
+        return workers
 
 
 def resolve_workers(

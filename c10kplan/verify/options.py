@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from c10kplan.reactor.backends import check_trigger
+from c10kplan.reactor.config import AutoOrPositive
+
 
 class VerifyOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -17,8 +20,8 @@ class VerifyOptions(BaseModel):
     connect_rate: float = Field(0.0, ge=0, description="storm connects per second; 0 = as fast as possible")
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
-    workers: int | Literal["auto"] = "auto"
-    storm_processes: int | Literal["auto"] = "auto"
+    workers: AutoOrPositive = "auto"
+    storm_processes: AutoOrPositive = "auto"
     profile: str | None = None
     netns: bool = False
     p99_max_ms: float = Field(50.0, gt=0)
@@ -28,6 +31,5 @@ class VerifyOptions(BaseModel):
 
     @model_validator(mode="after")
     def _edge_needs_epoll(self) -> "VerifyOptions":
-        if self.trigger == "edge" and self.backend != "epoll":
-            raise ValueError(f"--trigger edge needs --backend epoll, not {self.backend}")
+        check_trigger(self.backend, self.trigger)
         return self

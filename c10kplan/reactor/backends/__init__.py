@@ -8,7 +8,8 @@ values, which epoll(7) shares, so the epoll backend hands the kernel's list thro
     EVENT_ERROR = POLLERR (0x008) | POLLHUP (0x010): reported whether or not asked for;
                   callers treat it as "readable" so the next recv/send surfaces the error.
 
-`make_backend(name, edge=False)` is the one factory; edge-triggered is an option of epoll only.
+`make_backend(name, edge=False)` is the one factory; edge-triggered is an option of epoll only
+(`check_trigger` is that rule, shared with the option models of `serve` and `verify`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "Backend",
     "FdTooLarge",
     "available_backends",
+    "check_trigger",
     "make_backend",
 ]
 
@@ -42,12 +44,18 @@ def available_backends() -> tuple[str, ...]:
     return tuple(name for name in BACKENDS if hasattr(_select, name))
 
 
+def check_trigger(backend: str, trigger: str) -> None:
+    """Refuse edge-triggered mode on anything but epoll: select(2) and poll(2) only report
+    readiness levels (EPOLLET exists only in epoll(7)). ValueError, so pydantic reports it."""
+    if trigger == "edge" and backend != "epoll":
+        raise ValueError(f"--trigger edge needs --backend epoll, not {backend}")
+
+
 def make_backend(name: str, *, edge: bool = False) -> Backend:
     """Build a backend by name. `edge=True` is only meaningful (and only allowed) for epoll."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    if edge and name != "epoll":
-        raise ValueError(f"edge-triggered mode needs the epoll backend, not {name}")
+    check_trigger(name, "edge" if edge else "level")
     if name == "epoll":
         from c10kplan.reactor.backends.epoll import EpollBackend
 
