@@ -13,9 +13,9 @@ planner budgets it separately. Target: <= 512 bytes per connection.
 Sample output (measured here, 2 cores shared with other jobs):
 
     bench_idle_rss: 15,000 idle connections per server, in a fresh netns; load avg 2.1 1.8 2.4
-    backend  trigger   rss idle (MiB)  rss at N (MiB)  delta (MiB)  bytes/conn  target  verdict
-    epoll    level               28.1            29.0          0.9          61     512  PASS
-    poll     level               28.2            30.1          1.9         132     512  PASS
+    backend  trigger         rss idle        rss at N        delta  bytes/conn  target  verdict
+    epoll    level           28.1 MiB        29.0 MiB      0.9 MiB          61     512  PASS
+    poll     level           28.2 MiB        30.1 MiB      1.9 MiB         132     512  PASS
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import multiprocessing as mp
 import sys
 import time
 
+from c10kplan.planner.findings import fmt_bytes
 from c10kplan.reactor.launch import (
     ServerProcess,
     add_netns_arguments,
@@ -78,15 +79,15 @@ def main() -> None:
     where = ensure_fresh_netns(__file__, sys.argv[1:], disabled=args.no_netns)
     load = load_average_text()
     print(f"bench_idle_rss: {args.connections:,} idle connections per server, {where}; load avg {load}")
-    print(f"{'backend':<9}{'trigger':<9}{'rss idle (MiB)':>15}{'rss at N (MiB)':>16}{'delta (MiB)':>13}"
+    print(f"{'backend':<9}{'trigger':<9}{'rss idle':>15}{'rss at N':>16}{'delta':>13}"
           f"{'bytes/conn':>12}{'target':>8}  verdict")
-    mib = 1024 * 1024
     for backend in args.backends:
         trigger = args.trigger if backend == "epoll" else "level"
         idle, loaded = measure(backend, trigger, args.connections)
         per = (loaded - idle) / args.connections
         verdict = "PASS" if per <= TARGET else "FAIL"
-        print(f"{backend:<9}{trigger:<9}{idle / mib:>15.1f}{loaded / mib:>16.1f}{(loaded - idle) / mib:>13.1f}"
+        print(f"{backend:<9}{trigger:<9}{fmt_bytes(idle, unit='MiB'):>15}{fmt_bytes(loaded, unit='MiB'):>16}"
+              f"{fmt_bytes(loaded - idle, unit='MiB'):>13}"
               f"{per:>12.0f}{TARGET:>8}  {verdict}")
 
 

@@ -29,6 +29,7 @@ import select
 import sys
 import time
 
+from c10kplan.planner.findings import fmt_bytes
 from c10kplan.reactor.launch import (
     ServerProcess,
     add_netns_arguments,
@@ -130,9 +131,8 @@ def main() -> None:
         for p in procs:
             p.join(30)
     verdict = "PASS" if all_ok else "FAIL"
-    print(f"server: rss {final['rss_bytes'] / 2**20:.1f} MiB, errors {final['errors']}; verdict {verdict} "
-          f"({args.connections:,} held and every one echoed in every round)" if all_ok else
-          f"server: rss {final['rss_bytes'] / 2**20:.1f} MiB, errors {final['errors']}; verdict {verdict}")
+    print(f"server: rss {fmt_bytes(final['rss_bytes'], unit='MiB')}, errors {final['errors']}; verdict {verdict}"
+          + (f" ({args.connections:,} held and every one echoed in every round)" if all_ok else ""))
 
 
 if __name__ == "__main__":

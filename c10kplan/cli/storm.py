@@ -175,27 +175,24 @@ def _print_verify(res) -> None:
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
 
 
-def _mib(value: int | None) -> str:
-    return "?" if value is None else f"{value / 1048576:+,.1f} MiB"
-
-
 def _host_line(res) -> str:
     """Slab and MemAvailable deltas, TCP sockets in use, RSS: the raw figures behind the table."""
+    from c10kplan.planner.findings import fmt_bytes
     from c10kplan.verify.measure import delta
 
     b, d = res.before, res.during
     if d is None:
         return "no sample during the hold"
-    return (f"Slab {_mib(delta(d.slab_bytes, b.slab_bytes))}, "
-            f"MemAvailable {_mib(delta(d.mem_available_bytes, b.mem_available_bytes))}, "
+    return (f"Slab {fmt_bytes(delta(d.slab_bytes, b.slab_bytes), unit='MiB', signed=True)}, "
+            f"MemAvailable {fmt_bytes(delta(d.mem_available_bytes, b.mem_available_bytes), unit='MiB', signed=True)}, "
             f"TCP sockets in use {b.tcp_inuse} -> {d.tcp_inuse}, TCP mem {b.tcp_mem_pages} -> {d.tcp_mem_pages} pages; "
-            f"RSS server {_mib(res.server_rss_bytes)[1:]}, storm {_mib(res.storm_rss_bytes)[1:]}")
+            f"RSS server {fmt_bytes(res.server_rss_bytes, unit='MiB')}, storm {fmt_bytes(res.storm_rss_bytes, unit='MiB')}")
 
 
-def _num(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:g}"
+def _num(value: float | None) -> str:
+    from c10kplan.planner.findings import fmt_number
+
+    return "-" if value is None else fmt_number(value)
 
 
 def _register_verify(app: typer.Typer) -> None:

@@ -74,16 +74,27 @@ def fmt_number(value: Number) -> str:
     return str(value)
 
 
-def fmt_bytes(n: int | float | None) -> str:
-    """Bytes for humans, binary units (KiB = 1024), with the exact count for small values."""
+ByteUnit = Literal["B", "KiB", "MiB", "GiB", "TiB"]
+BYTE_UNITS: tuple[ByteUnit, ...] = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def fmt_bytes(n: int | float | None, *, unit: ByteUnit | None = None, signed: bool = False) -> str:
+    """Bytes for humans, binary units (KiB = 1024), with the exact count for small values.
+
+    `unit` fixes the unit instead of picking the largest that keeps the value >= 1 (columns of
+    RSS figures read best all in MiB); `signed` shows "+" on growth (deltas)."""
     if n is None:
         return "unknown"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(n):,} B" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    sign = "+" if signed else ""
+    if unit is None:
+        value, unit = float(n), "B"
+        for bigger in BYTE_UNITS[1:]:
+            if abs(value) < 1024:
+                break
+            value, unit = value / 1024, bigger
+    if unit == "B":
+        return f"{int(n):{sign},} B"
+    return f"{n / 1024 ** BYTE_UNITS.index(unit):{sign},.1f} {unit}"
 
 
 def fmt_count(n: int | None, unit: str = "") -> str:
