@@ -14,16 +14,29 @@ Facts this module relies on (Linux):
 - Process groups: a child started with start_new_session=True leads its own session and group
   (pgid == its pid), so killpg reaches it and every descendant that did not leave the group,
   even after the leader itself exited.
+- Pipes: a write of at most PIPE_BUF (4096) bytes is atomic, so one short JSON line per write
+  never interleaves with another writer's; a reader may still get a line in pieces.
+- signal.set_wakeup_fd: the C-level handler writes each signal's number as one byte to the fd
+  (a nonblocking socket the loop watches), so a signal wakes poll/epoll_wait at once.
+- `unshare -n` (util-linux, needs CAP_SYS_ADMIN) runs a command in a new network namespace
+  whose only interface, `lo`, starts DOWN: `ip link set lo up` before any loopback traffic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import resource
+import shutil
 import signal
+import socket
 import subprocess
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from c10kplan.errors import EnvironmentProblem
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -43,11 +56,20 @@ def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> bool:
     return os.getppid() == parent
 
 
+NOFILE_UNLIMITED = 1 << 30  # fds: stands in for RLIM_INFINITY (Linux caps NOFILE at fs.nr_open anyway)
+
+
+def hard_nofile() -> int:
+    """This process's hard RLIMIT_NOFILE in fds (NOFILE_UNLIMITED for RLIM_INFINITY)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return NOFILE_UNLIMITED if hard == resource.RLIM_INFINITY else hard
+
+
 def raise_nofile_soft_limit() -> tuple[int, int]:
     """Raise this process's soft RLIMIT_NOFILE to its hard limit (no capability needed).
-    Returns (soft, hard) as they are afterwards."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
+    Returns (soft, hard) as they are afterwards (hard as hard_nofile() reports it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard_nofile()
+    if hard != NOFILE_UNLIMITED and soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
@@ -104,3 +126,80 @@ def _send(proc: subprocess.Popen, sig: int, group: bool) -> None:
         return
     with contextlib.suppress(ProcessLookupError):  # the group is already empty
         os.killpg(proc.pid, sig)
+
+
+# ------------------------------------------------------------------ JSON lines over a pipe
+def json_line(record: Mapping[str, Any]) -> str:
+    """One record as one compact JSON line, newline included (ASCII: non-ASCII is escaped)."""
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def encode_line(record: Mapping[str, Any]) -> bytes:
+    """json_line() as bytes, ready for os.write."""
+    return json_line(record).encode()
+
+
+def decode_line(raw: str | bytes) -> dict[str, Any] | None:
+    """The record on one line; None for a blank line, bad JSON (or UTF-8), or a non-object."""
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def split_lines(buf: bytes, data: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """Add `data` to `buf` (the unfinished line from the last read). Returns the records of
+    every complete line, skipping the ones decode_line rejects, and the new unfinished tail."""
+    *lines, rest = (buf + data).split(b"\n")
+    records = [rec for rec in map(decode_line, lines) if rec is not None]
+    return records, rest
+
+
+# ------------------------------------------------------------------ signals into a loop
+def _ignore_signal(signum: int, frame: Any) -> None:
+    return None  # the wakeup fd carries the signal; the loop acts on it
+
+
+def wake_on_signals(wake_fd: int, signals: Iterable[int]) -> None:
+    """Route `signals` to `wake_fd`: a do-nothing Python handler for each (so the default
+    action does not run) and set_wakeup_fd. Undo with signal.set_wakeup_fd(-1)."""
+    for sig in signals:
+        signal.signal(sig, _ignore_signal)
+    signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+
+
+def read_wake_bytes(sock: socket.socket) -> bytes:
+    """Everything waiting on a nonblocking wakeup socket: one byte per signal number."""
+    chunks = []
+    while True:
+        try:
+            data = sock.recv(256)
+        except (BlockingIOError, InterruptedError):
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+# ------------------------------------------------------------------ network namespaces
+def unshare_net_argv(purpose: str) -> list[str]:
+    """`unshare -n --`, to prefix a command that should run in a new network namespace.
+    EnvironmentProblem names `purpose` when unshare(1) is missing."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise EnvironmentProblem(f"{purpose} needs unshare(1) from util-linux")
+    return [unshare, "-n", "--"]
+
+
+def bring_loopback_up(purpose: str) -> None:
+    """`ip link set lo up` in this (new) network namespace; EnvironmentProblem if it fails."""
+    ip = shutil.which("ip")
+    if ip is None:
+        raise EnvironmentProblem(f"{purpose} needs ip(8) from iproute2 to bring loopback up")
+    done = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise EnvironmentProblem(f"ip link set lo up failed: {done.stderr.strip()}")

@@ -23,7 +23,7 @@ from typing import Any
 from c10kplan.errors import EnvironmentProblem
 from c10kplan.host.parse import parse_pid_stat
 from c10kplan.host.procfs import ProcFS
-from c10kplan.processes import describe_status, set_pdeathsig, stop_process
+from c10kplan.processes import bring_loopback_up, describe_status, set_pdeathsig, stop_process, unshare_net_argv
 from c10kplan.reactor.stats import read_stats
 
 
@@ -171,9 +171,9 @@ def ensure_fresh_netns(script: str, argv: Sequence[str], *, disabled: bool = Fal
     if disabled:
         return "in the current netns"
     if IN_NETNS_FLAG not in argv:
-        cmd = ["unshare", "-n", sys.executable, os.path.abspath(script), IN_NETNS_FLAG, *argv]
+        cmd = [*unshare_net_argv("a fresh netns"), sys.executable, os.path.abspath(script), IN_NETNS_FLAG, *argv]
         raise SystemExit(subprocess.call(cmd))
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    bring_loopback_up("a fresh netns")
     return "in a fresh netns"
 
 

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from c10kplan.errors import errno_name
+from c10kplan.processes import read_wake_bytes
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, Backend, FdTooLarge
 from c10kplan.reactor.protocols import Protocol, make_protocol
 from c10kplan.reactor.stats import WorkerStats, self_rss_bytes
@@ -482,18 +483,11 @@ class Reactor:
     # ----------------------------------------------------------------- wake / stop
     def _on_wake(self) -> None:
         wanted_stats = False
-        while True:
-            try:
-                data = self.wake_r.recv(256)
-            except (BlockingIOError, InterruptedError):
-                break
-            if not data:
-                break
-            for code in data:
-                if code in STOP_SIGNALS:
-                    self._stopping = True
-                elif code == signal.SIGUSR1:
-                    wanted_stats = True
+        for code in read_wake_bytes(self.wake_r):
+            if code in STOP_SIGNALS:
+                self._stopping = True
+            elif code == signal.SIGUSR1:
+                wanted_stats = True
         if wanted_stats and self._on_stats_request is not None:
             self._on_stats_request(self)
 

@@ -25,10 +25,8 @@ Facts this module relies on (Linux):
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
-import resource
 import select
 import signal
 import socket
@@ -38,7 +36,17 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from c10kplan.errors import BadInput, EnvironmentProblem, NotReady
-from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit
+from c10kplan.processes import (
+    describe_status,
+    die_with_parent,
+    encode_line,
+    hard_nofile,
+    json_line,
+    raise_nofile_soft_limit,
+    read_wake_bytes,
+    split_lines,
+    wake_on_signals,
+)
 from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
@@ -50,10 +58,6 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD)
 
 class WorkerDied(NotReady):
     """A worker process exited without being asked to."""
-
-
-def _noop(signum: int, frame: Any) -> None:
-    return None
 
 
 # ===================================================================== worker side
@@ -69,10 +73,9 @@ class _Reporter:
         self.dropped = 0
 
     def send(self, kind: str, record: dict[str, Any], *, wait: bool = False) -> None:
-        line = json.dumps({"type": kind, "worker": self.index, **record}, separators=(",", ":"))
         try:
             os.set_blocking(self.fd, wait)
-            os.write(self.fd, line.encode() + b"\n")
+            os.write(self.fd, encode_line({"type": kind, "worker": self.index, **record}))
         except BlockingIOError:
             self.dropped += 1
         except OSError:
@@ -100,10 +103,8 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | N
         log=lambda rec: reporter.send("log", rec),
         on_stats_request=lambda r: reporter.send("stats", r.snapshot(index).model_dump()),
     )
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-        signal.signal(sig, _noop)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.set_wakeup_fd(reactor.wake_w.fileno(), warn_on_full_buffer=False)
+    wake_on_signals(reactor.wake_w.fileno(), (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     reporter.send("ready", {"pid": os.getpid()}, wait=True)
     try:
@@ -203,9 +204,7 @@ class Supervisor:
             wake_r, wake_w = socket.socketpair()  # after the forks: workers make their own
             wake_r.setblocking(False)
             wake_w.setblocking(False)
-            for sig in HANDLED:
-                signal.signal(sig, _noop)
-            signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+            wake_on_signals(wake_w.fileno(), HANDLED)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         poller = select.poll()
@@ -241,18 +240,11 @@ class Supervisor:
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     def _on_signals(self, wake_r: socket.socket) -> None:
-        while True:
-            try:
-                data = wake_r.recv(256)
-            except (BlockingIOError, InterruptedError):
-                return
-            if not data:
-                return
-            for code in data:
-                if code in (signal.SIGINT, signal.SIGTERM):
-                    self._begin_stop()
-                elif code == signal.SIGUSR1:
-                    self._request_stats(periodic=False)
+        for code in read_wake_bytes(wake_r):
+            if code in (signal.SIGINT, signal.SIGTERM):
+                self._begin_stop()
+            elif code == signal.SIGUSR1:
+                self._request_stats(periodic=False)
 
     def _on_pipe(self, fd: int, poller: select.poll) -> None:
         h = self.by_fd[fd]
@@ -273,13 +265,8 @@ class Supervisor:
                 data = b""
             if not data:
                 return False
-            h.buf += data
-            *lines, h.buf = h.buf.split(b"\n")
-            for raw in lines:
-                try:
-                    msg = json.loads(raw)
-                except ValueError:
-                    continue
+            messages, h.buf = split_lines(h.buf, data)
+            for msg in messages:
                 self._on_message(h, msg)
         return False
 
@@ -414,7 +401,8 @@ class Supervisor:
 
     def _emit(self, record: dict[str, Any]) -> None:
         try:
-            print(json.dumps(record, separators=(",", ":")), file=self.err, flush=True)
+            self.err.write(json_line(record))
+            self.err.flush()
         except (OSError, ValueError):
             pass
 
@@ -439,9 +427,8 @@ def serve(cfg: ServeConfig, *, out: TextIO | None = None, err: TextIO | None = N
         raise EnvironmentProblem(f"backend {cfg.backend} is not available on this platform")
     if cfg.stats_file is not None and not cfg.stats_file.resolve().parent.is_dir():
         raise BadInput(f"--stats-file: directory {cfg.stats_file.parent} does not exist")
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     try:
-        n = resolve_workers(cfg.workers, cfg.max_connections, hard, os.cpu_count() or 1)
+        n = resolve_workers(cfg.workers, cfg.max_connections, hard_nofile(), os.cpu_count() or 1)
     except ValueError as exc:
         raise EnvironmentProblem(str(exc)) from None
     try:

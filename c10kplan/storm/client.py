@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
 import os
 import socket
 import time
@@ -28,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 
 from c10kplan.errors import add_counts, errno_name
+from c10kplan.processes import encode_line
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, make_backend
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.pacing import TokenBucket
@@ -457,8 +457,7 @@ def pipe_reporter(fd: int) -> Callable[[dict], None]:
     """Write each event as one JSON line to a pipe (blocking: the parent always reads)."""
 
     def report(event: dict) -> None:
-        data = (json.dumps(event, separators=(",", ":")) + "\n").encode()
-        view = memoryview(data)
+        view = memoryview(encode_line(event))
         while view:
             n = os.write(fd, view)
             view = view[n:]

@@ -14,7 +14,6 @@ Process facts (Linux):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -23,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit
+from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit, split_lines
 from c10kplan.storm.client import DRAIN_SECONDS, StormProcess, pipe_reporter
 from c10kplan.storm.config import StormConfig, split
 from c10kplan.storm.result import ProcessResult, StormResult, combine
@@ -153,11 +152,9 @@ class StormRun:
                 child.reports = None
                 self._reap(child, block=False)
                 continue
-            child.buf += data
-            *lines, child.buf = child.buf.split(b"\n")
-            for raw in lines:
-                if raw:
-                    self._event(child, json.loads(raw))
+            events, child.buf = split_lines(child.buf, data)
+            for event in events:  # a line that is not a JSON object is skipped, never raised on
+                self._event(child, event)
 
     def _event(self, child: _Child, event: dict) -> None:
         kind = event.get("event")

@@ -5,17 +5,11 @@ hidden, EnvironmentProblem when malformed or inverted) and getrlimit (the fd har
 
 from __future__ import annotations
 
-import resource
-
 from c10kplan.errors import BadInput
 from c10kplan.host.inspect import port_range
 from c10kplan.host.procfs import ProcFS
+from c10kplan.processes import hard_nofile
 from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
-
-
-def hard_nofile() -> int:
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return 1 << 30 if hard == resource.RLIM_INFINITY else hard
 
 
 def resolve_processes(spec: str | int, connections: int) -> int:

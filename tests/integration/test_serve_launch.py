@@ -4,6 +4,7 @@ start, fresh stats, exit described, stop of the whole group, and PDEATHSIG."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,3 +83,26 @@ def test_pdeathsig_takes_the_server_down_with_a_sigkilled_parent():
     pids = [int(p) for p in out.split()]
     assert len(pids) == 2  # serve and its worker
     assert wait_gone(pids, timeout=10) == []
+
+
+FRESH_NETNS_SCRIPT = """
+import socket, sys
+from c10kplan.reactor.launch import ensure_fresh_netns
+where = ensure_fresh_netns(__file__, sys.argv[1:])
+srv = socket.create_server(("127.0.0.1", 0))
+socket.create_connection(srv.getsockname(), timeout=2).close()  # loopback is up
+with open("/proc/self/net/dev") as f:  # a fresh namespace has lo and nothing else
+    names = sorted(line.split(":")[0].strip() for line in f if ":" in line)
+print(where, names, sys.argv[1:])
+raise SystemExit(7)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None,
+                    reason="needs root, unshare(1) and ip(8) to make a network namespace")
+def test_ensure_fresh_netns_reruns_the_script_inside_with_loopback_up(tmp_path):
+    script = tmp_path / "fresh.py"
+    script.write_text(FRESH_NETNS_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), "--x", "1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 7, done.stderr  # the inner run's exit status comes back
+    assert done.stdout.strip() == "in a fresh netns ['lo'] ['--in-netns', '--x', '1']"

@@ -1,16 +1,33 @@
-"""c10kplan.processes: exit statuses in words and the bounded stop sequence, on real children."""
+"""c10kplan.processes: exit statuses in words, the bounded stop sequence (on real children), the
+JSON-line pipe protocol, the signal wakeup socket and the nofile limit."""
 
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from c10kplan.processes import describe_status, signal_name, stop_process
+from c10kplan import processes
+from c10kplan.errors import EnvironmentProblem
+from c10kplan.processes import (
+    decode_line,
+    describe_status,
+    encode_line,
+    hard_nofile,
+    read_wake_bytes,
+    signal_name,
+    split_lines,
+    stop_process,
+    unshare_net_argv,
+    wake_on_signals,
+)
 from tests.proc_helpers import alive, wait_gone
 
 SIGRT = 40  # a real-time signal (SIGRTMIN is 34 with glibc): not a member of signal.Signals
@@ -115,3 +132,99 @@ def test_stop_process_without_group_leaves_other_processes_alone():
         os.kill(grandchild, signal.SIGKILL)
         wait_gone([grandchild])
         proc.stdout.close()
+
+
+# ------------------------------------------------------------------ JSON lines
+def test_a_record_survives_the_pipe_in_pieces():
+    data = encode_line({"event": "ramped", "index": 2, "name": "\u00e9"})
+    assert data.endswith(b"\n") and data.count(b"\n") == 1 and data.isascii()
+    records, rest = split_lines(b"", data[:7])
+    assert records == [] and rest == data[:7]
+    records, rest = split_lines(rest, data[7:] + b'{"event":')
+    assert records == [{"event": "ramped", "index": 2, "name": "\u00e9"}]
+    assert rest == b'{"event":'
+
+
+def test_bad_lines_are_skipped_and_the_good_ones_around_them_kept():
+    data = b'{"a":1}\nnot json\n\n\xff\xfe{"b"\n[1,2]\n"text"\n{"a":2}\n'
+    records, rest = split_lines(b"", data)
+    assert records == [{"a": 1}, {"a": 2}]
+    assert rest == b""
+    assert decode_line("  ") is None and decode_line('{"x": 1}') == {"x": 1}
+
+
+def test_the_storm_parent_survives_a_child_writing_a_bad_line():
+    """The bug: StormRun._pump ran json.loads on every line, so one bad line from a child
+    raised in the parent. Now it is skipped and the next event still arrives."""
+    from c10kplan.storm.config import StormConfig
+    from c10kplan.storm.runner import StormRun, _Child
+
+    run = StormRun(StormConfig(host="127.0.0.1", port=9, connections=1))
+    r, w = os.pipe()
+    child = _Child(index=0, pid=os.getpid(), target=1, control=None, reports=r)
+    run.children.append(child)
+    try:
+        os.write(w, b"Traceback (most recent call last):\n\xff\n")
+        os.write(w, encode_line({"event": "ramped", "index": 0, "established": 1}))
+        run._pump(2.0)
+        assert child.ramped and child.last["established"] == 1
+    finally:
+        os.close(w)
+        os.close(r)
+
+
+# ------------------------------------------------------------------ signal wakeup
+def test_a_signal_arrives_as_its_number_on_the_wake_socket():
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    w.setblocking(False)
+    old = signal.getsignal(signal.SIGUSR1)
+    try:
+        assert read_wake_bytes(r) == b""  # nothing pending: returns at once
+        wake_on_signals(w.fileno(), [signal.SIGUSR1])
+        os.kill(os.getpid(), signal.SIGUSR1)  # would end the process without the handler
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert read_wake_bytes(r) == bytes([signal.SIGUSR1]) * 2
+        assert read_wake_bytes(r) == b""
+    finally:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGUSR1, old)
+        r.close()
+        w.close()
+
+
+# ------------------------------------------------------------------ limits and namespaces
+def test_hard_nofile_is_the_one_the_storm_setup_uses():
+    from c10kplan.storm import setup
+
+    assert setup.hard_nofile is hard_nofile
+    assert hard_nofile() == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def test_missing_tools_name_what_needed_them(monkeypatch):
+    monkeypatch.setattr(processes.shutil, "which", lambda name: None)
+    with pytest.raises(EnvironmentProblem, match=r"^--netns needs unshare\(1\) from util-linux$"):
+        unshare_net_argv("--netns")
+    with pytest.raises(EnvironmentProblem, match=r"^a fresh netns needs ip\(8\) from iproute2"):
+        processes.bring_loopback_up("a fresh netns")
+
+
+NETNS_PROBE = """
+import socket
+from c10kplan.processes import bring_loopback_up
+bring_loopback_up("test")
+srv = socket.create_server(("127.0.0.1", 0))
+socket.create_connection(srv.getsockname(), timeout=2).close()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None,
+                    reason="needs root, unshare(1) and ip(8) to make a network namespace")
+def test_loopback_comes_up_in_a_fresh_namespace():
+    argv = unshare_net_argv("test")
+    assert argv[1:] == ["-n", "--"]
+    done = subprocess.run([*argv, sys.executable, "-c", NETNS_PROBE], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
