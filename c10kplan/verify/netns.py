@@ -139,14 +139,17 @@ def _bring_loopback_up() -> None:  # a seam: the unit tests replace it
 
 
 def _apply_profile(name: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="c10kplan-netns-state-") as state:
-        done = subprocess.run(
-            [sys.executable, "-m", "c10kplan", "apply", "--profile", name, "--keys", "net.*", "--yes",
-             "--state-dir", state],
-            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-        )
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        message = lines[-1] if lines else f"exit status {done.returncode}"
-        cls = errors.ProfileError if done.returncode == 2 else EnvironmentProblem
-        raise cls(f"applying profile {name!r} inside the namespace failed: {message}")
+    """Apply the profile's per-namespace keys (net.*) to this namespace's /proc/sys, as
+    `c10kplan apply --keys 'net.*'` would. The namespace is thrown away afterwards, so the
+    backup goes to a temporary state dir."""
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.profiles import resolve
+    from c10kplan.profiles.apply import apply_profile
+    from c10kplan.profiles.backup import StateStore
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="c10kplan-netns-state-") as state:
+            apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state), patterns=("net.*",))
+    except C10kError as exc:
+        cls = errors.ProfileError if exc.exit_status == errors.ExitStatus.BAD_INPUT else EnvironmentProblem
+        raise cls(f"applying profile {name!r} inside the namespace failed: {exc}") from exc

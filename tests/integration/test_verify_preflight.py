@@ -45,3 +45,25 @@ def test_namespace_stderr_goes_to_the_callback_not_to_our_stderr(monkeypatch, ca
     assert any(line.startswith("import time:") for line in lines)
     assert not any(line.startswith(netns.EVENT_PREFIX) or line.endswith("\n") for line in lines)
     assert capfd.readouterr().err == ""  # the library printed nothing itself
+
+
+@pytest.mark.netns
+def test_the_profile_is_applied_inside_the_namespace_only():
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1); .ci/run installs util-linux")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from c10kplan.profiles import resolve
+
+    wanted = resolve("c100k").sysctl["net.core.somaxconn"].ints[0]
+    host_before = Path("/proc/sys/net/core/somaxconn").read_text()
+    code = ("from c10kplan.verify.netns import _apply_profile; _apply_profile('c100k'); "
+            "print(open('/proc/sys/net/core/somaxconn').read().strip())")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    # a fresh namespace starts at the kernel default (4096), below c100k's raise-only floor
+    assert int(done.stdout.strip()) == wanted
+    assert Path("/proc/sys/net/core/somaxconn").read_text() == host_before
