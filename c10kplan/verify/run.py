@@ -22,10 +22,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.errors import BadInput, NotReady
+from c10kplan.host.inspect import port_range
 from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig, auto_source_ips, loopback_addresses
-from c10kplan.storm.setup import port_range
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import HostSample, delta, open_fds, process_alive, rss_bytes, sample_host
