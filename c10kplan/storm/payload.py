@@ -52,7 +52,7 @@ class ReplyChecker:
         else:
             self._ring = b""
 
-    def matches(self, offset: int, chunk: bytes) -> bool:
+    def matches(self, offset: int, chunk: bytes | memoryview) -> bool:
         """True when `chunk` equals the expected stream starting `offset` bytes into a reply."""
         if not self.period:
             return not chunk

@@ -79,6 +79,11 @@ def test_checker_accepts_the_stream_at_any_offset(size, start, length):
     assert checker.matches(start % size, chunk)
     flipped = bytes([chunk[0] ^ 0x20]) + chunk[1:]
     assert not checker.matches(start % size, flipped)
+    # the client compares views of its one receive buffer, not bytes copies
+    buf = bytearray(chunk) + b"\0" * 8
+    assert checker.matches(start % size, memoryview(buf)[:length])
+    buf[0] ^= 0x20
+    assert not checker.matches(start % size, memoryview(buf)[:length])
 
 
 def test_checker_for_discard_expects_nothing():
