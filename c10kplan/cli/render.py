@@ -37,6 +37,18 @@ def note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def progress(text: str) -> None:
+    """Redraw one live status line on stderr (callers draw only on a TTY)."""
+    sys.stderr.write("\r" + text)
+    sys.stderr.flush()
+
+
+def progress_end() -> None:
+    """End the live status line so the next output starts on a line of its own."""
+    sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
 def format_validation_error(exc: BaseException) -> str | None:
     """pydantic ValidationError as `loc: msg; loc: msg`, or None for anything else."""
     errors = getattr(exc, "errors", None)

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from c10kplan.cli import render  # light: tabulate is imported only when a table is printed
+
 
 class _Progress:
     """A one-line live display on a TTY (stderr): established/target, rate, messages/s, errors."""
@@ -35,23 +37,20 @@ class _Progress:
         t_prev, est_prev, recv_prev = self._prev
         dt = max(1e-6, now - t_prev)
         self._prev = (now, est, recv)
-        sys.stderr.write(
-            f"\rconnections {est}/{self.target}  connect/s {(est - est_prev) / dt:,.0f}  "
+        render.progress(
+            f"connections {est}/{self.target}  connect/s {(est - est_prev) / dt:,.0f}  "
             f"messages/s {(recv - recv_prev) / dt:,.0f}  errors {failed}   "
         )
-        sys.stderr.flush()
 
     def finish(self) -> None:
         if self.enabled and self._last_draw:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            render.progress_end()
             self._last_draw = 0.0
 
 
 def _run_shown(run, target: int, json_out: bool, progress: bool | None, printer, interrupted: str):
     """Run with the live display (TTY only, never with --json), then print the result once.
     On Ctrl-C or SIGTERM: one line saying what was stopped, then exit 130 (via the app)."""
-    from c10kplan.cli import render
 
     import signal
 
@@ -77,7 +76,6 @@ def _run_shown(run, target: int, json_out: bool, progress: bool | None, printer,
 
 
 def _print_storm(result) -> None:
-    from c10kplan.cli import render
 
     _print_storm_tables(result)
     render.line()
@@ -85,7 +83,6 @@ def _print_storm(result) -> None:
 
 
 def _print_storm_tables(result) -> None:
-    from c10kplan.cli import render
 
     r = result
     render.table(
@@ -146,7 +143,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_verify(res) -> None:
-    from c10kplan.cli import render
 
     p = res.plan
     render.line(
@@ -216,7 +212,6 @@ def _register_verify(app: typer.Typer) -> None:
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
         """Plan, start the server and the storm, hold N connections, compare measured with planned."""
-        from c10kplan.cli import render
         from c10kplan.errors import BadInput, NotReady
         from c10kplan.verify import VerifyOptions, run_verify
 
