@@ -143,6 +143,7 @@ def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
                 f" | in flight {fmt_bytes(m.in_flight_bytes)} | app {fmt_bytes(m.user_bytes)}"
                 f" | buffers at tcp_rmem/tcp_wmem default (course notes) {fmt_bytes(m.worst_case_bytes)}")
     render.line(f"bandwidth: {result.bandwidth.required_mbit_s:,.1f} Mbit/s")
+    render.line(_cpu_line(result))
     if profile:
         render.line(f"profile: {profile} is sized for this target"
                     f" (c10kplan apply --profile {profile} --dry-run)")
@@ -159,7 +160,7 @@ def _print_plan(result: Plan) -> None:
     from c10kplan.planner.findings import fmt_number
 
     budgets = [("fds", result.fds), ("ports", result.ports), ("backlog", result.backlog),
-               ("memory", result.memory), ("bandwidth", result.bandwidth)]
+               ("memory", result.memory), ("bandwidth", result.bandwidth), ("cpu", result.cpu)]
     rows = []
     for label, budget in budgets:
         for s in budget.working if budget is not None else ():
@@ -169,8 +170,14 @@ def _print_plan(result: Plan) -> None:
                  title=f"c10kplan plan: {t.connections:,} connections, role {t.role}")
     render.line()
     render.line(f"kernel bytes per socket: {result.memory.kernel_bytes_source}")
+    render.line(f"CPU per message: {result.cpu.cost_source}")
     _print_processes(result)
     _print_notes(result)
+
+
+def _cpu_line(result: Plan) -> str:
+    c = result.cpu
+    return f"cpu: {c.required_cores:.2f} of {c.cores or '?'} cores for {c.messages_per_s:,.0f} messages/s"
 
 
 def _print_processes(result: Plan) -> None:

@@ -1,4 +1,4 @@
-"""A measured per-connection cost that overrides the planner's constants.
+"""Measured per-connection and per-message costs that override the planner's constants.
 
 `verify --calibrate FILE` writes one after holding N real connections; `check/plan --calibration
 FILE` read it. The file is the JSON dump of `Calibration`.
@@ -19,6 +19,12 @@ class Calibration(BaseModel):
 
     kernel_bytes_per_socket: int = Field(gt=0, le=1 << 24, description="bytes of kernel memory per idle TCP socket")
     user_bytes_per_connection: int | None = Field(None, ge=0, description="bytes of process memory per connection")
+    # CPU time (user + system) per echo round trip; None = the constants of planner/cpu.py.
+    # Files written before these fields existed load with None.
+    server_cpu_us_per_message: float | None = Field(
+        None, gt=0, le=1e6, description="microseconds of server CPU per message (echo round trip)")
+    client_cpu_us_per_message: float | None = Field(
+        None, gt=0, le=1e6, description="microseconds of load-client CPU per message (echo round trip)")
     connections: int = Field(ge=1, description="connections held while measuring")
     kernel_release: str | None = None
     measured_at: str = Field(description="ISO 8601 time of the measurement")
@@ -32,6 +38,11 @@ class Calibration(BaseModel):
         except OSError as exc:
             raise EnvironmentProblem(f"--calibrate {os.fspath(path)}: cannot write: "
                                      f"{errno_name(exc.errno)} ({exc.strerror or exc})") from None
+
+
+def calibration_source(cal: Calibration) -> str:
+    """Where a calibrated figure comes from, for the plan's working."""
+    return f"calibration: {cal.method} ({cal.connections:,} connections, {cal.measured_at})"
 
 
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:

@@ -19,7 +19,7 @@ import math
 from pydantic import BaseModel
 
 from c10kplan.host.inspect import HostFacts
-from c10kplan.planner.calibration import Calibration
+from c10kplan.planner.calibration import Calibration, calibration_source
 from c10kplan.planner.findings import (
     RECORD_CONFIG,
     Finding,
@@ -79,7 +79,7 @@ def memory_budget(
     sockets = target.sockets
     if calibration is not None:
         per_socket = calibration.kernel_bytes_per_socket
-        source = f"calibration: {calibration.method} ({calibration.connections:,} connections, {calibration.measured_at})"
+        source = calibration_source(calibration)
     else:
         per_socket, source = KERNEL_BYTES_PER_SOCKET, "constant (measured slab cost, see planner/memory.py)"
     per_conn_user = target.app_buffer

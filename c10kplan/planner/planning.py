@@ -11,6 +11,7 @@ from c10kplan.planner.backlog import BacklogBudget, backlog_budget
 from c10kplan.planner.bandwidth import BandwidthBudget, bandwidth_budget
 from c10kplan.planner.calibration import Calibration
 from c10kplan.planner.conntrack import conntrack_findings
+from c10kplan.planner.cpu import CpuBudget, cpu_budget
 from c10kplan.planner.fds import DEFAULT_NR_OPEN, FALLBACK_NOFILE_HARD, FdBudget, fd_budget
 from c10kplan.planner.findings import RECORD_CONFIG, Finding
 from c10kplan.planner.memory import (
@@ -37,6 +38,7 @@ class Plan(BaseModel):
     backlog: BacklogBudget | None  # None for role client
     memory: MemoryBudget
     bandwidth: BandwidthBudget
+    cpu: CpuBudget
     findings: list[Finding]
     notes: list[str]  # facts that were unknown (from the facts) and the defaults assumed instead
 
@@ -50,9 +52,10 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
     backlog, backlog_findings = backlog_budget(facts, target)
     memory, memory_findings = memory_budget(facts, target, calibration)
     bandwidth, bandwidth_findings = bandwidth_budget(facts, target)
+    cpu, cpu_findings = cpu_budget(facts, target, calibration)
     findings = [
         *fd_findings, *port_findings, *backlog_findings, *memory_findings,
-        *bandwidth_findings, *conntrack_findings(facts, target),
+        *bandwidth_findings, *cpu_findings, *conntrack_findings(facts, target),
     ]
     return Plan.model_construct(
         target=target,
@@ -60,7 +63,7 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
         server_processes=fds.server_processes,
         client_processes=fds.client_processes,
         source_addresses=ports.source_addresses if ports else 0,
-        fds=fds, ports=ports, backlog=backlog, memory=memory, bandwidth=bandwidth,
+        fds=fds, ports=ports, backlog=backlog, memory=memory, bandwidth=bandwidth, cpu=cpu,
         findings=findings,
         notes=[*facts.notes, *_assumptions(facts)],
     )

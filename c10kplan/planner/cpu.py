@@ -1,0 +1,155 @@
+"""CPU budget: messages/s x CPU time per message against the host's CPUs.
+
+Some facts about the cost of a message on Linux:
+- On loopback a send() runs the receiver's TCP input path in the sender's context (the skb is
+  handed to the peer through netif_rx / the backlog of the sending CPU, and softirq processing
+  runs before the syscall returns). So most of an echo round trip is system time, charged to
+  whichever process sent; the Python work of the reactor and the storm is the smaller part.
+- The cost per message falls as the load grows: one epoll_wait returns more ready events, so
+  its syscall and the loop's fixed work are shared by more messages. The constants below are
+  taken at a moderate load (30,000 messages/s): conservative at high load, optimistic at very
+  low load (where the absolute CPU is small anyway).
+- One process of the bundled reactor or storm runs on one CPU at a time; `cores` here is the
+  host's total, so the load must be spread over enough processes (see fds / `--workers`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel
+
+from c10kplan.host.inspect import HostFacts
+from c10kplan.planner.calibration import Calibration, calibration_source
+from c10kplan.planner.findings import (
+    RECORD_CONFIG,
+    Finding,
+    Step,
+    finding,
+    headroom_status,
+    step,
+    unknown_finding,
+)
+from c10kplan.planner.target import Target
+
+# CPU time (user + system, microseconds) per echo round trip of 64 B, measured on a 2-core VM
+# (kernel 6.18) with 30,000 connections at 1 msg/s each: the bundled server (`c10kplan serve`)
+# and load client (`c10kplan storm`), from /proc/PID/stat utime + stime over the hold.
+# `--calibration FILE` overrides them (server_cpu_us_per_message, client_cpu_us_per_message).
+SERVER_US_PER_MESSAGE = 25.0
+CLIENT_US_PER_MESSAGE = 32.0
+
+# Share of the CPUs the target may use before we WARN. The messages arrive on their own clock
+# (open loop), so queueing delay grows sharply as utilisation nears 1: at 70 % the mean wait is
+# about 2.3 service times (M/M/1: rho / (1 - rho)); at 90 % it is 9. Above 100 % the queue grows
+# without bound: latency rises for as long as the load lasts (FAIL).
+CPU_HEADROOM = 0.7
+
+CONSTANT_SOURCE = "constant (measured, see planner/cpu.py)"
+
+
+class CpuBudget(BaseModel):
+    model_config = RECORD_CONFIG
+
+    messages_per_s: float  # connections x message_rate (one message = one echo round trip)
+    server_us_per_message: float  # constant or calibration
+    client_us_per_message: float
+    cost_source: str  # where the two figures come from
+    us_per_message: float  # server (if role serves) + client (if role connects)
+    required_cores: float  # messages_per_s x us_per_message / 1e6
+    cores: int | None  # facts.cpu_count
+    max_messages_per_s: float | None  # what fits in CPU_HEADROOM of the cores; None if unknown
+    working: list[Step]
+
+
+def cpu_budget(
+    facts: HostFacts, target: Target, calibration: Calibration | None = None
+) -> tuple[CpuBudget, list[Finding]]:
+    server_us, server_src = _cost(calibration, "server_cpu_us_per_message", SERVER_US_PER_MESSAGE)
+    client_us, client_src = _cost(calibration, "client_cpu_us_per_message", CLIENT_US_PER_MESSAGE)
+    source = (server_src if server_src == client_src
+              else f"server: {server_src}; client: {client_src}")
+    messages = target.connections * target.message_rate
+    per_message = (server_us if target.serves else 0.0) + (client_us if target.connects else 0.0)
+    required = messages * per_message / 1e6
+    cores = facts.cpu_count
+    fit = CPU_HEADROOM * cores * 1e6 / per_message if cores else None
+    working = [
+        step("messages_per_s", messages, "messages/s", "connections x message_rate",
+             connections=target.connections, message_rate=target.message_rate),
+        step("us_per_message", per_message, "us CPU",
+             "server_us (if role serves) + client_us (if role connects)",
+             role=target.role, server_us=server_us, client_us=client_us),
+        step("required_cores", required, "cores", "messages_per_s x us_per_message / 1e6",
+             messages_per_s=messages, us_per_message=per_message),
+        step("max_messages_per_s", fit, "messages/s",
+             f"{CPU_HEADROOM} x cpus x 1e6 / us_per_message", cpus=cores,
+             us_per_message=per_message),
+    ]
+    budget = CpuBudget.model_construct(
+        messages_per_s=messages, server_us_per_message=server_us,
+        client_us_per_message=client_us, cost_source=source, us_per_message=per_message,
+        required_cores=required, cores=cores, max_messages_per_s=fit, working=working,
+    )
+    return budget, [_finding(target, budget)]
+
+
+def _cost(calibration: Calibration | None, field: str, constant: float) -> tuple[float, str]:
+    measured = getattr(calibration, field, None)
+    if measured is None:
+        return constant, CONSTANT_SOURCE
+    return measured, calibration_source(calibration)  # type: ignore[arg-type]
+
+
+def _finding(target: Target, b: CpuBudget) -> Finding:
+    sides = {"server": "server_us", "client": "client_us", "both": "(server_us + client_us)"}
+    formula = (f"connections x message_rate x {sides[target.role]} / 1e6 <= CPUs"
+               f" (WARN above {CPU_HEADROOM:.0%})")
+    if b.messages_per_s == 0:
+        observed = f"{b.cores} CPUs" if b.cores else "CPU count: unknown"
+        return finding(id="cpu.messages", status="PASS", observed=observed,
+                       required="no message load (idle connections)", formula=formula)
+    required = f"{b.required_cores:.2f} cores for {b.messages_per_s:,.0f} messages/s"
+    if not b.cores:
+        return unknown_finding(
+            "cpu.messages", "CPU count", required,
+            f"count the CPUs with `nproc` on the host: {cpus_for(b.required_cores)} keep"
+            f" it under {CPU_HEADROOM:.0%}", formula)
+    status = headroom_status(b.required_cores, b.cores, CPU_HEADROOM)
+    fix = "" if status == "PASS" else _fix(target, b)
+    return finding(id="cpu.messages", status=status, observed=f"{b.cores} CPUs",
+                   required=required, fix=fix, formula=formula)
+
+
+def _fix(target: Target, b: CpuBudget) -> str:
+    """What fits at the CPU_HEADROOM mark on this host, and what the target would need."""
+    fit = b.max_messages_per_s or 0.0
+    rate = _floor3(fit / target.connections)
+    options = [f"--message-rate {rate} for {target.connections:,} connections"]
+    connections = math.floor(fit / target.message_rate)
+    if connections >= 1:
+        options.append(f"--connections {connections} at {target.message_rate:g} msg/s")
+    text = (f"at most {math.floor(fit):,} messages/s fit in {CPU_HEADROOM:.0%} of {b.cores} CPUs:"
+            f" {', or '.join(options)}; or {cpus_for(b.required_cores)} CPUs")
+    if target.role == "both":
+        server = b.messages_per_s * b.server_us_per_message / 1e6
+        text += (f"; or the load client on other hosts (frees {b.client_us_per_message:g} us per"
+                 f" message): role server needs {server:.2f} cores, {cpus_for(server)} CPUs")
+    return text
+
+
+def cpus_for(cores: float) -> int:
+    """CPUs that keep `cores` of load at or under CPU_HEADROOM (rounded to 1e-9 first, so that
+    1.4 / 0.7 is 2, not 3)."""
+    return max(1, math.ceil(round(cores / CPU_HEADROOM, 9)))
+
+
+def _floor3(x: float) -> str:
+    """x rounded down to 3 significant digits (whole numbers kept whole), as a CLI value:
+    0.24561 -> "0.245", 12.34 -> "12.3", 24561.4 -> "24561". Down, so the value still fits."""
+    if x <= 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(x)))
+    if decimals == 0:
+        return str(math.floor(x))
+    return f"{math.floor(x * 10**decimals) / 10**decimals:.{decimals}f}".rstrip("0").rstrip(".")
