@@ -121,19 +121,23 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[float, typer.Option(help="Seconds to hold the connections.")] = 10.0,
         connect_timeout: Annotated[float, typer.Option(help="Seconds before a pending connect counts as ETIMEDOUT.")] = 5.0,
         protocol: Annotated[str, typer.Option(help="What the server answers: echo, rot13 or discard.")] = "echo",
+        batch_ms: Annotated[float, typer.Option(help="Hold loop tick in ms at high message rates (fewer wakeups; latency errs high by at most one tick); 0 = wake on every reply.")] = 1.0,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result document.")] = False,
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
         """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
-        from c10kplan.errors import NotReady
+        from c10kplan.errors import BadInput, NotReady
         from c10kplan.storm.config import parse_target
         from c10kplan.storm.runner import run_storm
         from c10kplan.storm.setup import build_config
 
         host, port = parse_target(target)
+        if not 0 <= batch_ms <= 100:
+            raise BadInput(f"--batch-ms must be 0..100, not {batch_ms:g}")
         cfg = build_config(host, port, connections=connections, processes=processes, source_ips=source_ips,
                            connect_rate=connect_rate, message_size=message_size, message_rate=message_rate,
-                           duration=duration, connect_timeout=connect_timeout, protocol=protocol)
+                           duration=duration, connect_timeout=connect_timeout, protocol=protocol,
+                           batch_tick=batch_ms / 1000)
         result = _run_shown(lambda on_event: run_storm(cfg, on_event=on_event), connections, json_out,
                             progress, _print_storm, "storm interrupted; its processes were stopped")
         if not result.ok:

@@ -201,3 +201,33 @@ def parse_pid_stat(text: str | None) -> PidStat | None:
         return PidStat(fields[0], int(fields[1]), int(fields[2]), int(fields[11]), int(fields[12]))
     except (IndexError, ValueError):
         return None
+
+
+class CpuTimes(NamedTuple):
+    """The host's CPU time from the first line of /proc/stat, in clock ticks (SC_CLK_TCK/s)
+    summed over all CPUs."""
+
+    busy_ticks: int  # user + nice + system + irq + softirq: work done on this host's CPUs
+    idle_ticks: int  # idle + iowait
+    steal_ticks: int  # time the hypervisor gave our virtual CPUs to someone else
+
+
+def parse_proc_stat_cpu(text: str | None) -> CpuTimes | None:
+    """`cpu  user nice system idle iowait irq softirq steal guest guest_nice` (proc(5)).
+
+    softirq matters here: loopback TCP runs the receiver's input path in NET_RX softirq, which
+    the kernel accounts to the CPU (this line) and not to the process that was interrupted, so
+    /proc/PID/stat utime + stime miss it. guest and guest_nice are already included in user and
+    nice, so they are not added again."""
+    if not text:
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            try:
+                user, nice, system, idle, iowait, irq, softirq, *rest = (int(f) for f in fields[1:])
+            except ValueError:
+                return None
+            steal = rest[0] if rest else 0
+            return CpuTimes(user + nice + system + irq + softirq, idle + iowait, steal)
+    return None

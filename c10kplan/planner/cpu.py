@@ -1,14 +1,13 @@
 """CPU budget: messages/s x CPU time per message against the host's CPUs.
 
 Some facts about the cost of a message on Linux:
-- On loopback a send() runs the receiver's TCP input path in the sender's context (the skb is
-  handed to the peer through netif_rx / the backlog of the sending CPU, and softirq processing
-  runs before the syscall returns). So most of an echo round trip is system time, charged to
-  whichever process sent; the Python work of the reactor and the storm is the smaller part.
+- On loopback a send() runs the receiver's TCP input path (NET_RX softirq) on the sending CPU
+  before the syscall returns. So most of an echo round trip is kernel time, and part of it is
+  accounted as softirq time of the CPU (/proc/stat), not as utime / stime of any process:
+  per-process times undercount; the host's busy time is the measure.
 - The cost per message falls as the load grows: one epoll_wait returns more ready events, so
-  its syscall and the loop's fixed work are shared by more messages. The constants below are
-  taken at a moderate load (30,000 messages/s): conservative at high load, optimistic at very
-  low load (where the absolute CPU is small anyway).
+  its syscall and the loop's fixed work are shared by more messages. It rises with the number
+  of connections: each socket is touched once per message and is cold in the CPU caches.
 - One process of the bundled reactor or storm runs on one CPU at a time; `cores` here is the
   host's total, so the load must be spread over enough processes (see fds / `--workers`).
 """
@@ -32,12 +31,15 @@ from c10kplan.planner.findings import (
 )
 from c10kplan.planner.target import Target
 
-# CPU time (user + system, microseconds) per echo round trip of 64 B, measured on a 2-core VM
-# (kernel 6.18) with 30,000 connections at 1 msg/s each: the bundled server (`c10kplan serve`)
-# and load client (`c10kplan storm`), from /proc/PID/stat utime + stime over the hold.
-# `--calibration FILE` overrides them (server_cpu_us_per_message, client_cpu_us_per_message).
-SERVER_US_PER_MESSAGE = 25.0
-CLIENT_US_PER_MESSAGE = 32.0
+# CPU time (microseconds) per echo round trip of 64 B, measured by `c10kplan verify
+# --connections 100000 --duration 30 --message-rate 0.25 --netns` on a 2-core VM (kernel 6.18):
+# 25,000 round trips/s, near the 70 % mark below (it PASSed, p99 2.2 ms, 1.14 CPUs busy). The
+# host's busy time over the hold (softirq included) divided by the replies, shared between the
+# bundled server and storm by their own utime + stime (verify/measure.py). At 0.4 msg/s the two
+# CPUs were saturated (p99 5 s). `--calibration FILE` overrides them (server_cpu_us_per_message,
+# client_cpu_us_per_message), as written by `verify --calibrate` on the user's own host.
+SERVER_US_PER_MESSAGE = 21.4
+CLIENT_US_PER_MESSAGE = 22.9
 
 # Share of the CPUs the target may use before we WARN. The messages arrive on their own clock
 # (open loop), so queueing delay grows sharply as utilisation nears 1: at 70 % the mean wait is

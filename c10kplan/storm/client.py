@@ -39,6 +39,14 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 RECV_CHUNK = 65536
 CONNECT_BATCH = 64  # connects started per loop turn before polling again
 SEND_BATCH = 4096  # messages sent per loop turn before polling again
+# Hold loop pacing (StormConfig.batch_tick, `--batch-ms`). When at least one message falls due
+# per tick in this process, the loop wakes once per tick: it sends what is due, reads every reply
+# that has arrived (poll with a zero timeout), then sleeps out the tick. Waking on each reply
+# instead costs one epoll_wait and a context switch per message: measured here at 30k msg/s
+# (30,000 connections), the host spent 1.60 CPUs waking per reply and 1.39 with a 1 ms tick. The
+# price: a reply is timed when it is read, up to one tick after it arrived, so latencies err high
+# by at most one tick (p50 0.27 ms became 1.5 ms there; p99 3.3 ms stayed 3.1 ms). `--batch-ms 0`
+# wakes on every reply, for exact timing at the higher CPU cost.
 PROGRESS_EVERY = 0.25  # seconds between progress reports
 DRAIN_SECONDS = 2.0  # how long the last replies may take after the hold
 COMMAND_WAIT = 600.0  # the longest a process waits for its parent's next command
@@ -66,13 +74,15 @@ class StormProcess:
 
     def __init__(self, cfg: StormConfig, index: int, start: int, end: int, *,
                  control_fd: int | None = None, report: Callable[[dict], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg = cfg
         self.index = index
         self.start_i, self.end_i = start, end
         self.control_fd = control_fd
         self.report = report or (lambda event: None)
         self.clock = clock
+        self.sleep = sleep
         self.addr = (cfg.host, cfg.port)
         self.backend = make_backend("epoll")
         self.conns: dict[int, _Conn] = {}
@@ -352,6 +362,8 @@ class StormProcess:
                 sched.append(conn)
         else:
             period = 0.0
+        tick = cfg.batch_tick  # see "Hold loop pacing" at the top
+        batch = tick > 0 and period > 0 and len(sched) * tick >= period
         while not self.stopping:
             now = self.clock()
             sent = 0
@@ -372,7 +384,13 @@ class StormProcess:
             else:
                 nxt = sched[0].next if sched else deadline
                 timeout = min(nxt, deadline) - now
-            self._turn(min(timeout, 0.2))
+            if batch and timeout > 0:
+                self._turn(0.0)  # every reply that has arrived, without waiting for more
+                rest = min(now + tick, deadline) - self.clock()
+                if rest > 0:
+                    self.sleep(rest)
+            else:
+                self._turn(min(timeout, 0.2))
         self.hold_seconds = self.clock() - t0
         self._count_missed(sched, period, min(deadline, self.clock()))
         self._drain()

@@ -52,6 +52,9 @@ class StormConfig(BaseModel):
     connect_timeout: float = Field(5.0, gt=0)
     protocol: Literal["echo", "rot13", "discard"] = "echo"
     max_inflight: int = Field(4096, ge=1, description="pending connects per process")
+    batch_tick: float = Field(
+        0.001, ge=0, le=0.1,
+        description="hold loop tick (s) once a process has a message due per tick; 0 = wake on every reply")
 
     @field_validator("host")
     @classmethod

@@ -104,6 +104,13 @@ class StormRun:
         return sum(c.rss_start or 0 for c in self.children)
 
     @property
+    def received(self) -> int:
+        """Replies received so far over all processes: from each result once it arrived, else
+        from the last progress report (at most PROGRESS_EVERY old)."""
+        return sum(c.result.messages_received if c.result is not None else c.last.get("received", 0)
+                   for c in self.children)
+
+    @property
     def pids(self) -> list[int]:
         return [c.pid for c in self.children if c.exit_status is None]
 

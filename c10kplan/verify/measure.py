@@ -9,14 +9,22 @@ Kernel facts:
 - /proc/net/sockstat "TCP: inuse" counts sockets of the reader's network namespace; "mem" is
   host-wide tcp_memory_allocated in pages.
 - VmRSS of a forked child counts pages it shares with its parent.
+- CPU time: /proc/PID/stat utime + stime and the host line of /proc/stat are in clock ticks
+  (SC_CLK_TCK per second, 100 on Linux). On loopback much of a message's cost is the receiver's
+  TCP input path, run in NET_RX softirq; the host line counts it as softirq, not always as time
+  of the process that was interrupted. So the host's busy time is the total, and the processes'
+  own times only say how to share it between the server and the storm.
 """
 
 from __future__ import annotations
 
+import os
+import time
+
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.host.inspect import process_rss_bytes
-from c10kplan.host.parse import parse_meminfo, parse_sockstat, parse_status
+from c10kplan.host.parse import parse_meminfo, parse_pid_stat, parse_proc_stat_cpu, parse_sockstat, parse_status
 from c10kplan.host.procfs import ProcFS
 
 
@@ -62,3 +70,71 @@ def process_alive(procfs: ProcFS, pid: int) -> bool | None:
     if text is None:
         return None if procfs.read("proc/self/status") is None else False
     return not parse_status(text).get("State", "").startswith("Z")
+
+
+class CpuSample(BaseModel):
+    """CPU time used so far (clock ticks) and the storm's replies so far, at one moment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float  # time.monotonic(), seconds
+    host_busy_ticks: int | None  # /proc/stat: user + nice + system + irq + softirq, all CPUs
+    server_ticks: int  # utime + stime of the server workers
+    storm_ticks: int  # utime + stime of the storm processes
+    messages: int  # echo round trips completed (replies received by the storm)
+
+
+class CpuUse(BaseModel):
+    """CPU spent per message between two samples. The host's busy time is split between the
+    server and the storm in proportion to their own process times (what the host did beyond
+    them, softirq included, is shared out the same way); without the host line, process time only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float
+    messages: int
+    host_busy_cores: float | None  # host busy time / wall time
+    server_us_per_message: float
+    storm_us_per_message: float
+
+
+def process_ticks(procfs: ProcFS, pids: list[int]) -> int:
+    """Sum of utime + stime (clock ticks) of the processes; missing ones count 0."""
+    total = 0
+    for pid in pids:
+        stat = parse_pid_stat(procfs.read(f"proc/{pid}/stat"))
+        if stat is not None:
+            total += stat.utime_ticks + stat.stime_ticks
+    return total
+
+
+def sample_cpu(procfs: ProcFS, server_pids: list[int], storm_pids: list[int], messages: int,
+               clock=time.monotonic) -> CpuSample:
+    host = parse_proc_stat_cpu(procfs.read("proc/stat"))
+    return CpuSample(at=clock(), host_busy_ticks=None if host is None else host.busy_ticks,
+                     server_ticks=process_ticks(procfs, server_pids),
+                     storm_ticks=process_ticks(procfs, storm_pids), messages=messages)
+
+
+def cpu_use(start: CpuSample | None, end: CpuSample | None,
+            ticks_per_s: int = os.sysconf("SC_CLK_TCK")) -> CpuUse | None:
+    """CPU per message between `start` and `end`; None without messages or process time."""
+    if start is None or end is None:
+        return None
+    seconds = end.at - start.at
+    messages = end.messages - start.messages
+    server = max(0, end.server_ticks - start.server_ticks)
+    storm = max(0, end.storm_ticks - start.storm_ticks)
+    if seconds <= 0 or messages <= 0 or server + storm == 0:
+        return None
+    busy = None
+    total = server + storm
+    if start.host_busy_ticks is not None and end.host_busy_ticks is not None:
+        busy = end.host_busy_ticks - start.host_busy_ticks
+        total = max(total, busy)  # the host's total; the processes' figures are sampled apart
+    scale = total / (server + storm) * 1e6 / ticks_per_s / messages
+    return CpuUse(
+        seconds=round(seconds, 3), messages=messages,
+        host_busy_cores=None if busy is None else round(busy / ticks_per_s / seconds, 3),
+        server_us_per_message=round(server * scale, 2), storm_us_per_message=round(storm * scale, 2),
+    )

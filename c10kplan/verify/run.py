@@ -6,8 +6,9 @@ Order (every wait bounded; `finally` always stops the storm and the server):
  1. plan (FAIL items -> NotReady before anything starts, unless --force)
  2. start `c10kplan serve`; server stats "idle"; host sample "before"
  3. storm: ramp every process; hold together; `settle` s into the hold: host sample "during",
-    server stats, RSS and open fds of every process
- 4. after the hold: server stats "held" (errors, active), then the storm closes its sockets
+    server stats, RSS and open fds of every process, CPU sample "start"
+ 4. after the hold: CPU sample "end", server stats "held" (errors, active), then the storm
+    closes its sockets
  5. compare, verdict, optional calibration file
 """
 
@@ -28,7 +29,17 @@ from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig, auto_source_ips, loopback_addresses
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
-from c10kplan.verify.measure import HostSample, delta, open_fds, process_alive, rss_bytes, sample_host
+from c10kplan.verify.measure import (
+    CpuUse,
+    HostSample,
+    cpu_use,
+    delta,
+    open_fds,
+    process_alive,
+    rss_bytes,
+    sample_cpu,
+    sample_host,
+)
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.server import server_stats, start_server
 
@@ -44,6 +55,11 @@ class PlanSummary(BaseModel):
     user_bytes_per_connection: int
     sockets: int
     fds_per_process: int
+    messages_per_s: float
+    server_us_per_message: float  # CPU time per echo round trip (planner/cpu.py)
+    client_us_per_message: float
+    required_cores: float
+    cores: int | None
     failing: list[str]
 
 
@@ -67,6 +83,7 @@ class VerifyResult(BaseModel):
     server_rss_bytes: int | None
     storm_rss_bytes: int | None
     storm: StormResult
+    cpu: CpuUse | None = None  # CPU per message over the hold; None when idle or unmeasured
     comparisons: list[Comparison]
     calibration_file: str | None
     problems: list[str]
@@ -88,7 +105,9 @@ def summarize(p) -> PlanSummary:
         ready=p.ready, server_processes=p.server_processes, client_processes=p.client_processes,
         source_addresses=p.source_addresses, kernel_bytes_per_socket=p.memory.kernel_bytes_per_socket,
         user_bytes_per_connection=p.memory.user_bytes_per_connection, sockets=p.memory.sockets,
-        fds_per_process=p.fds.fds_per_process,
+        fds_per_process=p.fds.fds_per_process, messages_per_s=p.cpu.messages_per_s,
+        server_us_per_message=p.cpu.server_us_per_message, client_us_per_message=p.cpu.client_us_per_message,
+        required_cores=round(p.cpu.required_cores, 3), cores=p.cpu.cores,
         failing=[f"{f.id} (observed {f.observed}, required {f.required})" for f in p.findings if f.status == "FAIL"],
     )
 
@@ -190,8 +209,13 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
         captured["server_fds"] = max((open_fds(procfs, pid) for pid in pids), default=0)
         if not server.alive():
             captured["server_exit"] = server.exit_description()
+        captured["storm_pids"] = run.pids
+        captured["cpu_start"] = sample_cpu(procfs, pids, run.pids, run.received)
 
     def on_held(run) -> None:
+        if "cpu_start" in captured:
+            captured["cpu_end"] = sample_cpu(procfs, captured.get("server_pids") or [],
+                                             captured["storm_pids"], run.received)
         gone = [pid for pid in captured.get("server_pids") or [] if process_alive(procfs, pid) is False]
         if gone:
             captured["workers_gone"] = gone
@@ -217,6 +241,9 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
     if server_rss is not None and captured.get("server_rss_idle") is not None and storm_rss is not None:
         user_delta = (server_rss - captured["server_rss_idle"]) + (storm_rss - captured["storm_rss_start"])
     planned_user_total = summary.user_bytes_per_connection
+    cpu = cpu_use(captured.get("cpu_start"), captured.get("cpu_end"))
+    cpu_how = ("host busy CPU time (/proc/stat, softirq included) over the hold / replies, shared "
+               "between server and storm by their own utime + stime")
     comparisons = [
         row("connections held", "connections", storm.held, opts.connections,
             "storm: connections still open at the end of the hold", tolerance=0.0),
@@ -233,6 +260,13 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
         row("source addresses", "addresses", storm.source_addresses, max(1, summary.source_addresses),
             "storm: loopback addresses (IP_BIND_ADDRESS_NO_PORT), each at most a quarter of the port range;"
             " the plan's figure is the minimum", tolerance=None),
+        row("CPU per message, server", "us", None if cpu is None else cpu.server_us_per_message,
+            summary.server_us_per_message, cpu_how),
+        row("CPU per message, storm", "us", None if cpu is None else cpu.storm_us_per_message,
+            summary.client_us_per_message, cpu_how),
+        row("host CPU busy", "cores", None if cpu is None else cpu.host_busy_cores, summary.required_cores or None,
+            "host busy time / wall time over the hold (everything on the host); planned = messages/s x"
+            f" us per message, of {summary.cores or '?'} CPUs", tolerance=None),
     ]
     problems = verdict_problems(
         connections=opts.connections, storm=storm, server_active=captured.get("server_active"),
@@ -243,7 +277,7 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
     calibration_file = None
     kernel_per_socket = per(slab, sockets)
     if opts.calibrate and kernel_per_socket and kernel_per_socket > 0:
-        calibration_file = _write_calibration(opts, kernel_per_socket, per(user_delta, sockets), storm.held)
+        calibration_file = _write_calibration(opts, kernel_per_socket, per(user_delta, sockets), storm.held, cpu)
     elif opts.calibrate:
         problems.append("--calibrate: no kernel memory figure could be measured; no file written")
     return VerifyResult(
@@ -252,20 +286,33 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
         server_workers=workers, storm_processes=storm_procs,
         server_endpoint=f"{server.host}:{server.port}", before=before, during=during,
         server_active=captured.get("server_active"), server_errors=captured.get("server_errors", {}),
-        server_rss_bytes=server_rss, storm_rss_bytes=storm_rss, storm=storm, comparisons=comparisons,
+        server_rss_bytes=server_rss, storm_rss_bytes=storm_rss, storm=storm, cpu=cpu, comparisons=comparisons,
         calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
     )
 
 
-def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int) -> str:
+# Fewer replies than this over the hold make a CPU-per-message figure too coarse to keep
+# (process times are counted in 10 ms clock ticks).
+MIN_CALIBRATION_MESSAGES = 10_000
+
+
+def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int,
+                       cpu: CpuUse | None) -> str:
     from c10kplan.planner.calibration import Calibration
+
+    cpu_measured = cpu is not None and cpu.messages >= MIN_CALIBRATION_MESSAGES
+    method = f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket"
+    if cpu_measured:
+        method += f"; CPU over {cpu.messages:,} echo round trips at {opts.message_rate:g} msg/s each"
 
     cal = Calibration(
         kernel_bytes_per_socket=max(1, round(kernel)),
         user_bytes_per_connection=None if user is None or user < 0 else round(user),
         connections=max(1, held), kernel_release=os.uname().release,
         measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        method=f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket",
+        method=method,
+        server_cpu_us_per_message=cpu.server_us_per_message if cpu_measured and cpu.server_us_per_message > 0 else None,
+        client_cpu_us_per_message=cpu.storm_us_per_message if cpu_measured and cpu.storm_us_per_message > 0 else None,
     )
     cal.write(opts.calibrate)  # type: ignore[arg-type]
     return str(opts.calibrate)

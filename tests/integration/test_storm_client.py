@@ -142,6 +142,8 @@ def test_a_killed_storm_process_is_reported_not_waited_for(serve):
         (["127.0.0.1:9", "-n", "5", "--protocol", "http"], "protocol:"),
         (["127.0.0.1:9", "-n", "5", "--source-ips", "127.0.0.9-127.0.0.1"], "runs backwards"),
         (["10.0.0.1:80", "-n", "100000"], "at least 4 source addresses"),
+        (["127.0.0.1:9", "-n", "5", "--batch-ms", "500"], "--batch-ms must be 0..100"),
+        (["127.0.0.1:9", "-n", "5", "--batch-ms", "-1"], "--batch-ms must be 0..100"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
@@ -150,3 +152,39 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("c10kplan: error:") and message in lines[0]
+
+
+@pytest.mark.parametrize("tick", [0.0, 0.005])
+def test_the_hold_loop_wakes_once_per_tick_only_when_batching(serve, tick):
+    """--batch-ms: with a tick, one poll (and one sleep) per tick instead of one per reply."""
+    from c10kplan.storm.client import StormProcess
+
+    srv = serve("echo")
+    cfg = StormConfig(host=srv.host, port=srv.port, connections=400, message_rate=10, duration=1.0,
+                      batch_tick=tick)
+    sleeps: list[float] = []
+    proc = StormProcess(cfg, 0, 0, 400, sleep=lambda s: (sleeps.append(s), time.sleep(s)))
+    polls = 0
+    poll = proc.backend.poll
+
+    def counting_poll(timeout=None):
+        nonlocal polls
+        polls += 1
+        return poll(timeout)
+
+    proc.backend.poll = counting_poll
+    try:
+        proc.ramp()
+        assert proc.established == 400
+        polls = 0
+        proc.hold()
+    finally:
+        proc.close_all()
+    # 400 connections x 10 msg/s x 1 s, every one answered either way
+    assert 3_900 <= proc.sent <= 4_010 and proc.received == proc.sent and proc.mismatches == 0
+    if tick:
+        assert sleeps and all(0 < s <= tick + 1e-9 for s in sleeps)
+        assert polls <= 2 * cfg.duration / tick + 20  # ~200 ticks, not ~4,000 replies
+    else:
+        assert sleeps == []
+        assert polls > 1_000  # woken by (nearly) every reply

@@ -66,7 +66,8 @@ def test_calibrate_writes_a_file_check_accepts(tmp_path):
 
     # Slab is host-wide: 10,000 sockets (~40 MB of slab) stand well clear of other jobs' noise.
     path = tmp_path / "cal.json"
-    done = _cli("verify", "--connections", "5000", "--duration", "1", "--message-rate", "0",
+    # 5,000 connections x 4 msg/s x 2 s = 40,000 round trips: enough for a CPU-per-message figure
+    done = _cli("verify", "--connections", "5000", "--duration", "2", "--message-rate", "4",
                 "--calibrate", str(path), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -77,8 +78,22 @@ def test_calibrate_writes_a_file_check_accepts(tmp_path):
     assert cal.kernel_bytes_per_socket == round(measured)
     # an idle loopback TCP socket costs a few KiB of slab (tcp_sock alone is ~2.3 KiB)
     assert 1_000 < cal.kernel_bytes_per_socket < 32_000
-    checked = _cli("check", "--connections", "5000", "--calibration", str(path), "--json")
+    # CPU per message: measured over the hold, kept in the file, and used by the planner
+    cpu = doc["cpu"]
+    assert cpu["messages"] >= 30_000 and cpu["host_busy_cores"] > 0
+    assert cal.server_cpu_us_per_message == cpu["server_us_per_message"]
+    assert cal.client_cpu_us_per_message == cpu["storm_us_per_message"]
+    # a loopback echo round trip costs microseconds of CPU, not nanoseconds nor milliseconds
+    assert 1 < cal.server_cpu_us_per_message < 1000 and 1 < cal.client_cpu_us_per_message < 1000
+    rows = {c["figure"]: c for c in doc["comparisons"]}
+    assert rows["CPU per message, server"]["measured"] == round(cpu["server_us_per_message"], 1)
+    assert rows["CPU per message, storm"]["planned"] == doc["plan"]["client_us_per_message"]
+    checked = _cli("check", "--connections", "5000", "--message-rate", "1", "--role", "both",
+                   "--calibration", str(path), "--json")
     assert checked.returncode in (0, 1), checked.stderr  # accepted (ready or not), never bad input
+    budget = json.loads(checked.stdout)["plan"]["cpu"]
+    assert budget["server_us_per_message"] == cal.server_cpu_us_per_message
+    assert budget["client_us_per_message"] == cal.client_cpu_us_per_message
 
 
 def _starved_root(tmp_path: Path) -> ProcFS:

@@ -39,9 +39,10 @@ class EpollBackend:
         self._count -= 1
 
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
-        # maxevents=-1: CPython sizes the result array to the number of registered fds (at
-        # least FD_SETSIZE - 1), so one wait can return every ready fd. EPOLLIN/OUT/ERR/HUP have
-        # the poll(2) values, so the kernel's list is returned as is.
+        # maxevents=-1: CPython asks for FD_SETSIZE - 1 (1023) events per wait; more ready fds
+        # come with the next wait (epoll keeps them on its ready list, level or edge), and a
+        # bounded array keeps each call's allocation small. EPOLLIN/OUT/ERR/HUP have the
+        # poll(2) values, so the kernel's list is returned as is.
         return self._ep.poll(-1 if timeout is None else timeout)
 
     def fileno(self) -> int:
