@@ -61,6 +61,12 @@ class CpuBudget(BaseModel):
     required_cores: float  # messages_per_s x us_per_message / 1e6
     cores: int | None  # facts.cpu_count
     max_messages_per_s: float | None  # what fits in CPU_HEADROOM of the cores; None if unknown
+    # Processes each side needs so that none runs above CPU_HEADROOM of one CPU (one process of
+    # the bundled reactor or storm runs on one CPU at a time); 0 for a side the role lacks, 1
+    # when idle. Never more than the CPUs (more would only add context switches). The planner
+    # runs max(this, what the fd limit needs).
+    server_processes: int
+    client_processes: int
     working: list[Step]
 
 
@@ -76,6 +82,10 @@ def cpu_budget(
     required = messages * per_message / 1e6
     cores = facts.cpu_count
     fit = CPU_HEADROOM * cores * 1e6 / per_message if cores else None
+    server_cores = messages * server_us / 1e6 if target.serves else 0.0
+    client_cores = messages * client_us / 1e6 if target.connects else 0.0
+    server_procs = _processes_for(server_cores, cores) if target.serves else 0
+    client_procs = _processes_for(client_cores, cores) if target.connects else 0
     working = [
         step("messages_per_s", messages, "messages/s", "connections x message_rate",
              connections=target.connections, message_rate=target.message_rate),
@@ -87,11 +97,18 @@ def cpu_budget(
         step("max_messages_per_s", fit, "messages/s",
              f"{CPU_HEADROOM} x cpus x 1e6 / us_per_message", cpus=cores,
              us_per_message=per_message),
+        step("server_processes", server_procs, "processes",
+             f"min(cpus, ceil(messages_per_s x server_us / 1e6 / {CPU_HEADROOM})) if role serves else 0",
+             messages_per_s=messages, server_us=server_us, cpus=cores),
+        step("client_processes", client_procs, "processes",
+             f"min(cpus, ceil(messages_per_s x client_us / 1e6 / {CPU_HEADROOM})) if role connects else 0",
+             messages_per_s=messages, client_us=client_us, cpus=cores),
     ]
     budget = CpuBudget.model_construct(
         messages_per_s=messages, server_us_per_message=server_us,
         client_us_per_message=client_us, cost_source=source, us_per_message=per_message,
-        required_cores=required, cores=cores, max_messages_per_s=fit, working=working,
+        required_cores=required, cores=cores, max_messages_per_s=fit,
+        server_processes=server_procs, client_processes=client_procs, working=working,
     )
     return budget, [_finding(target, budget)]
 
@@ -138,6 +155,11 @@ def _fix(target: Target, b: CpuBudget) -> str:
         text += (f"; or the load client on other hosts (frees {b.client_us_per_message:g} us per"
                  f" message): role server needs {server:.2f} cores, {cpus_for(server)} CPUs")
     return text
+
+
+def _processes_for(cores_needed: float, cpus: int | None) -> int:
+    """Processes that keep each at or under CPU_HEADROOM of one CPU, at most one per CPU."""
+    return min(cpus_for(cores_needed), cpus) if cpus else cpus_for(cores_needed)
 
 
 def cpus_for(cores: float) -> int:

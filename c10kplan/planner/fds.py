@@ -50,7 +50,10 @@ class FdBudget(BaseModel):
     working: list[Step]
 
 
-def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]]:
+def fd_budget(facts: HostFacts, target: Target, *, min_server_processes: int = 0,
+              min_client_processes: int = 0) -> tuple[FdBudget, list[Finding]]:
+    """`min_*_processes`: what another budget needs (the CPU budget: no process above 70 % of
+    one CPU); each side runs max(that, what the fd limit needs)."""
     reserve = target.reserve_fds
     hard = facts.nofile_hard if facts.nofile_hard is not None else FALLBACK_NOFILE_HARD
     nr_open = facts.nr_open if facts.nr_open is not None else DEFAULT_NR_OPEN
@@ -61,11 +64,14 @@ def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]
     if usable_fds(ceiling, reserve) <= 0:
         ceiling = reserve + 1
     per_side = target.connections
-    server_procs = processes_needed(per_side, ceiling, reserve) if target.serves else 0
-    client_procs = processes_needed(per_side, ceiling, reserve) if target.connects else 0
-    busiest = max(server_procs, client_procs, 1)
+    fd_procs = processes_needed(per_side, ceiling, reserve)
+    server_procs = max(fd_procs, min_server_processes) if target.serves else 0
+    client_procs = max(fd_procs, min_client_processes) if target.connects else 0
+    # The busiest process is on the side with fewer processes (the CPU budget may give the
+    # two sides different counts); each side holds all `connections`.
+    fewest = min(n for n in (server_procs, client_procs) if n)  # every role has one side
     # One listening socket per server process (SO_REUSEPORT shards); clients have none.
-    fds_per_process = ceil_div(per_side, busiest) + reserve + (1 if target.serves else 0)
+    fds_per_process = ceil_div(per_side, fewest) + reserve + (1 if target.serves else 0)
     total = target.sockets + reserve * (server_procs + client_procs) + server_procs
     in_use = facts.file_nr_allocated or 0
     host_needed = total + in_use
@@ -78,14 +84,14 @@ def fd_budget(facts: HostFacts, target: Target) -> tuple[FdBudget, list[Finding]
              nofile_hard=facts.nofile_hard, nr_open=facts.nr_open,
              cap_sys_resource=str(facts.can_raise_hard_limit)),
         step("server_processes", server_procs, "processes",
-             "ceil(connections / (ceiling - reserve_fds)) if role serves else 0",
-             connections=per_side, ceiling=ceiling, reserve_fds=reserve),
+             "max(ceil(connections / (ceiling - reserve_fds)), cpu.server_processes) if role serves else 0",
+             connections=per_side, ceiling=ceiling, reserve_fds=reserve, cpu=min_server_processes),
         step("client_processes", client_procs, "processes",
-             "ceil(connections / (ceiling - reserve_fds)) if role connects else 0",
-             connections=per_side, ceiling=ceiling, reserve_fds=reserve),
+             "max(ceil(connections / (ceiling - reserve_fds)), cpu.client_processes) if role connects else 0",
+             connections=per_side, ceiling=ceiling, reserve_fds=reserve, cpu=min_client_processes),
         step("fds_per_process", fds_per_process, "fds",
-             "ceil(connections / max(processes)) + reserve_fds + listener",
-             connections=per_side, processes=busiest, reserve_fds=reserve),
+             "ceil(connections / min(processes of a side)) + reserve_fds + listener",
+             connections=per_side, processes=fewest, reserve_fds=reserve),
         step("total_fds", total, "fds",
              "sockets + reserve_fds x processes + server_processes (listeners)",
              sockets=target.sockets, reserve_fds=reserve, processes=server_procs + client_procs),

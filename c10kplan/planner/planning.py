@@ -47,12 +47,15 @@ class Plan(BaseModel):
 
 
 def plan(facts: HostFacts, target: Target, calibration: Calibration | None = None) -> Plan:
-    fds, fd_findings = fd_budget(facts, target)
+    # CPU first: its process counts (no process above 70 % of one CPU) are a floor for the
+    # fd budget's sharding.
+    cpu, cpu_findings = cpu_budget(facts, target, calibration)
+    fds, fd_findings = fd_budget(facts, target, min_server_processes=cpu.server_processes,
+                                 min_client_processes=cpu.client_processes)
     ports, port_findings = port_budget(facts, target)
     backlog, backlog_findings = backlog_budget(facts, target)
     memory, memory_findings = memory_budget(facts, target, calibration)
     bandwidth, bandwidth_findings = bandwidth_budget(facts, target)
-    cpu, cpu_findings = cpu_budget(facts, target, calibration)
     findings = [
         *fd_findings, *port_findings, *backlog_findings, *memory_findings,
         *bandwidth_findings, *cpu_findings, *conntrack_findings(facts, target),

@@ -6,6 +6,9 @@ Kernel facts:
   net.ipv4.ip_local_port_range, minus those listed in ip_local_reserved_ports.
 - The kernel default range is 32768-60999 (28,232 ports). Each extra source address (any of
   127.0.0.0/8 on loopback) adds a full range; the arithmetic lives in sharding.py.
+- connect() slows from ~60 us to milliseconds once about half of the range toward one
+  destination is in use (sharding.SLOW_PORT_SHARE): a target that fits one range may still
+  ramp slowly. `fast_source_addresses` keeps each address a quarter full (sharding.PORT_SHARE).
 - The side that closes first keeps the 4-tuple in TIME_WAIT for TCP_TIMEWAIT_LEN = 60 s (fixed;
   tcp_fin_timeout is FIN_WAIT_2, not this). connect() may reuse such a port only with
   net.ipv4.tcp_tw_reuse = 1 (2 = loopback only, the default since Linux 4.18; per network namespace).
@@ -17,7 +20,13 @@ from pydantic import BaseModel
 
 from c10kplan.host.inspect import DEFAULT_PORT_RANGE, HostFacts
 from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step, unknown_finding
-from c10kplan.planner.sharding import ports_per_address, source_addresses_needed
+from c10kplan.planner.sharding import (
+    PORT_SHARE,
+    SLOW_PORT_SHARE,
+    fast_source_addresses,
+    ports_per_address,
+    source_addresses_needed,
+)
 from c10kplan.planner.target import Target
 
 WIDEST_PORT_RANGE = (1024, 65535)
@@ -30,7 +39,8 @@ class PortBudget(BaseModel):
     port_high: int
     reserved_in_range: int
     ports_per_address: int
-    source_addresses: int  # per destination ip:port
+    source_addresses: int  # per destination ip:port: the minimum
+    fast_source_addresses: int  # each at most PORT_SHARE full: what storm / verify use
     working: list[Step]
 
 
@@ -42,20 +52,26 @@ def port_budget(facts: HostFacts, target: Target) -> tuple[PortBudget | None, li
     reserved = facts.reserved_ports_in_range or 0
     per_addr = ports_per_address(low, high, reserved)
     addresses = source_addresses_needed(target.connections, low, high, reserved) if per_addr else 0
+    fast = fast_source_addresses(target.connections, low, high, reserved) if per_addr else 0
     working = [
         step("ports_per_address", per_addr, "ports",
              "high - low + 1 - reserved ports in range", low=low, high=high, reserved=reserved),
         step("source_addresses", addresses, "addresses",
              "ceil(connections / ports_per_address) per destination ip:port",
              connections=target.connections, ports_per_address=per_addr),
+        step("fast_source_addresses", fast, "addresses",
+             f"ceil(connections / floor(ports_per_address x {PORT_SHARE})): connect() stays fast",
+             connections=target.connections, ports_per_address=per_addr),
     ]
     budget = PortBudget.model_construct(port_low=low, port_high=high, reserved_in_range=reserved,
-                        ports_per_address=per_addr, source_addresses=addresses, working=working)
+                        ports_per_address=per_addr, source_addresses=addresses,
+                        fast_source_addresses=fast, working=working)
     return budget, [_finding(facts, target, budget), _time_wait(facts, target, budget)]
 
 
 def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
-    formula = "connections <= ports_per_address x source_addresses (per destination ip:port)"
+    formula = (f"connections <= {SLOW_PORT_SHARE} x ports_per_address (one source address, per"
+               " destination ip:port); else ports_per_address x source_addresses")
     observed = f"{b.port_low}-{b.port_high} = {b.ports_per_address:,} ports per source address"
     if facts.ip_local_port_range is None:
         return finding(id="ports.ephemeral", status="WARN", formula=formula,
@@ -68,15 +84,18 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
         return finding(id="ports.ephemeral", status="FAIL", observed=observed, required=required,
                        formula=formula,
                        fix=f"sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'")
-    if b.source_addresses == 1:
+    if target.connections <= b.ports_per_address * SLOW_PORT_SHARE:
         return finding(id="ports.ephemeral", status="PASS", observed=observed, required=required,
                        formula=formula)
     lo, hi = WIDEST_PORT_RANGE
     wide = ports_per_address(lo, hi, b.reserved_in_range)
-    fix = (f"use {b.source_addresses} source addresses (e.g. 127.0.0.1-127.0.0.{b.source_addresses}"
-           f" on loopback: storm --source-ips {b.source_addresses})")
-    if target.connections <= wide:
-        fix += f", or sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'"
+    n = b.fast_source_addresses
+    fix = (f"use {n} source addresses, each at most {PORT_SHARE:.0%} full"
+           f" (e.g. 127.0.0.1-127.0.0.{n} on loopback: storm --source-ips auto);"
+           f" {b.source_addresses} is the bare minimum, and connect() slows to milliseconds"
+           f" past {SLOW_PORT_SHARE:.0%} of a range")
+    if target.connections <= wide * SLOW_PORT_SHARE:
+        fix += f"; or sysctl -w net.ipv4.ip_local_port_range='{lo} {hi}'"
     return finding(id="ports.ephemeral", status="WARN", observed=observed, required=required,
                    formula=formula, fix=fix)
 

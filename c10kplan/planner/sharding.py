@@ -13,6 +13,14 @@ Kernel facts:
 
 from __future__ import annotations
 
+# connect() searches for a free port of the range per (source, destination). Since Linux 4.6 it
+# prefers ports of one parity and scans past used ones, so past about half the range each
+# connect() slows from ~60 us to milliseconds (measured on 6.18 in a fresh namespace, one source
+# address: 12k connections ~56 us each, 15k ~1.1 ms, 18k ~4.3 ms, of 28,232 ports).
+SLOW_PORT_SHARE = 0.5
+# What `storm --source-ips auto` and verify fill each source address to: well clear of that.
+PORT_SHARE = 0.25
+
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
@@ -38,9 +46,16 @@ def ports_per_address(port_low: int, port_high: int, reserved: int = 0) -> int:
     return max(0, port_high - port_low + 1 - reserved)
 
 
-def source_addresses_needed(connections: int, port_low: int, port_high: int, reserved: int = 0) -> int:
-    """Source addresses a client needs to open `connections` to one destination ip:port."""
+def source_addresses_needed(connections: int, port_low: int, port_high: int, reserved: int = 0,
+                            share: float = 1.0) -> int:
+    """Source addresses a client needs to open `connections` to one destination ip:port, each
+    address filled to at most `share` of its port range (1.0: the bare minimum)."""
     per_addr = ports_per_address(port_low, port_high, reserved)
     if per_addr <= 0:
         raise ValueError("the ephemeral port range is empty")
-    return max(1, ceil_div(connections, per_addr))
+    return max(1, ceil_div(connections, max(1, int(per_addr * share))))
+
+
+def fast_source_addresses(connections: int, port_low: int, port_high: int, reserved: int = 0) -> int:
+    """Source addresses that keep each at most PORT_SHARE full (connect() stays fast)."""
+    return source_addresses_needed(connections, port_low, port_high, reserved, PORT_SHARE)

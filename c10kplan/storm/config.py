@@ -8,29 +8,23 @@ Kernel facts (Linux):
 - bind((addr, 0)) normally reserves a port right away, for any destination, so the range is
   shared by all destinations. IP_BIND_ADDRESS_NO_PORT (value 24, Linux >= 4.2) defers the port
   choice to connect(), per 4-tuple: every extra source address adds a whole range.
-- Since Linux 4.6 connect() prefers ports of one parity (even) and takes the other half only
-  when that half is full, scanning past used ports: past about half the range per
-  (source, destination) each connect() slows from ~60 us to 1-4 ms (measured here on 6.18
-  inside a fresh namespace: one address, 12k connections ~56 us each, 15k ~1.1 ms, 18k ~4.3
-  ms). So `auto` keeps every source address at most a quarter full (PORT_SHARE): four times
-  the bare minimum the port budget needs, and well clear of the cliff.
+- connect() slows sharply past about half the range per (source, destination); `auto` keeps
+  every source address at most a quarter full (planner/sharding.py: SLOW_PORT_SHARE,
+  PORT_SHARE, with the measurements).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from c10kplan.errors import BadInput
-from c10kplan.planner.sharding import processes_needed, source_addresses_needed
+from c10kplan.planner.sharding import fast_source_addresses, processes_needed, source_addresses_needed
 
 # fds a storm process keeps for itself: std streams, pipes, epoll, imported modules' files.
 FD_RESERVE = 64
-# `auto` source addresses: connections per address at most this share of the port range.
-PORT_SHARE = 0.25
 # The most source addresses a spec may expand to: 127.0.0.0/8 minus network and broadcast.
 MAX_SOURCE_ADDRESSES = 2**24 - 2
 
@@ -114,10 +108,11 @@ def _extend(out: list[str], items, count: int) -> None:
 
 
 def auto_source_ips(host: str, connections: int, port_low: int, port_high: int) -> tuple[str, ...]:
-    """Enough loopback source addresses that each stays at most a quarter full (PORT_SHARE).
+    """Enough loopback source addresses that each stays at most a quarter full (PORT_SHARE in
+    planner/sharding.py).
 
     One address needs no explicit bind: () lets the kernel choose, as a plain client would."""
-    needed = source_addresses_needed(math.ceil(connections / PORT_SHARE), port_low, port_high)
+    needed = fast_source_addresses(connections, port_low, port_high)
     if needed <= 1:
         return ()
     if not ipaddress.IPv4Address(host).is_loopback:

@@ -46,6 +46,9 @@ def test_verify_in_a_namespace_with_a_profile_passes_and_leaves_the_host_alone()
     assert doc["storm"]["messages_received"] >= 300
     # inside the namespace only this run's sockets exist (the host's are not visible)
     assert doc["during"]["tcp_inuse"] <= 2 * 300 + 5
+    # the storm bound exactly the addresses the plan asked for (one: 300 ports of a range)
+    rows = {c["figure"]: c for c in doc["comparisons"]}
+    assert rows["source addresses"]["measured"] == doc["plan"]["fast_source_addresses"] == 1
     assert _host_sysctls() == before
 
 

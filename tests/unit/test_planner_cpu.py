@@ -212,3 +212,33 @@ def test_plan_shows_the_cpu_working(capsys, live):
     doc = json.loads(out)
     assert doc["cpu"]["messages_per_s"] == 10_000 and doc["cpu"]["cores"] == 2
     assert Plan.model_validate(doc).cpu.us_per_message == SERVER_US_PER_MESSAGE
+
+
+def test_messages_spread_over_enough_processes_for_the_cpu():
+    """On a big host a high message rate needs more workers than the fd limit asks for: no
+    process may run above CPU_HEADROOM of one CPU."""
+    facts = HostFacts(cpu_count=16, nofile_hard=1_048_576, nofile_soft=1_048_576)
+    target = Target(connections=10_000, role="both", message_rate=20)  # 200,000 messages/s
+    p = plan(facts, target)
+    server_cores = 200_000 * SERVER_US_PER_MESSAGE / 1e6
+    client_cores = 200_000 * CLIENT_US_PER_MESSAGE / 1e6
+    assert p.cpu.server_processes == math.ceil(server_cores / CPU_HEADROOM) > 1
+    assert p.cpu.client_processes == math.ceil(client_cores / CPU_HEADROOM) > 1
+    assert (p.server_processes, p.client_processes) == (p.cpu.server_processes, p.cpu.client_processes)
+    # the busiest process is on the side with fewer processes
+    fewest = min(p.server_processes, p.client_processes)
+    assert p.fds.fds_per_process == math.ceil(10_000 / fewest) + target.reserve_fds + 1
+    # idle: the fd limit alone decides (one process holds 10,000 here)
+    idle = plan(facts, target.model_copy(update={"message_rate": 0}))
+    assert (idle.server_processes, idle.client_processes) == (1, 1)
+
+
+def test_cpu_processes_never_exceed_the_cpus_and_follow_the_role():
+    p = cpu_plan(2, 100_000, role="both")  # 4.4 cores of load on 2 CPUs: FAIL, 2 processes a side
+    assert (p.cpu.server_processes, p.cpu.client_processes) == (2, 2)
+    # the fd limit (nofile hard unknown -> 1024 assumed) needs more: that wins
+    assert p.server_processes == p.fds.server_processes > 2
+    server = cpu_plan(None, 1_000_000, role="server")  # CPUs unknown: uncapped
+    assert server.cpu.client_processes == 0
+    assert server.cpu.server_processes == math.ceil(1e6 * SERVER_US_PER_MESSAGE / 1e6 / CPU_HEADROOM)
+    assert cpu_plan(4, 10, role="client").cpu.server_processes == 0
