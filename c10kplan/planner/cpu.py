@@ -5,6 +5,12 @@ Some facts about the cost of a message on Linux:
   before the syscall returns. So most of an echo round trip is kernel time, and part of it is
   accounted as softirq time of the CPU (/proc/stat), not as utime / stime of any process:
   per-process times undercount; the host's busy time is the measure.
+- A sparse echo round trip is three TCP segments, not two: the request, the reply (carrying
+  the ACK of the request), and the client's ACK of the reply, sent at once as its own segment.
+  A connection that received nothing for longer than its RTO re-enters quick-ACK mode
+  (tcp_event_data_recv in net/ipv4/tcp_input.c), so at 1 msg/s every reply is ACKed at once;
+  measured with nstat at 20,000 connections x 1 msg/s: 300,609 segments in 5 s of 20,000
+  round trips/s (3.0 per round trip), TcpExtDelayedACKs 0.
 - The cost per message falls as the load grows: one epoll_wait returns more ready events, so
   its syscall and the loop's fixed work are shared by more messages. It rises with the number
   of connections: each socket is touched once per message and is cold in the CPU caches.
