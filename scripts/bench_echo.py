@@ -50,7 +50,9 @@ import sys
 import tempfile
 import time
 
-from c10kplan.reactor.launch import ServerProcess, load_average_text, process_cpu_seconds
+from benchlib import load_average_text
+
+from c10kplan.reactor.launch import ServerProcess, process_cpu_seconds
 
 # The default load client: ~60 lines of C (compiled with `cc` into a temp dir at start) so that
 # the client spends far less CPU per request than any Python server; --client python uses the

@@ -25,14 +25,10 @@ import multiprocessing as mp
 import sys
 import time
 
+from benchlib import add_netns_arguments, ensure_fresh_netns, load_average_text, open_connections
+
 from c10kplan.planner.findings import fmt_bytes
-from c10kplan.reactor.launch import (
-    ServerProcess,
-    add_netns_arguments,
-    ensure_fresh_netns,
-    load_average_text,
-    open_connections,
-)
+from c10kplan.reactor.launch import ServerProcess
 
 TARGET = 512
 

@@ -29,14 +29,10 @@ import select
 import sys
 import time
 
+from benchlib import add_netns_arguments, ensure_fresh_netns, load_average_text, open_connections
+
 from c10kplan.planner.findings import fmt_bytes
-from c10kplan.reactor.launch import (
-    ServerProcess,
-    add_netns_arguments,
-    ensure_fresh_netns,
-    load_average_text,
-    open_connections,
-)
+from c10kplan.reactor.launch import ServerProcess
 
 
 def client(port: int, n: int, rounds: int, size: int, conn) -> None:

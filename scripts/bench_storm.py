@@ -32,7 +32,9 @@ import subprocess
 import sys
 import time
 
-from c10kplan.reactor.launch import IN_NETNS_FLAG, ServerProcess, ensure_fresh_netns, load_average_text
+from benchlib import IN_NETNS_FLAG, ensure_fresh_netns, load_average_text
+
+from c10kplan.reactor.launch import ServerProcess
 
 
 def _tcpkali(host: str, port: int, connections: int) -> str:

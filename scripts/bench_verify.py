@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from c10kplan.reactor.launch import load_average_text
+from benchlib import load_average_text
 
 HEADLINE = ["--connections", "100000", "--duration", "30", "--message-rate", "1", "--netns"]
 RUNS = {

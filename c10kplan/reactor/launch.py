@@ -1,17 +1,16 @@
 """Run `c10kplan serve` as a child process: wait for `listening`, ask for stats, stop it.
 
 Used by `verify`, the benchmark scripts and the tests: the server is always the real command
-line in its own process, so what is measured is what a user runs.
+line in its own process, so what is measured is what a user runs. Helpers only the benchmark
+scripts need (fresh netns, paced connects, load average) live in scripts/benchlib.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 from c10kplan.errors import EnvironmentProblem
 from c10kplan.host.parse import parse_pid_stat
 from c10kplan.host.procfs import ProcFS
-from c10kplan.processes import bring_loopback_up, describe_status, set_pdeathsig, stop_process, unshare_net_argv
+from c10kplan.processes import describe_status, set_pdeathsig, stop_process
 from c10kplan.reactor.stats import read_stats
 
 
@@ -157,52 +156,6 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-IN_NETNS_FLAG = "--in-netns"
-
-
-def ensure_fresh_netns(script: str, argv: Sequence[str], *, disabled: bool = False) -> str:
-    """Big loads run in their own network namespace so they do not use up the host's ports.
-
-    Outside one: re-run `script argv` under `unshare -n` (root; no host setting changes) and
-    exit with its status. Inside (IN_NETNS_FLAG in argv): bring loopback up. Returns where we run.
-    """
-    if disabled:
-        return "in the current netns"
-    if IN_NETNS_FLAG not in argv:
-        cmd = [*unshare_net_argv("a fresh netns"), sys.executable, os.path.abspath(script), IN_NETNS_FLAG, *argv]
-        raise SystemExit(subprocess.call(cmd))
-    bring_loopback_up("a fresh netns")
-    return "in a fresh netns"
-
-
-def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: float = 0.025) -> list[socket.socket]:
-    """n nonblocking connections, `pause` s after every `batch` so the server's accept queue
-    (capped at net.core.somaxconn) does not overflow and turn connects into SYN retries."""
-    socks = []
-    for i in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect((host, port))
-        except BlockingIOError:
-            pass  # loopback handshakes complete in the background
-        socks.append(s)
-        if i % batch == batch - 1:
-            time.sleep(pause)
-    return socks
-
-
-def add_netns_arguments(parser: argparse.ArgumentParser) -> None:
-    """--no-netns (run here) and the hidden flag ensure_fresh_netns passes to itself."""
-    parser.add_argument(IN_NETNS_FLAG, action="store_true", help="(internal) already in a fresh netns")
-    parser.add_argument("--no-netns", action="store_true", help="run in the current namespace")
-
-
-def load_average_text() -> str:
-    """`uptime`'s three load averages, to print next to timing figures."""
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -1,5 +1,6 @@
 """reactor.launch.ServerProcess, the one way tests, scripts and verify run `c10kplan serve`:
-start, fresh stats, exit described, stop of the whole group, and PDEATHSIG."""
+start, fresh stats, exit described, stop of the whole group, and PDEATHSIG; and the benchmark
+scripts' scripts/benchlib.ensure_fresh_netns."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,8 @@ from c10kplan.errors import EnvironmentProblem
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.verify.server import server_stats, start_server
 from tests.proc_helpers import wait_gone
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def test_a_server_that_cannot_start_is_one_line_and_leaves_nothing():
@@ -85,9 +89,11 @@ def test_pdeathsig_takes_the_server_down_with_a_sigkilled_parent():
     assert wait_gone(pids, timeout=10) == []
 
 
+# A script in scripts/ has that folder as sys.path[0]; this one, written elsewhere, adds it.
 FRESH_NETNS_SCRIPT = """
 import socket, sys
-from c10kplan.reactor.launch import ensure_fresh_netns
+sys.path.insert(0, SCRIPTS_DIR)
+from benchlib import ensure_fresh_netns
 where = ensure_fresh_netns(__file__, sys.argv[1:])
 srv = socket.create_server(("127.0.0.1", 0))
 socket.create_connection(srv.getsockname(), timeout=2).close()  # loopback is up
@@ -102,7 +108,7 @@ raise SystemExit(7)
                     reason="needs root, unshare(1) and ip(8) to make a network namespace")
 def test_ensure_fresh_netns_reruns_the_script_inside_with_loopback_up(tmp_path):
     script = tmp_path / "fresh.py"
-    script.write_text(FRESH_NETNS_SCRIPT)
+    script.write_text(FRESH_NETNS_SCRIPT.replace("SCRIPTS_DIR", repr(str(SCRIPTS))))
     done = subprocess.run([sys.executable, str(script), "--x", "1"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 7, done.stderr  # the inner run's exit status comes back
     assert done.stdout.strip() == "in a fresh netns ['lo'] ['--in-netns', '--x', '1']"
