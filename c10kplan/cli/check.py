@@ -183,8 +183,11 @@ def _cpu_line(result: Plan) -> str:
 def _print_processes(result: Plan) -> None:
     from c10kplan.cli import render
 
-    render.line(f"processes: {result.server_processes} server, {result.client_processes} client;"
-                f" source addresses per destination: {result.source_addresses}")
+    line = f"processes: {result.server_processes} server, {result.client_processes} client"
+    if result.ports is not None:  # a client side: the addresses ports.ephemeral asks for
+        line += (f"; source addresses per destination: {result.ports.fast_source_addresses}"
+                 f" (at least {result.source_addresses})")
+    render.line(line)
 
 
 def _print_notes(result: Plan) -> None:

@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[float, typer.Option(help="Seconds to hold the connections.")] = 10.0,
         connect_timeout: Annotated[float, typer.Option(help="Seconds before a pending connect counts as ETIMEDOUT.")] = 5.0,
         protocol: Annotated[str, typer.Option(help="What the server answers: echo, rot13 or discard.")] = "echo",
-        batch_ms: Annotated[float, typer.Option(help="Hold loop tick in ms at high message rates (fewer wakeups; latency errs high by at most one tick); 0 = wake on every reply.")] = 1.0,
+        batch_ms: Annotated[float, typer.Option(help="Hold loop tick in ms at high message rates (fewer wakeups; raw latency errs high by at most one tick, corrected by two); 0 = wake on every reply.")] = 1.0,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result document.")] = False,
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:

@@ -133,6 +133,13 @@ def port_range(procfs: ProcFS) -> tuple[int, int]:
     return values
 
 
+def reserved_ports_in(procfs: ProcFS, low: int, high: int) -> int:
+    """Ports of net.ipv4.ip_local_reserved_ports inside low..high: connect() never picks
+    them. 0 when the file is hidden or unreadable (the kernel default reserves none)."""
+    ranges = parse.parse_ranges(procfs.read_sysctl("net.ipv4.ip_local_reserved_ports"))
+    return parse.count_in_range(ranges or [], low, high)
+
+
 def process_rss_bytes(procfs: ProcFS, pid: int | str = "self") -> int | None:
     """VmRSS of one process in bytes; None when its /proc/PID/status is gone or unreadable."""
     return parse.status_rss_bytes(procfs.read(f"proc/{pid}/status"))

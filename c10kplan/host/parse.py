@@ -215,9 +215,11 @@ class CpuTimes(NamedTuple):
 def parse_proc_stat_cpu(text: str | None) -> CpuTimes | None:
     """`cpu  user nice system idle iowait irq softirq steal guest guest_nice` (proc(5)).
 
-    softirq matters here: loopback TCP runs the receiver's input path in NET_RX softirq, which
-    the kernel accounts to the CPU (this line) and not to the process that was interrupted, so
-    /proc/PID/stat utime + stime miss it. guest and guest_nice are already included in user and
+    softirq matters here: loopback TCP runs the receiver's input path in NET_RX softirq. With
+    CONFIG_IRQ_TIME_ACCOUNTING=y that time is charged to no process (only to this line); with
+    tick accounting (this build host) it is also charged to the task that was interrupted, and
+    softirq work done in ksoftirqd or on an idle CPU belongs to no process of ours either way.
+    This line counts it in every case. guest and guest_nice are already included in user and
     nice, so they are not added again."""
     if not text:
         return None

@@ -2,9 +2,10 @@
 
 Some facts about the cost of a message on Linux:
 - On loopback a send() runs the receiver's TCP input path (NET_RX softirq) on the sending CPU
-  before the syscall returns. So most of an echo round trip is kernel time, and part of it is
-  accounted as softirq time of the CPU (/proc/stat), not as utime / stime of any process:
-  per-process times undercount; the host's busy time is the measure.
+  before the syscall returns. So most of an echo round trip is kernel time, accounted as
+  softirq time of the CPU (/proc/stat); whether it also lands in utime / stime of a process
+  depends on the kernel's accounting (CONFIG_IRQ_TIME_ACCOUNTING) and on where it ran
+  (ksoftirqd, an idle CPU): the host's busy time is the measure.
 - A sparse echo round trip is three TCP segments, not two: the request, the reply (carrying
   the ACK of the request), and the client's ACK of the reply, sent at once as its own segment.
   A connection that received nothing for longer than its RTO re-enters quick-ACK mode

@@ -67,11 +67,12 @@ def fd_budget(facts: HostFacts, target: Target, *, min_server_processes: int = 0
     fd_procs = processes_needed(per_side, ceiling, reserve)
     server_procs = max(fd_procs, min_server_processes) if target.serves else 0
     client_procs = max(fd_procs, min_client_processes) if target.connects else 0
-    # The busiest process is on the side with fewer processes (the CPU budget may give the
-    # two sides different counts); each side holds all `connections`.
-    fewest = min(n for n in (server_procs, client_procs) if n)  # every role has one side
-    # One listening socket per server process (SO_REUSEPORT shards); clients have none.
-    fds_per_process = ceil_div(per_side, fewest) + reserve + (1 if target.serves else 0)
+    # The busiest process: each side holds all `connections` over its own processes (the CPU
+    # budget may give the two sides different counts), and a server process also has its
+    # listening socket (SO_REUSEPORT shards); clients have none.
+    server_fds = ceil_div(per_side, server_procs) + reserve + 1 if server_procs else 0
+    client_fds = ceil_div(per_side, client_procs) + reserve if client_procs else 0
+    fds_per_process = max(server_fds, client_fds)
     total = target.sockets + reserve * (server_procs + client_procs) + server_procs
     in_use = facts.file_nr_allocated or 0
     host_needed = total + in_use
@@ -90,8 +91,10 @@ def fd_budget(facts: HostFacts, target: Target, *, min_server_processes: int = 0
              "max(ceil(connections / (ceiling - reserve_fds)), cpu.client_processes) if role connects else 0",
              connections=per_side, ceiling=ceiling, reserve_fds=reserve, cpu=min_client_processes),
         step("fds_per_process", fds_per_process, "fds",
-             "ceil(connections / min(processes of a side)) + reserve_fds + listener",
-             connections=per_side, processes=fewest, reserve_fds=reserve),
+             "max(ceil(connections / server_processes) + reserve_fds + 1 listener,"
+             " ceil(connections / client_processes) + reserve_fds), over the sides the role has",
+             connections=per_side, server_processes=server_procs, client_processes=client_procs,
+             reserve_fds=reserve),
         step("total_fds", total, "fds",
              "sockets + reserve_fds x processes + server_processes (listeners)",
              sockets=target.sockets, reserve_fds=reserve, processes=server_procs + client_procs),

@@ -16,6 +16,8 @@ Kernel facts:
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import BaseModel
 
 from c10kplan.host.inspect import DEFAULT_PORT_RANGE, HostFacts
@@ -77,7 +79,7 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
         return finding(id="ports.ephemeral", status="WARN", formula=formula,
                        observed=f"ip_local_port_range: unknown (assumed {observed})",
                        required=f"{target.connections:,} ports",
-                       fix=f"use {b.source_addresses} source addresses if the default range holds")
+                       fix=f"use {b.fast_source_addresses} source addresses if the default range holds")
     required = f"{target.connections:,} ports to one ip:port"
     if b.ports_per_address == 0:
         lo, hi = WIDEST_PORT_RANGE
@@ -90,8 +92,9 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
     lo, hi = WIDEST_PORT_RANGE
     wide = ports_per_address(lo, hi, b.reserved_in_range)
     n = b.fast_source_addresses
+    last = ipaddress.IPv4Address("127.0.0.1") + (n - 1)
     fix = (f"use {n} source addresses, each at most {PORT_SHARE:.0%} full"
-           f" (e.g. 127.0.0.1-127.0.0.{n} on loopback: storm --source-ips auto);"
+           f" (e.g. 127.0.0.1-{last} on loopback: storm --source-ips auto);"
            f" {b.source_addresses} is the bare minimum, and connect() slows to milliseconds"
            f" past {SLOW_PORT_SHARE:.0%} of a range")
     if target.connections <= wide * SLOW_PORT_SHARE:
@@ -104,9 +107,12 @@ def _time_wait(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
     """A second storm within 60 s needs free ports while the first one's sit in TIME_WAIT."""
     formula = ("2 x connections <= ports_per_address x source_addresses, or tcp_tw_reuse = 1"
                " (2 on loopback)")
+    # With only the bare minimum of addresses; the fast count (ports.ephemeral's advice) always
+    # leaves room for a second run, so the fix names it too.
     capacity = b.ports_per_address * b.source_addresses
     required = f"{2 * target.connections:,} ports within 60 s (one run in TIME_WAIT + the next)"
-    fix = "sysctl -w net.ipv4.tcp_tw_reuse=1, or wait 60 s between runs"
+    fix = ("sysctl -w net.ipv4.tcp_tw_reuse=1, or wait 60 s between runs, or use"
+           f" {b.fast_source_addresses} source addresses (see ports.ephemeral)")
     reuse = facts.tcp_tw_reuse
     # Role "both" talks over loopback, where the default 2 already allows reuse.
     if reuse == 1 or (reuse == 2 and target.role == "both") or 2 * target.connections <= capacity:

@@ -38,15 +38,19 @@ from c10kplan.storm.stats import LatencyRecorder
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 RECV_CHUNK = 65536
 CONNECT_BATCH = 64  # connects started per loop turn before polling again
-SEND_BATCH = 4096  # messages sent per loop turn before polling again
+# Messages sent per loop turn before polling again: no more than one poll returns (CPython's
+# epoll.poll asks for FD_SETSIZE - 1 events), so reading keeps up with sending when behind.
+SEND_BATCH = 1023
 # Hold loop pacing (StormConfig.batch_tick, `--batch-ms`). When at least one message falls due
 # per tick in this process, the loop wakes once per tick: it sends what is due, reads every reply
 # that has arrived (poll with a zero timeout), then sleeps out the tick. Waking on each reply
 # instead costs one epoll_wait and a context switch per message: measured here at 30k msg/s
 # (30,000 connections), the host spent 1.60 CPUs waking per reply and 1.39 with a 1 ms tick. The
-# price: a reply is timed when it is read, up to one tick after it arrived, so latencies err high
-# by at most one tick (p50 0.27 ms became 1.5 ms there; p99 3.3 ms stayed 3.1 ms). `--batch-ms 0`
-# wakes on every reply, for exact timing at the higher CPU cost.
+# price: a message falling due just after a tick starts is sent up to one tick late, and a reply
+# is timed when it is read, up to one tick after it arrived. So raw latency errs high by at most
+# one tick and corrected latency (from the intended send) by at most two (p50 0.27 ms became
+# 1.5 ms there; p99 3.3 ms stayed 3.1 ms). `--batch-ms 0` wakes on every reply, for exact timing
+# at the higher CPU cost.
 PROGRESS_EVERY = 0.25  # seconds between progress reports
 DRAIN_SECONDS = 2.0  # how long the last replies may take after the hold
 COMMAND_WAIT = 600.0  # the longest a process waits for its parent's next command
@@ -273,7 +277,9 @@ class StormProcess:
                 self._flush(conn)
         if now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
-            self.report({"event": "progress", "index": self.index, **self.counters()})
+            # `at`: CLOCK_MONOTONIC is one clock for every process of the host, so the parent
+            # can place these counts on its own time line (verify's CPU window).
+            self.report({"event": "progress", "index": self.index, "at": now, **self.counters()})
 
     def _read_control(self) -> None:
         try:

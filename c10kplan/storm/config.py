@@ -107,16 +107,17 @@ def _extend(out: list[str], items, count: int) -> None:
     out.extend(items)
 
 
-def auto_source_ips(host: str, connections: int, port_low: int, port_high: int) -> tuple[str, ...]:
+def auto_source_ips(host: str, connections: int, port_low: int, port_high: int,
+                    reserved: int = 0) -> tuple[str, ...]:
     """Enough loopback source addresses that each stays at most a quarter full (PORT_SHARE in
     planner/sharding.py).
 
     One address needs no explicit bind: () lets the kernel choose, as a plain client would."""
-    needed = fast_source_addresses(connections, port_low, port_high)
+    needed = fast_source_addresses(connections, port_low, port_high, reserved)
     if needed <= 1:
         return ()
     if not ipaddress.IPv4Address(host).is_loopback:
-        minimum = source_addresses_needed(connections, port_low, port_high)
+        minimum = source_addresses_needed(connections, port_low, port_high, reserved)
         if minimum <= 1:
             return ()  # fits one range; the remote host is not ours to spread over
         raise BadInput(

@@ -19,7 +19,8 @@ import select
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit, split_lines
@@ -28,6 +29,7 @@ from c10kplan.storm.config import StormConfig, split
 from c10kplan.storm.result import ProcessResult, StormResult, combine
 
 EXIT_WAIT = 10.0  # seconds a child may take to close its sockets and exit after "close"
+HISTORY = 8  # progress reports kept per child (2 s at one per PROGRESS_EVERY)
 
 
 @dataclass
@@ -44,7 +46,23 @@ class _Child:
     error: str = ""
     exit_status: int | None = None
     last: dict = field(default_factory=dict)
+    # (at, received) of the latest progress reports, oldest first: places the reply count on the
+    # parent's time line (`received_at`).
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     rss_start: int | None = None  # VmRSS before its first connect
+
+
+def count_at(history: Sequence[tuple[float, int]], t: float) -> int:
+    """A counter's value at time `t` from timestamped readings (oldest first): interpolated
+    between the readings around `t`, the nearest one outside them, 0 without any."""
+    before = [(at, n) for at, n in history if at <= t]
+    after = [(at, n) for at, n in history if at > t]
+    if before and after:
+        (t0, n0), (t1, n1) = before[-1], after[0]
+        return round(n0 + (n1 - n0) * (t - t0) / (t1 - t0))
+    if before:
+        return before[-1][1]
+    return after[0][1] if after else 0
 
 
 def _child_main(cfg: StormConfig, index: int, start: int, end: int, control: int, reports: int,
@@ -109,6 +127,16 @@ class StormRun:
         from the last progress report (at most PROGRESS_EVERY old)."""
         return sum(c.result.messages_received if c.result is not None else c.last.get("received", 0)
                    for c in self.children)
+
+    def received_at(self, t: float, wait: float = 1.0) -> int:
+        """Replies received by time `t` (time.monotonic) over all processes, from the progress
+        reports around `t`: reads reports until each live process has sent one dated after `t`
+        (at most `wait` s), then interpolates linearly between the two that bracket `t`."""
+        def reported_after(c: _Child) -> bool:
+            return c.result is not None or (bool(c.history) and c.history[-1][0] >= t)
+
+        self._wait(reported_after, wait)
+        return sum(count_at(c.history, t) for c in self.children)
 
     @property
     def pids(self) -> list[int]:
@@ -176,6 +204,8 @@ class StormRun:
             child.error = event.get("message", "")
         if kind in ("progress", "ramped"):
             child.last = event
+        if kind == "progress" and isinstance(event.get("at"), (int, float)):
+            child.history.append((float(event["at"]), int(event.get("received", 0))))
         self.on_event(event)
 
     def _reap(self, child: _Child, *, block: bool) -> None:

@@ -1,12 +1,13 @@
 """Resolve `--processes auto` and `--source-ips auto` from this host's limits into a StormConfig.
 
 Reads only through ProcFS (the port range, `host.inspect.port_range`: the kernel default when
-hidden, EnvironmentProblem when malformed or inverted) and getrlimit (the fd hard limit)."""
+hidden, EnvironmentProblem when malformed or inverted; the reserved ports inside it) and
+getrlimit (the fd hard limit)."""
 
 from __future__ import annotations
 
 from c10kplan.errors import BadInput
-from c10kplan.host.inspect import port_range
+from c10kplan.host.inspect import port_range, reserved_ports_in
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import hard_nofile
 from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
@@ -28,7 +29,7 @@ def resolve_source_ips(spec: str | None, host: str, connections: int, procfs: Pr
         return ()
     if spec == "auto":
         low, high = port_range(procfs)
-        return auto_source_ips(host, connections, low, high)
+        return auto_source_ips(host, connections, low, high, reserved_ports_in(procfs, low, high))
     return parse_source_ips(spec)
 
 

@@ -11,9 +11,10 @@ Kernel facts:
 - VmRSS of a forked child counts pages it shares with its parent.
 - CPU time: /proc/PID/stat utime + stime and the host line of /proc/stat are in clock ticks
   (SC_CLK_TCK per second, 100 on Linux). On loopback much of a message's cost is the receiver's
-  TCP input path, run in NET_RX softirq; the host line counts it as softirq, not always as time
-  of the process that was interrupted. So the host's busy time is the total, and the processes'
-  own times only say how to share it between the server and the storm.
+  TCP input path, run in NET_RX softirq; the host line counts it as softirq, while a process is
+  charged for it only with tick accounting and only when it was the one interrupted (not with
+  CONFIG_IRQ_TIME_ACCOUNTING, not in ksoftirqd). So the host's busy time is the total, and the
+  processes' own times only say how to share it between the server and the storm.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class CpuUse(BaseModel):
 
     seconds: float
     messages: int
+    process_ticks: int  # utime + stime of server and storm in the window: the figures' resolution
     host_busy_cores: float | None  # host busy time / wall time
     server_us_per_message: float
     storm_us_per_message: float
@@ -134,7 +136,7 @@ def cpu_use(start: CpuSample | None, end: CpuSample | None,
         total = max(total, busy)  # the host's total; the processes' figures are sampled apart
     scale = total / (server + storm) * 1e6 / ticks_per_s / messages
     return CpuUse(
-        seconds=round(seconds, 3), messages=messages,
+        seconds=round(seconds, 3), messages=messages, process_ticks=server + storm,
         host_busy_cores=None if busy is None else round(busy / ticks_per_s / seconds, 3),
         server_us_per_message=round(server * scale, 2), storm_us_per_message=round(storm * scale, 2),
     )

@@ -210,7 +210,10 @@ def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs:
         if not server.alive():
             captured["server_exit"] = server.exit_description()
         captured["storm_pids"] = run.pids
-        captured["cpu_start"] = sample_cpu(procfs, pids, run.pids, run.received)
+        start = sample_cpu(procfs, pids, run.pids, messages=0)
+        # The replies at the very moment of the sample, not at the last progress report (up to
+        # PROGRESS_EVERY older): interpolated between the reports around it.
+        captured["cpu_start"] = start.model_copy(update={"messages": run.received_at(start.at)})
 
     def on_held(run) -> None:
         if "cpu_start" in captured:
@@ -291,16 +294,18 @@ def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, 
     )
 
 
-# Fewer replies than this over the hold make a CPU-per-message figure too coarse to keep
-# (process times are counted in 10 ms clock ticks).
+# A CPU-per-message figure is kept for --calibrate only from at least this many replies and
+# this many clock ticks of server + storm time (ticks are 10 ms: 100 ticks = 1 % resolution).
 MIN_CALIBRATION_MESSAGES = 10_000
+MIN_CALIBRATION_TICKS = 100
 
 
 def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int,
                        cpu: CpuUse | None) -> str:
     from c10kplan.planner.calibration import Calibration
 
-    cpu_measured = cpu is not None and cpu.messages >= MIN_CALIBRATION_MESSAGES
+    cpu_measured = (cpu is not None and cpu.messages >= MIN_CALIBRATION_MESSAGES
+                    and cpu.process_ticks >= MIN_CALIBRATION_TICKS)
     method = f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket"
     if cpu_measured:
         method += f"; CPU over {cpu.messages:,} echo round trips at {opts.message_rate:g} msg/s each"

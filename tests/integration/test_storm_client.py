@@ -182,9 +182,12 @@ def test_the_hold_loop_wakes_once_per_tick_only_when_batching(serve, tick):
         proc.close_all()
     # 400 connections x 10 msg/s x 1 s, every one answered either way
     assert 3_900 <= proc.sent <= 4_010 and proc.received == proc.sent and proc.mismatches == 0
+    batched_bound = 2 * cfg.duration / 0.005 + 20  # ~200 ticks of 5 ms, with room
     if tick:
         assert sleeps and all(0 < s <= tick + 1e-9 for s in sleeps)
-        assert polls <= 2 * cfg.duration / tick + 20  # ~200 ticks, not ~4,000 replies
+        assert polls <= batched_bound  # not one per reply (~4,000)
     else:
         assert sleeps == []
-        assert polls > 1_000  # woken by (nearly) every reply
+        # woken by replies: ~2,500 polls on a quiet host, ~1,700 with the CPUs contended (a
+        # starved process finds more replies per wakeup); still well above the batched bound
+        assert polls > 1.5 * batched_bound

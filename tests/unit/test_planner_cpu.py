@@ -225,9 +225,7 @@ def test_messages_spread_over_enough_processes_for_the_cpu():
     assert p.cpu.server_processes == math.ceil(server_cores / CPU_HEADROOM) > 1
     assert p.cpu.client_processes == math.ceil(client_cores / CPU_HEADROOM) > 1
     assert (p.server_processes, p.client_processes) == (p.cpu.server_processes, p.cpu.client_processes)
-    # the busiest process is on the side with fewer processes
-    fewest = min(p.server_processes, p.client_processes)
-    assert p.fds.fds_per_process == math.ceil(10_000 / fewest) + target.reserve_fds + 1
+    assert p.fds.fds_per_process == math.ceil(10_000 / p.server_processes) + target.reserve_fds + 1
     # idle: the fd limit alone decides (one process holds 10,000 here)
     idle = plan(facts, target.model_copy(update={"message_rate": 0}))
     assert (idle.server_processes, idle.client_processes) == (1, 1)
@@ -242,3 +240,17 @@ def test_cpu_processes_never_exceed_the_cpus_and_follow_the_role():
     assert server.cpu.client_processes == 0
     assert server.cpu.server_processes == math.ceil(1e6 * SERVER_US_PER_MESSAGE / 1e6 / CPU_HEADROOM)
     assert cpu_plan(4, 10, role="client").cpu.server_processes == 0
+
+
+def test_sides_with_different_process_counts_size_the_busiest_process_right():
+    """A calibration where the server costs 4x the client: more server processes than client
+    ones; the busiest process is then a client one (its share, no listener)."""
+    facts = HostFacts(cpu_count=16, nofile_hard=1_048_576, nofile_soft=1_048_576)
+    cal = Calibration(**CAL, server_cpu_us_per_message=40.0, client_cpu_us_per_message=10.0)
+    target = Target(connections=10_000, role="both", message_rate=20)  # 200,000 messages/s
+    p = plan(facts, target, cal)
+    assert p.server_processes == math.ceil(200_000 * 40.0 / 1e6 / CPU_HEADROOM) == 12
+    assert p.client_processes == math.ceil(200_000 * 10.0 / 1e6 / CPU_HEADROOM) == 3
+    assert p.fds.fds_per_process == math.ceil(10_000 / 3) + target.reserve_fds  # a client process
+    server_only = plan(facts, target.model_copy(update={"role": "server"}), cal)
+    assert server_only.fds.fds_per_process == math.ceil(10_000 / 12) + target.reserve_fds + 1

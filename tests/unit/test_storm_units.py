@@ -246,3 +246,23 @@ def test_process_results_name_a_real_time_signal_and_an_exit_code():
     killed, crashed = run.process_results()  # raised ValueError for signal 40 before
     assert (killed.status, killed.detail) == ("killed", "killed by signal 40")
     assert (crashed.status, crashed.detail) == ("crashed", "exited with status 4 without a result")
+
+
+def test_auto_source_ips_leave_out_reserved_ports_as_the_plan_does(tmp_path):
+    """8,000 reserved ports shrink a 28,232-port range to 20,232: 6,000 connections then need a
+    second address to stay a quarter full, exactly what the planner's fast count says."""
+    from c10kplan.host.inspect import collect_facts
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.planner import Target, plan
+    from c10kplan.storm.setup import resolve_source_ips
+
+    sysctl = tmp_path / "proc" / "sys" / "net" / "ipv4"
+    sysctl.mkdir(parents=True)
+    (sysctl / "ip_local_port_range").write_text("32768\t60999\n")
+    (sysctl / "ip_local_reserved_ports").write_text("32768-40767\n")
+    procfs = ProcFS(tmp_path)
+    assert auto_source_ips("127.0.0.1", 6_000, 32768, 60999) == ()  # without the reservation
+    picked = resolve_source_ips("auto", "127.0.0.1", 6_000, procfs)
+    assert picked == loopback_addresses(2)
+    planned = plan(collect_facts(procfs, pid=None), Target(connections=6_000, role="client"))
+    assert planned.ports.fast_source_addresses == len(picked)

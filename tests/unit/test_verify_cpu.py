@@ -51,7 +51,7 @@ def _s(at, busy, server, storm, messages):
 def test_host_busy_time_is_shared_by_the_processes_own_times():
     # 10 s, 100,000 replies; server 300 ticks, storm 100 ticks, host 600 ticks busy (softirq)
     use = cpu_use(_s(0, 1000, 0, 0, 0), _s(10, 1600, 300, 100, 100_000), ticks_per_s=100)
-    assert use.messages == 100_000 and use.host_busy_cores == 0.6
+    assert use.messages == 100_000 and use.host_busy_cores == 0.6 and use.process_ticks == 400
     # 6 s of CPU over 100,000 replies = 60 us, three quarters to the server
     assert use.server_us_per_message == 45.0 and use.storm_us_per_message == 15.0
 
@@ -82,7 +82,7 @@ def test_no_figure_without_messages_time_or_process_time(start, end):
 def test_calibration_keeps_cpu_only_from_enough_messages(tmp_path: Path):
     from c10kplan.planner.calibration import load_calibration
     from c10kplan.verify.options import VerifyOptions
-    from c10kplan.verify.run import MIN_CALIBRATION_MESSAGES, _write_calibration
+    from c10kplan.verify.run import MIN_CALIBRATION_MESSAGES, MIN_CALIBRATION_TICKS, _write_calibration
 
     def write(messages: int, name: str):
         opts = VerifyOptions(connections=1000, message_rate=2, calibrate=str(tmp_path / name))
@@ -91,9 +91,26 @@ def test_calibration_keeps_cpu_only_from_enough_messages(tmp_path: Path):
         return load_calibration(tmp_path / name), use
 
     cal, use = write(MIN_CALIBRATION_MESSAGES, "enough.json")
+    assert use.process_ticks == 400 >= MIN_CALIBRATION_TICKS
     assert cal.server_cpu_us_per_message == use.server_us_per_message > 0
     assert cal.client_cpu_us_per_message == use.storm_us_per_message > 0
     assert "CPU over" in cal.method
     cal, _ = write(MIN_CALIBRATION_MESSAGES - 1, "few.json")
     assert cal.server_cpu_us_per_message is None and cal.client_cpu_us_per_message is None
     assert cal.kernel_bytes_per_socket == 4000
+    # enough replies but too few clock ticks (10 ms each) to resolve the CPU: not kept either
+    opts = VerifyOptions(connections=1000, message_rate=2, calibrate=str(tmp_path / "coarse.json"))
+    coarse = cpu_use(_s(0, 0, 0, 0, 0), _s(1, 60, 30, 10, 50_000), ticks_per_s=100)
+    assert coarse.process_ticks == 40 < MIN_CALIBRATION_TICKS
+    _write_calibration(opts, 4000.0, None, 1000, coarse)
+    assert load_calibration(tmp_path / "coarse.json").server_cpu_us_per_message is None
+
+
+def test_a_counter_is_read_at_a_moment_between_two_reports():
+    from c10kplan.storm.runner import count_at
+
+    history = [(10.0, 1_000), (10.25, 1_500), (10.5, 2_000)]
+    assert count_at(history, 10.1) == 1_200  # interpolated, not the 1,000 of the last report before
+    assert count_at(history, 10.25) == 1_500
+    assert count_at(history, 9.0) == 1_000 and count_at(history, 11.0) == 2_000  # nearest outside
+    assert count_at([], 10.0) == 0
