@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from c10kplan.host.inspect import DEFAULT_PORT_RANGE, HostFacts
 from c10kplan.planner.findings import RECORD_CONFIG, Finding, Step, finding, step, unknown_finding
 from c10kplan.planner.sharding import (
+    MAX_SOURCE_ADDRESSES,
     PORT_SHARE,
     SLOW_PORT_SHARE,
     fast_source_addresses,
@@ -79,7 +80,7 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
         return finding(id="ports.ephemeral", status="WARN", formula=formula,
                        observed=f"ip_local_port_range: unknown (assumed {observed})",
                        required=f"{target.connections:,} ports",
-                       fix=f"use {b.fast_source_addresses} source addresses if the default range holds")
+                       fix=f"use {_addresses(b.fast_source_addresses)} if the default range holds")
     required = f"{target.connections:,} ports to one ip:port"
     if b.ports_per_address == 0:
         lo, hi = WIDEST_PORT_RANGE
@@ -92,9 +93,11 @@ def _finding(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
     lo, hi = WIDEST_PORT_RANGE
     wide = ports_per_address(lo, hi, b.reserved_in_range)
     n = b.fast_source_addresses
-    last = ipaddress.IPv4Address("127.0.0.1") + (n - 1)
-    fix = (f"use {n} source addresses, each at most {PORT_SHARE:.0%} full"
-           f" (e.g. 127.0.0.1-{last} on loopback: storm --source-ips auto);"
+    where = ""
+    if n <= MAX_SOURCE_ADDRESSES:  # 127.0.0.0/8 holds them: name the loopback range
+        last = ipaddress.IPv4Address("127.0.0.1") + (n - 1)
+        where = f" (e.g. 127.0.0.1-{last} on loopback: storm --source-ips auto)"
+    fix = (f"use {_addresses(n)}, each at most {PORT_SHARE:.0%} full{where};"
            f" {b.source_addresses} is the bare minimum, and connect() slows to milliseconds"
            f" past {SLOW_PORT_SHARE:.0%} of a range")
     if target.connections <= wide * SLOW_PORT_SHARE:
@@ -111,8 +114,9 @@ def _time_wait(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
     # leaves room for a second run, so the fix names it too.
     capacity = b.ports_per_address * b.source_addresses
     required = f"{2 * target.connections:,} ports within 60 s (one run in TIME_WAIT + the next)"
-    fix = ("sysctl -w net.ipv4.tcp_tw_reuse=1, or wait 60 s between runs, or use"
-           f" {b.fast_source_addresses} source addresses (see ports.ephemeral)")
+    fix = "sysctl -w net.ipv4.tcp_tw_reuse=1, or wait 60 s between runs"
+    if b.fast_source_addresses > 1:
+        fix += f", or use {_addresses(b.fast_source_addresses)} (see ports.ephemeral)"
     reuse = facts.tcp_tw_reuse
     # Role "both" talks over loopback, where the default 2 already allows reuse.
     if reuse == 1 or (reuse == 2 and target.role == "both") or 2 * target.connections <= capacity:
@@ -123,3 +127,7 @@ def _time_wait(facts: HostFacts, target: Target, b: PortBudget) -> Finding:
         return unknown_finding("ports.time_wait", "net.ipv4.tcp_tw_reuse", required, fix, formula)
     return finding(id="ports.time_wait", status="WARN", observed=f"tcp_tw_reuse={reuse}, {capacity:,} ports",
                    required=required, fix=fix, formula=formula)
+
+
+def _addresses(n: int) -> str:
+    return "1 source address" if n == 1 else f"{n:,} source addresses"

@@ -20,6 +20,8 @@ from __future__ import annotations
 SLOW_PORT_SHARE = 0.5
 # What `storm --source-ips auto` and verify fill each source address to: well clear of that.
 PORT_SHARE = 0.25
+# Loopback source addresses there are: 127.0.0.0/8 minus network and broadcast.
+MAX_SOURCE_ADDRESSES = 2**24 - 2
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -277,9 +277,10 @@ class StormProcess:
                 self._flush(conn)
         if now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
-            # `at`: CLOCK_MONOTONIC is one clock for every process of the host, so the parent
-            # can place these counts on its own time line (verify's CPU window).
-            self.report({"event": "progress", "index": self.index, "at": now, **self.counters()})
+            # `at` (taken after the dispatch the counts include): CLOCK_MONOTONIC is one clock
+            # for every process of the host, so the parent can place these counts on its own
+            # time line (verify's CPU window).
+            self.report({"event": "progress", "index": self.index, "at": self.clock(), **self.counters()})
 
     def _read_control(self) -> None:
         try:

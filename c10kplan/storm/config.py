@@ -20,13 +20,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from c10kplan.errors import BadInput
-from c10kplan.planner.sharding import fast_source_addresses, processes_needed, source_addresses_needed
+from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.planner.sharding import (
+    MAX_SOURCE_ADDRESSES,
+    fast_source_addresses,
+    ports_per_address,
+    processes_needed,
+    source_addresses_needed,
+)
 
 # fds a storm process keeps for itself: std streams, pipes, epoll, imported modules' files.
 FD_RESERVE = 64
-# The most source addresses a spec may expand to: 127.0.0.0/8 minus network and broadcast.
-MAX_SOURCE_ADDRESSES = 2**24 - 2
 
 
 class StormConfig(BaseModel):
@@ -112,7 +116,12 @@ def auto_source_ips(host: str, connections: int, port_low: int, port_high: int,
     """Enough loopback source addresses that each stays at most a quarter full (PORT_SHARE in
     planner/sharding.py).
 
-    One address needs no explicit bind: () lets the kernel choose, as a plain client would."""
+    One address needs no explicit bind: () lets the kernel choose, as a plain client would.
+    EnvironmentProblem when ip_local_reserved_ports covers the whole range."""
+    if ports_per_address(port_low, port_high, reserved) <= 0:
+        raise EnvironmentProblem(
+            f"every port of ip_local_port_range {port_low}-{port_high} is in ip_local_reserved_ports:"
+            " connect() has no ephemeral port to pick")
     needed = fast_source_addresses(connections, port_low, port_high, reserved)
     if needed <= 1:
         return ()

@@ -82,12 +82,13 @@ def test_verify_refuses_a_failing_plan_before_starting_anything():
 
 def test_calibrate_writes_a_file_check_accepts(tmp_path):
     from c10kplan.planner.calibration import load_calibration
+    from c10kplan.verify.run import MIN_CALIBRATION_TICKS
 
     # Slab is host-wide: 10,000 sockets (~40 MB of slab) stand well clear of other jobs' noise.
     path = tmp_path / "cal.json"
-    # 5,000 connections x 4 msg/s x 3 s: the CPU window (0.5 s settle to the end) holds about
-    # 50,000 round trips and ~2 CPU-seconds: enough for a CPU-per-message figure
-    done = _cli("verify", "--connections", "5000", "--duration", "3", "--message-rate", "4",
+    # 5,000 connections x 4 msg/s x 4 s: the CPU window (0.5 s settle to the end) holds about
+    # 70,000 round trips and ~3 CPU-seconds: enough for a CPU-per-message figure
+    done = _cli("verify", "--connections", "5000", "--duration", "4", "--message-rate", "4",
                 "--calibrate", str(path), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -100,8 +101,11 @@ def test_calibrate_writes_a_file_check_accepts(tmp_path):
     assert 1_000 < cal.kernel_bytes_per_socket < 32_000
     # CPU per message: measured over the hold, kept in the file, and used by the planner
     cpu = doc["cpu"]
-    # replies counted at the moment of each CPU sample: 20,000/s over the 2.5 s after the settle
-    assert 40_000 <= cpu["messages"] <= 52_500 and cpu["host_busy_cores"] > 0
+    # enough process time to keep the figure (see MIN_CALIBRATION_TICKS), else the file says null
+    assert cpu["process_ticks"] >= MIN_CALIBRATION_TICKS, cpu
+    # replies counted at the moment of each CPU sample: 20,000/s over the 3.5 s after the settle
+    # (a stale count from the last progress report would add up to 0.25 s worth, 5,000)
+    assert 56_000 <= cpu["messages"] <= 72_500 and cpu["host_busy_cores"] > 0
     assert cal.server_cpu_us_per_message == cpu["server_us_per_message"]
     assert cal.client_cpu_us_per_message == cpu["storm_us_per_message"]
     # a loopback echo round trip costs microseconds of CPU, not nanoseconds nor milliseconds

@@ -266,3 +266,10 @@ def test_auto_source_ips_leave_out_reserved_ports_as_the_plan_does(tmp_path):
     assert picked == loopback_addresses(2)
     planned = plan(collect_facts(procfs, pid=None), Target(connections=6_000, role="client"))
     assert planned.ports.fast_source_addresses == len(picked)
+
+
+def test_auto_source_ips_refuse_a_fully_reserved_range():
+    from c10kplan.errors import EnvironmentProblem
+
+    with pytest.raises(EnvironmentProblem, match="every port of ip_local_port_range 40000-40099"):
+        auto_source_ips("127.0.0.1", 10, 40000, 40099, reserved=100)
