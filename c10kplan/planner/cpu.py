@@ -87,11 +87,11 @@ def cpu_budget(
               else f"server: {server_src}; client: {client_src}")
     messages = target.connections * target.message_rate
     per_message = (server_us if target.serves else 0.0) + (client_us if target.connects else 0.0)
-    required = messages * per_message / 1e6
-    cores = facts.cpu_count
-    fit = CPU_HEADROOM * cores * 1e6 / per_message if cores else None
     server_cores = messages * server_us / 1e6 if target.serves else 0.0
     client_cores = messages * client_us / 1e6 if target.connects else 0.0
+    required = server_cores + client_cores  # = messages x per_message / 1e6
+    cores = facts.cpu_count
+    fit = CPU_HEADROOM * cores * 1e6 / per_message if cores else None
     server_procs = _processes_for(server_cores, cores) if target.serves else 0
     client_procs = _processes_for(client_cores, cores) if target.connects else 0
     working = [

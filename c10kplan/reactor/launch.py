@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.host.parse import parse_pid_stat
+from c10kplan.host.inspect import CLOCK_TICKS_PER_S, process_ticks
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import describe_status, set_pdeathsig, stop_process
 from c10kplan.reactor.stats import read_stats
@@ -159,9 +159,5 @@ class ServerProcess:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process in seconds (0.0 once it is gone); /proc/PID/stat counts
-    them in clock ticks, SC_CLK_TCK per second."""
-    stat = parse_pid_stat(ProcFS().read(f"proc/{pid}/stat"))
-    if stat is None:
-        return 0.0
-    return (stat.utime_ticks + stat.stime_ticks) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process in seconds (0.0 once it is gone)."""
+    return process_ticks(ProcFS(), [pid]) / CLOCK_TICKS_PER_S

@@ -230,30 +230,31 @@ class StormProcess:
         if conn.out:
             conn.out += msg
             return
-        try:
-            n = conn.sock.send(msg)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            self._drop(conn, exc.errno or "EUNKNOWN")
-            return
-        self.bytes_sent += n
-        if n < len(msg):
+        n = self._write(conn, msg)
+        if n is not None and n < len(msg):
             conn.out = msg[n:]
             self.backend.modify(conn.fd, EVENT_READ | EVENT_WRITE)
 
     def _flush(self, conn: _Conn) -> None:
-        try:
-            n = conn.sock.send(conn.out)
-        except (BlockingIOError, InterruptedError):
+        n = self._write(conn, conn.out)
+        if not n:  # would block (0) or dropped (None)
             return
-        except OSError as exc:
-            self._drop(conn, exc.errno or "EUNKNOWN")
-            return
-        self.bytes_sent += n
         conn.out = conn.out[n:]
         if not conn.out:
             self.backend.modify(conn.fd, EVENT_READ)
+
+    def _write(self, conn: _Conn, data: bytes) -> int | None:
+        """send() what the kernel takes now: the bytes sent, 0 when it would block, None when
+        the connection failed (dropped, counted by errno)."""
+        try:
+            n = conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self._drop(conn, exc.errno or "EUNKNOWN")
+            return None
+        self.bytes_sent += n
+        return n
 
     # -- the one dispatch -------------------------------------------------------------------
 

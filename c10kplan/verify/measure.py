@@ -19,13 +19,12 @@ Kernel facts:
 
 from __future__ import annotations
 
-import os
 import time
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.host.inspect import process_rss_bytes
-from c10kplan.host.parse import parse_meminfo, parse_pid_stat, parse_proc_stat_cpu, parse_sockstat, parse_status
+from c10kplan.host.inspect import CLOCK_TICKS_PER_S, process_rss_bytes, process_ticks
+from c10kplan.host.parse import parse_meminfo, parse_proc_stat_cpu, parse_sockstat, parse_status
 from c10kplan.host.procfs import ProcFS
 
 
@@ -100,16 +99,6 @@ class CpuUse(BaseModel):
     storm_us_per_message: float
 
 
-def process_ticks(procfs: ProcFS, pids: list[int]) -> int:
-    """Sum of utime + stime (clock ticks) of the processes; missing ones count 0."""
-    total = 0
-    for pid in pids:
-        stat = parse_pid_stat(procfs.read(f"proc/{pid}/stat"))
-        if stat is not None:
-            total += stat.utime_ticks + stat.stime_ticks
-    return total
-
-
 def sample_cpu(procfs: ProcFS, server_pids: list[int], storm_pids: list[int], messages: int,
                clock=time.monotonic) -> CpuSample:
     host = parse_proc_stat_cpu(procfs.read("proc/stat"))
@@ -119,7 +108,7 @@ def sample_cpu(procfs: ProcFS, server_pids: list[int], storm_pids: list[int], me
 
 
 def cpu_use(start: CpuSample | None, end: CpuSample | None,
-            ticks_per_s: int = os.sysconf("SC_CLK_TCK")) -> CpuUse | None:
+            ticks_per_s: int = CLOCK_TICKS_PER_S) -> CpuUse | None:
     """CPU per message between `start` and `end`; None without messages or process time."""
     if start is None or end is None:
         return None

@@ -9,7 +9,8 @@ import pytest
 
 from c10kplan.host.parse import CpuTimes, parse_proc_stat_cpu
 from c10kplan.host.procfs import ProcFS
-from c10kplan.verify.measure import CpuSample, cpu_use, process_ticks, sample_cpu
+from c10kplan.host.inspect import process_ticks
+from c10kplan.verify.measure import CpuSample, cpu_use, sample_cpu
 
 STAT = """cpu  100 5 40 900 10 3 50 7 20 0
 cpu0 50 2 20 450 5 1 25 3 10 0
