@@ -48,7 +48,7 @@ HostFactsFile = Annotated[str | None, _text(
     help="Plan for the host of this `snapshot` JSON file.")]
 CalibrationFile = Annotated[str | None, _text(
     "--calibration", metavar="FILE", default_shown=False,
-    help="Per-socket costs measured by `verify --calibrate`.")]
+    help="Per-socket and per-message costs measured by `verify --calibrate`.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
