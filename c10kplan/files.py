@@ -3,38 +3,117 @@
 Write a temp file in the same directory, optionally fsync it, then rename(2) it over the target:
 rename within one filesystem is atomic, so a reader (systemd, PAM, sysctl --system, `verify`
 polling a stats file) sees either the old file or the new one, never half of it. The temp file
-is removed when anything fails, so no `.NAME.*.tmp` is left behind.
+is removed when anything fails, so no `.NAME.*.tmp` is left behind; a process killed between
+creating and renaming it (kill -9) leaves one, which `remove_temp_files` sweeps.
+
+Kernel facts:
+- rename(2) replaces a symlink at the target name, it never writes through it; the temp file is
+  created with O_CREAT | O_EXCL | O_NOFOLLOW, so a planted name fails instead of being followed.
+- rename(2) is durable only once the directory holding the new entry is fsynced (ext4, xfs):
+  fsync the file, rename, then fsync the directory (a crash in between keeps the old file).
+- `*at` calls on a directory fd (openat / renameat / unlinkat) resolve names relative to the
+  directory the fd already holds, so a parent swapped for a symlink later cannot redirect them.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+
+# A step hook: called with a name before each system call that changes something on disk, so a
+# test can kill the process (SIGKILL) between any two of them.
+Step = Callable[[str], None]
+
+
+def no_step(_name: str) -> None:
+    pass
+
+
+def temp_prefix(name: str) -> str:
+    """Temp files for `name` are `.<name>.<random>.tmp` in the same directory."""
+    return f".{name}."
+
+
+def write_at(dir_fd: int, name: str, text: str, mode: int = 0o644, *, fsync: bool = True,
+             owner: tuple[int, int] | None = None, step: Step = no_step) -> None:
+    """Replace `name` in the directory `dir_fd` with `text` atomically; mode (exact, not
+    masked by the umask) and owner (uid, gid; None = the caller's) are set on the temp file
+    before the rename, so the target never shows another mode. Raises OSError."""
+    tmp = f"{temp_prefix(name)}{secrets.token_hex(4)}.tmp"
+    step("create-temp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600, dir_fd=dir_fd)
+    try:
+        try:
+            step("write-temp")
+            data = text.encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            step("chmod-temp")
+            os.fchmod(fd, mode)
+            if owner is not None:
+                step("chown-temp")
+                os.fchown(fd, *owner)
+            if fsync:
+                step("fsync-temp")
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        step("rename")
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass  # the directory went away too; the first error is the one to report
+        raise
+    if fsync:
+        step("fsync-dir")
+        os.fsync(dir_fd)
+
+
+def read_bounded(fd: int, limit: int) -> bytes:
+    """Read from `fd` until EOF or until more than `limit` bytes (returns at most limit + 1, so
+    the caller can tell "too big" from "exactly limit"), whatever fstat's size claims."""
+    data = b""
+    while len(data) <= limit:
+        chunk = os.read(fd, limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def atomic_write(path: str | os.PathLike[str], text: str, mode: int = 0o644, *,
                  fsync: bool = True, parents: bool = True) -> None:
     """Replace `path` with `text` atomically. Raises OSError.
 
-    fsync: flush the data to disk before the rename, so a crash cannot leave an empty file
-    under the new name (persisted configuration, backups). A file rewritten every second
-    (server stats) passes False. parents: create missing parent directories first."""
+    fsync: flush the data, and after the rename the directory, to disk, so a crash cannot leave
+    an empty file or the old name (persisted configuration, backups). A file rewritten every
+    second (server stats) passes False. parents: create missing parent directories first."""
     path = Path(path)
     if parents:
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass  # the directory went away too; the first error is the one to report
-        raise
+        write_at(dir_fd, path.name, text, mode, fsync=fsync)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_temp_files(dir_fd: int, name: str) -> list[str]:
+    """Remove the `.<name>.*.tmp` files a killed writer left in `dir_fd`; returns their names.
+    Only call this while holding the lock that serializes the writers of `name`."""
+    prefix = temp_prefix(name)
+    removed = []
+    for entry in os.listdir(dir_fd):
+        if entry.startswith(prefix) and entry.endswith(".tmp"):
+            try:
+                os.unlink(entry, dir_fd=dir_fd)
+                removed.append(entry)
+            except FileNotFoundError:
+                pass
+    return removed

@@ -25,11 +25,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.errors import ApplyFailed, BadInput, ProfileError, errno_name
-from c10kplan.files import atomic_write
+from c10kplan.files import Step, no_step
 from c10kplan.host.parse import parse_ints
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
 from c10kplan.profiles.backup import Backup, StateStore
-from c10kplan.profiles.files import read_or_none, restore_file
+from c10kplan.profiles.files import FileMeta, RootDir, UnsafePath
 from c10kplan.profiles.model import Profile, Setting
 from c10kplan.profiles.persist import persisted_files
 from c10kplan.profiles.schema import SUPPORTED
@@ -176,50 +176,6 @@ def _errno_text(exc: OSError) -> str:
     return f"{errno_name(exc.errno)} ({exc.errno}): {exc.strerror or exc}"
 
 
-def _restore_sysctls(writer: Writer, procfs: ProcFS, originals: dict[str, str],
-                     keys: list[str]) -> list[str]:
-    """Write the raw original back for each key that differs; returns failures."""
-    failed = []
-    for key in reversed(keys):
-        raw = originals.get(key)
-        if raw is None:
-            continue
-        current = procfs.read(sysctl_relpath(key))
-        if current == raw:
-            continue
-        try:
-            writer(key, raw)
-        except OSError as exc:
-            failed.append(f"{key}: {_errno_text(exc)}")
-    return failed
-
-
-def _restore_files(root: Path, originals: dict[str, str | None], paths: list[str]) -> list[str]:
-    failed = []
-    for rel in reversed(paths):
-        if rel not in originals:
-            continue
-        try:
-            restore_file(root / rel, originals[rel])
-        except OSError as exc:
-            failed.append(f"{rel}: {_errno_text(exc)}")
-    return failed
-
-
-def _recover(store: StateStore, backup: Backup, procfs: ProcFS, writer: Writer) -> str:
-    """Undo the partial changes of an interrupted apply (its pending_* values)."""
-    failed = _restore_sysctls(writer, procfs, backup.pending_sysctl, list(backup.pending_sysctl))
-    failed += _restore_files(Path(backup.root), backup.pending_files, list(backup.pending_files))
-    if failed:
-        raise ApplyFailed(f"an earlier apply of {backup.pending_profile!r} was interrupted and "
-                          f"could not be undone: {'; '.join(failed)}")
-    if backup.applied:
-        store.save(backup.model_copy(update={"pending_profile": None, "pending_sysctl": {},
-                                             "pending_files": {}}))
-    else:
-        store.clear()
-    return (f"an earlier apply of {backup.pending_profile!r} was interrupted; its partial "
-            f"changes ({len(backup.pending_sysctl)} key(s)) were rolled back first")
 
 
 def _effects(profile: Profile, procfs: ProcFS, persist: bool, changed: bool) -> tuple[str, ...]:
@@ -244,6 +200,170 @@ def _effects(profile: Profile, procfs: ProcFS, persist: bool, changed: bool) -> 
     return tuple(out)
 
 
+def _restore(writer: Writer, procfs: ProcFS, rootdir: RootDir, sysctl: dict[str, str],
+             keys: list[str], files: dict[str, str | None], meta: dict[str, FileMeta],
+             paths: list[str], dirs: list[str], step: Step) -> tuple[int, list[str]]:
+    """Put back each of `keys` and `paths` (newest first) that differs from its original, then
+    remove the `dirs` apply created. Returns (keys rewritten, failures as text)."""
+    failed = []
+    restored = 0
+    for key in reversed(keys):
+        raw = sysctl.get(key)
+        if raw is None or procfs.read(sysctl_relpath(key)) == raw:
+            continue
+        try:
+            step("restore-key")
+            writer(key, raw)
+            restored += 1
+        except OSError as exc:
+            failed.append(f"{key}: {_errno_text(exc)}")
+    for rel in reversed(paths):
+        if rel not in files:
+            continue
+        try:
+            rootdir.restore(rel, files[rel], meta.get(rel), step=step)
+        except OSError as exc:
+            failed.append(f"{rel}: {_errno_text(exc)}")
+        except (UnsafePath, UnicodeDecodeError) as exc:
+            failed.append(f"{rel}: {exc}")
+    if not failed:
+        try:
+            rootdir.remove_dirs(dirs, step=step)
+        except (OSError, UnsafePath) as exc:
+            failed.append(f"{exc}")
+    return restored, failed
+
+
+class Transaction:
+    """One apply: `begin` saves the originals (before any change), `write_key` / `write_file`
+    change one thing each and read a key back, `commit` marks the backup complete. A failed
+    write calls `undo`, which restores every key and file whose write STARTED (a write that
+    failed half-way may have truncated its target), removes the directories this apply made,
+    and returns the ApplyFailed to raise. A kill -9 anywhere leaves `pending_*` in the backup
+    for the next apply or rollback to undo."""
+
+    def __init__(self, store: StateStore, procfs: ProcFS, writer: Writer, prior: Backup | None,
+                 step: Step) -> None:
+        self.store, self.procfs, self.write, self.prior, self.step = (store, procfs, writer,
+                                                                      prior, step)
+        self.rootdir = RootDir(procfs.root.resolve())
+        self.keys: list[str] = []  # keys whose write started
+        self.paths: list[str] = []  # files whose write started
+        self.state = prior or Backup(root=str(self.rootdir.root))
+
+    def begin(self, profile: str, keys: list[str], files: dict[str, str]) -> None:
+        sysctl = {}
+        for key in keys:
+            raw = self.procfs.read(sysctl_relpath(key))
+            if raw is None:
+                raise ApplyFailed(f"{key}: cannot read the current value; nothing was changed")
+            sysctl[key] = raw
+        texts: dict[str, str | None] = {}
+        meta: dict[str, FileMeta] = {}
+        dirs: list[str] = []
+        for rel in files:
+            path = self.rootdir.show(rel)
+            try:
+                dirs += [d for d in self.rootdir.missing_dirs(rel) if d not in dirs]
+                found = self.rootdir.read(rel)
+            except UnsafePath as exc:
+                raise UnsafePath(f"{exc}; nothing was changed") from None
+            except OSError as exc:
+                raise ApplyFailed(f"cannot read {path} to back it up: {_errno_text(exc)}; "
+                                  "nothing was changed") from None
+            except UnicodeDecodeError:
+                raise ApplyFailed(f"{path} is not UTF-8 text, so it cannot be backed up; "
+                                  "move it aside; nothing was changed") from None
+            texts[rel] = found[0] if found else None
+            if found:
+                meta[rel] = found[1]
+        prior = self.state
+        self.state = prior.model_copy(update={
+            "version": 2, "pending_profile": profile, "pending_sysctl": sysctl,
+            "pending_files": texts, "pending_meta": meta, "pending_dirs": tuple(dirs),
+            # an older original wins: rollback returns to the state before the first apply
+            "sysctl": {**sysctl, **prior.sysctl},
+            "files": {**texts, **prior.files},
+            "meta": {**{r: m for r, m in meta.items() if r not in prior.files}, **prior.meta},
+            "dirs": (*prior.dirs, *(d for d in dirs if d not in prior.dirs)),
+        })
+        self.store.save(self.state, step=self.step)  # before the first write
+
+    def write_key(self, key: str, text: str) -> None:
+        self.keys.append(key)
+        try:
+            self.step("write-key")
+            self.write(key, text + "\n")
+        except OSError as exc:
+            raise self.undo(f"writing {key} = {text} failed: {_errno_text(exc)}") from None
+        self.step("read-back")
+        readback = self.procfs.read_sysctl(key)
+        if readback is None or _norm(readback) != _norm(text):
+            raise self.undo(f"{key}: wrote {text!r} but the kernel reads back {readback!r}")
+
+    def write_file(self, rel: str, text: str) -> None:
+        self.paths.append(rel)
+        try:
+            self.rootdir.write(rel, text, step=self.step)
+        except OSError as exc:
+            raise self.undo(f"writing {self.rootdir.show(rel)} failed: "
+                            f"{_errno_text(exc)}") from None
+        except UnsafePath as exc:
+            raise self.undo(str(exc)) from None
+
+    def commit(self) -> None:
+        self.store.save(_without_pending(self.state, applied=self.state.pending_profile),
+                        step=self.step)
+
+    def undo(self, reason: str) -> ApplyFailed:
+        s = self.state
+        restored, failed = _restore(self.write, self.procfs, self.rootdir, s.pending_sysctl,
+                                    self.keys, s.pending_files, s.pending_meta, self.paths,
+                                    list(s.pending_dirs), self.step)
+        if failed:
+            return ApplyFailed(f"{reason}; restoring FAILED for {'; '.join(failed)} "
+                               f"(backup kept in {self.store.file})")
+        if self.prior is not None:
+            self.store.save(self.prior, step=self.step)
+        else:
+            self.store.clear(step=self.step)
+        return ApplyFailed(f"{reason}; restored {restored} key(s) already written, "
+                           "nothing was changed")
+
+
+def _without_pending(backup: Backup, applied: str | None = None) -> Backup:
+    return backup.model_copy(update={
+        "pending_profile": None, "pending_sysctl": {}, "pending_files": {}, "pending_meta": {},
+        "pending_dirs": (), "applied": (*backup.applied, *([applied] if applied else []))})
+
+
+def _recover(store: StateStore, backup: Backup, procfs: ProcFS, writer: Writer,
+             step: Step) -> tuple[str, Backup | None]:
+    """Undo the partial changes of an interrupted apply (its pending_* values); returns what
+    was done and the backup left (None when no earlier apply completed)."""
+    _, failed = _restore(writer, procfs, RootDir(backup.root), backup.pending_sysctl,
+                         list(backup.pending_sysctl), backup.pending_files, backup.pending_meta,
+                         list(backup.pending_files), list(backup.pending_dirs), step)
+    if failed:
+        raise ApplyFailed(f"an earlier apply of {backup.pending_profile!r} was interrupted and "
+                          f"could not be undone: {'; '.join(failed)}")
+    left = _without_pending(backup) if backup.applied else None
+    if left is not None:
+        store.save(left, step=step)
+    else:
+        store.clear(step=step)
+    return (f"an earlier apply of {backup.pending_profile!r} was interrupted; its partial "
+            f"changes ({len(backup.pending_sysctl)} key(s)) were rolled back first"), left
+
+
+def _load_for(store: StateStore, root: Path) -> Backup | None:
+    backup = store.load()
+    if backup is not None and Path(backup.root) != root:
+        raise BadInput(f"{store.file}: holds a backup for root {backup.root}, not {root}; "
+                       f"roll that back first (c10kplan rollback --state-dir {store.dir})")
+    return backup
+
+
 def apply_profile(
     profile: Profile,
     *,
@@ -253,123 +373,73 @@ def apply_profile(
     dry_run: bool = False,
     persist: bool = False,
     writer: Writer | None = None,
+    on_step: Step | None = None,
 ) -> ApplyReport:
-    """Apply (or with dry_run, only diff) `profile`. See the module docstring for the order."""
-    write = writer or procfs_writer(procfs)
-    root = procfs.root.resolve()
-    backup = store.load()
-    if backup is not None and Path(backup.root) != root:
-        raise BadInput(f"{store.file}: holds a backup for root {backup.root}, not {root}; "
-                       f"roll that back first (c10kplan rollback --state-dir {store.dir})")
-    recovered = None
-    if backup is not None and not backup.complete:
-        if dry_run:
-            recovered = (f"an earlier apply of {backup.pending_profile!r} was interrupted; "
-                         "apply or rollback will undo its partial changes first")
-        else:
-            recovered = _recover(store, backup, procfs, write)
-            backup = store.load()
+    """Apply (or with dry_run, only diff) `profile`. See the module docstring for the order.
+    on_step: called before each change on disk (tests kill the process there)."""
+    write, step, root = writer or procfs_writer(procfs), on_step or no_step, procfs.root.resolve()
+    if dry_run:
+        backup = _load_for(store, root)
+        recovered = None if backup is None or backup.complete else (
+            f"an earlier apply of {backup.pending_profile!r} was interrupted; "
+            "apply or rollback will undo its partial changes first")
+        return _report(profile, procfs, store, patterns, persist, recovered, None)
+    with store.locked(on_wait=step):
+        backup, recovered = _load_for(store, root), None
+        if backup is not None and not backup.complete:
+            recovered, backup = _recover(store, backup, procfs, write, step)
+        txn = Transaction(store, procfs, write, backup, step)
+        return _report(profile, procfs, store, patterns, persist, recovered, txn)
 
+
+def _report(profile: Profile, procfs: ProcFS, store: StateStore, patterns: tuple[str, ...],
+            persist: bool, recovered: str | None, txn: Transaction | None) -> ApplyReport:
+    """Plan the diff and, given a transaction, carry it out; the report either way."""
     changes = plan_changes(profile, procfs, patterns)
     files = persisted_files(profile, _persist_entries(changes)) if persist else {}
-    common = {"profile": profile.name, "root": str(root), "state_dir": str(store.dir),
-              "changes": tuple(changes), "files": tuple(files), "recovered": recovered}
-    to_write = [c for c in changes if c.action == "change"]
-    if dry_run:
-        return ApplyReport(dry_run=True, effects=_effects(profile, procfs, persist, bool(to_write)),
-                           **common)
-
-    before_sysctl = {}
-    for c in to_write:
-        raw = procfs.read(sysctl_relpath(c.key))
-        if raw is None:
-            raise ApplyFailed(f"{c.key}: cannot read the current value; nothing was changed")
-        before_sysctl[c.key] = raw
-    before_files: dict[str, str | None] = {}
-    for rel in files:
-        try:
-            before_files[rel] = read_or_none(root / rel)
-        except OSError as exc:
-            raise ApplyFailed(f"cannot read {root / rel} to back it up: {_errno_text(exc)}; "
-                              "nothing was changed") from None
-        except UnicodeDecodeError:
-            raise ApplyFailed(f"{root / rel} is not UTF-8 text, so it cannot be backed up; "
-                              "move it aside; nothing was changed") from None
-    prior = backup or Backup(root=str(root))
-    in_progress = prior.model_copy(update={
-        "pending_profile": profile.name,
-        "pending_sysctl": before_sysctl,
-        "pending_files": before_files,
-        "sysctl": {**before_sysctl, **prior.sysctl},  # an older original wins
-        "files": {**before_files, **prior.files},
-    })
-    store.save(in_progress)  # before the first write
-
-    written: list[str] = []
-    replaced: list[str] = []
-
-    def undo(reason: str) -> ApplyFailed:
-        failed = _restore_sysctls(write, procfs, before_sysctl, written)
-        failed += _restore_files(root, before_files, replaced)
-        if failed:
-            return ApplyFailed(f"{reason}; restoring FAILED for {'; '.join(failed)} "
-                               f"(backup kept in {store.file})")
-        if backup is not None:
-            store.save(prior)
-        else:
-            store.clear()
-        return ApplyFailed(f"{reason}; restored {len(written)} key(s) already written, "
-                           "nothing was changed")
-
-    for c in to_write:
-        assert c.new is not None
-        try:
-            write(c.key, c.new + "\n")
-        except OSError as exc:
-            raise undo(f"writing {c.key} = {c.new} failed: {_errno_text(exc)}") from None
-        written.append(c.key)
-        readback = procfs.read_sysctl(c.key)
-        if readback is None or _norm(readback) != _norm(c.new):
-            raise undo(f"{c.key}: wrote {c.new!r} but the kernel reads back {readback!r}") from None
-    for rel, text in files.items():
-        try:
-            atomic_write(root / rel, text)
-        except OSError as exc:
-            raise undo(f"writing {root / rel} failed: {_errno_text(exc)}") from None
-        replaced.append(rel)
-
-    store.save(in_progress.model_copy(update={
-        "pending_profile": None, "pending_sysctl": {}, "pending_files": {},
-        "applied": (*prior.applied, profile.name)}))
-    return ApplyReport(dry_run=False, written=tuple(written),
-                       effects=_effects(profile, procfs, persist, bool(written)), **common)
+    to_write = [(c.key, c.new) for c in changes if c.action == "change" and c.new is not None]
+    if txn is not None:
+        txn.begin(profile.name, [key for key, _ in to_write], files)
+        for key, new in to_write:
+            txn.write_key(key, new)
+        for rel, text in files.items():
+            txn.write_file(rel, text)
+        txn.commit()
+    return ApplyReport(profile=profile.name, root=str(procfs.root.resolve()),
+                       state_dir=str(store.dir), changes=tuple(changes), files=tuple(files),
+                       recovered=recovered, dry_run=txn is None,
+                       written=tuple(txn.keys) if txn else (),
+                       effects=_effects(profile, procfs, persist, bool(to_write)))
 
 
 def rollback(store: StateStore, *, root: Path | str | None = None,
-             writer: Writer | None = None) -> RollbackReport:
-    """Restore every original value and file the backup holds, then remove the backup.
-    Idempotent: with no backup there is nothing to do."""
-    backup = store.load()
-    if backup is None:
-        return RollbackReport(root=None if root is None else str(root), state_dir=str(store.dir),
-                              message=f"nothing to roll back (no backup in {store.dir})")
-    if root is not None and Path(root).resolve() != Path(backup.root):
-        raise BadInput(f"{store.file}: the backup is for root {backup.root}, not {root}")
-    procfs = ProcFS(backup.root)
-    write = writer or procfs_writer(procfs)
-    keys = list(backup.sysctl)
-    paths = list(backup.files)
-    failed = _restore_sysctls(write, procfs, backup.sysctl, keys)
-    failed += _restore_files(Path(backup.root), backup.files, paths)
-    if failed:
-        raise ApplyFailed(f"rollback could not restore: {'; '.join(failed)} "
-                          f"(backup kept in {store.file}; fix and run rollback again)")
-    store.clear()
+             writer: Writer | None = None, on_step: Step | None = None) -> RollbackReport:
+    """Restore every original value and file the backup holds (content, mode, owner), remove
+    the directories apply created, then remove the backup. Idempotent: with no backup there is
+    nothing to do."""
+    step = on_step or no_step
+    nothing = RollbackReport(root=None if root is None else str(root), state_dir=str(store.dir),
+                             message=f"nothing to roll back (no backup in {store.dir})")
+    if not store.exists():
+        return nothing
+    with store.locked(on_wait=step):
+        backup = store.load()
+        if backup is None:
+            return nothing
+        if root is not None and Path(root).resolve() != Path(backup.root):
+            raise BadInput(f"{store.file}: the backup is for root {backup.root}, not {root}")
+        procfs = ProcFS(backup.root)
+        keys, paths = list(backup.sysctl), list(backup.files)
+        _, failed = _restore(writer or procfs_writer(procfs), procfs, RootDir(backup.root),
+                             backup.sysctl, keys, backup.files, backup.meta, paths,
+                             list(backup.dirs), step)
+        if failed:
+            raise ApplyFailed(f"rollback could not restore: {'; '.join(failed)} "
+                              f"(backup kept in {store.file}; fix and run rollback again)")
+        store.clear(step=step)
     what = ", ".join([*backup.applied, *([backup.pending_profile] if backup.pending_profile else [])])
     msg = f"restored {len(keys)} key(s) and {len(paths)} file(s) changed by {what}"
     if not backup.complete:
         msg = f"the last apply ({backup.pending_profile!r}) was interrupted; " + msg
     return RollbackReport(root=backup.root, state_dir=str(store.dir), restored=tuple(keys),
                           files=tuple(paths), interrupted=not backup.complete, message=msg)
-
-

@@ -19,6 +19,11 @@ from c10kplan.profiles.model import Limits, Profile
 SYSCTL_CONF = "etc/sysctl.d/90-c10kplan.conf"
 LIMITS_CONF = "etc/security/limits.d/90-c10kplan.conf"
 SYSTEMD_DROPIN = "etc/systemd/system.conf.d/90-c10kplan.conf"
+# The only files apply writes: rollback restores nothing else, whatever a backup says.
+MANAGED_FILES = (SYSCTL_CONF, LIMITS_CONF, SYSTEMD_DROPIN)
+# Their parent directories (relative to the root): the only ones apply may create and remove.
+MANAGED_DIRS = tuple(sorted({"/".join(f.split("/")[:i]) for f in MANAGED_FILES
+                             for i in range(1, f.count("/") + 1)}))
 
 
 def header(profile: Profile, what: str) -> str:
