@@ -1,0 +1,181 @@
+"""kill -9 at chosen points of an apply, then recover and compare: the engine of
+test_apply_kill.py, importable both by pytest and by a child running inside `unshare -n`.
+
+A kill point is a step number: apply calls its `on_step` hook before every change on disk
+(each sysctl write and read-back, each mkdir, temp-file create / write / chmod / fsync /
+rename / directory fsync, each backup save). A forked child runs the apply with a hook that
+sends itself SIGKILL at step k, so the kill is real (no handler, no cleanup) and lands at a
+deterministic place, not after a timed window. The parent then recovers (rollback, or a
+next apply followed by rollback, or a rollback that is itself killed and run again) and checks
+that every byte, mode and owner is back and no temp file or backup is left.
+
+Run inside a namespace: `python -m tests.hostile.kill_points ROOT STATE N SEED` prints one JSON
+document with the counts (used by test_apply_kill.py under `unshare -n`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from c10kplan.host.procfs import ProcFS
+from c10kplan.profiles.apply import apply_profile, rollback
+from c10kplan.profiles.backup import StateStore
+from c10kplan.profiles.merge import resolve
+from c10kplan.profiles.schema import SUPPORTED
+from tests.hostile.tree_state import full_snapshot, temp_files
+
+def killer(k: int) -> Callable[[str], None]:
+    """An on_step hook that SIGKILLs this process at its k-th step."""
+    n = 0
+
+    def on_step(_name: str) -> None:
+        nonlocal n
+        n += 1
+        if n == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return on_step
+
+
+def counter() -> tuple[Callable[[str], None], list[str]]:
+    seen: list[str] = []
+    return seen.append, seen
+
+
+def in_child(fn: Callable[[], None]) -> int:
+    """Run fn in a forked child and wait for it (one child at a time: a bounded fork);
+    returns the signal that ended it, or minus its exit code."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the parent reads only the status
+            os.write(2, f"kill_points child: {exc!r}\n".encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.waitstatus_to_exitcode(status)
+
+
+@dataclass
+class Scenario:
+    """One apply to kill: a tree (root), a state dir, what to apply, and what a prior complete
+    apply left (or nothing)."""
+
+    root: Path
+    state: Path
+    profile: str
+    patterns: tuple[str, ...] = ()
+    prior: str | None = None  # a profile applied (and completed) before the one killed
+    skip: tuple[str, ...] = ()  # top-level names of root not compared (a /proc symlink)
+    live_keys: tuple[str, ...] = ()  # keys read from the live /proc/sys and compared too
+    names: list[str] = field(default_factory=list)
+
+    def store(self) -> StateStore:
+        return StateStore(self.state)
+
+    def apply(self, name: str, on_step: Callable[[str], None] | None = None) -> None:
+        apply_profile(resolve(name), procfs=ProcFS(self.root), store=self.store(),
+                      patterns=self.patterns, persist=True, on_step=on_step)
+
+    def prepare(self) -> None:
+        if self.prior:
+            self.apply(self.prior)
+
+    def state_of_world(self) -> tuple[object, ...]:
+        live = {k: Path("/proc/sys/" + k.replace(".", "/")).read_bytes() for k in self.live_keys}
+        return full_snapshot(self.root, skip=self.skip), live
+
+    def count_steps(self) -> int:
+        """Steps of one apply, counted in-process (then rolled back)."""
+        self.prepare()
+        hook, seen = counter()
+        self.apply(self.profile, hook)
+        rollback(self.store())
+        return len(seen)
+
+
+@dataclass
+class Outcome:
+    killed: int = 0  # children that died of SIGKILL at their step
+    restored: int = 0  # of those, recovered to every byte, mode and owner, no temp, no backup
+    nested: int = 0  # recoveries that were themselves killed, then run again
+    failures: list[str] = field(default_factory=list)
+
+
+def run_kill_points(scenarios: list[Scenario], n: int, seed: int) -> Outcome:
+    """Kill an apply at `n` random (scenario, step) points; recover each and compare."""
+    rng = random.Random(seed)
+    steps = []
+    for sc in scenarios:
+        before = sc.state_of_world()
+        steps.append(sc.count_steps())
+        assert sc.state_of_world() == before, "apply + rollback without a kill is not exact"
+    out = Outcome()
+    for i in range(n):
+        idx = rng.randrange(len(scenarios))
+        sc, k = scenarios[idx], rng.randint(1, steps[idx])
+        before = sc.state_of_world()
+        sc.prepare()
+        sig = in_child(lambda: sc.apply(sc.profile, killer(k)))
+        if sig != signal.SIGKILL:
+            out.failures.append(f"#{i} {sc.profile} step {k}/{steps[idx]}: child ended {sig}")
+            continue
+        out.killed += 1
+        how = rng.choice(["rollback", "next apply", "killed rollback"])
+        if how == "next apply":  # the next apply recovers first, then rollback undoes it
+            sc.apply(sc.prior or sc.profile)
+        elif how == "killed rollback":  # a rollback killed half-way, then run again
+            hook = killer(rng.randint(1, 12))
+            if in_child(lambda: rollback(sc.store(), on_step=hook)) == signal.SIGKILL:
+                out.nested += 1
+        rollback(sc.store())
+        problems = []
+        if sc.state_of_world() != before:
+            problems.append("tree differs")
+        if left := temp_files(sc.root, sc.state):
+            problems.append(f"temp files left: {left}")
+        if (sc.state / "backup.json").exists():
+            problems.append("backup left")
+        if problems:
+            out.failures.append(f"#{i} {sc.profile} step {k}/{steps[idx]} then {how}: "
+                                f"{'; '.join(problems)}")
+        else:
+            out.restored += 1
+    return out
+
+
+def netns_scenarios(root: Path, state: Path) -> list[Scenario]:
+    """Inside a fresh network namespace: root/proc is a symlink to the live /proc, so the
+    apply writes this namespace's net.* keys (and only those: the per-namespace keys are
+    selected by name, host-wide ones never); the persisted files go to root/etc."""
+    keys = tuple(k for k, s in SUPPORTED.items() if s.scope == "netns")
+    (root / "etc" / "sysctl.d").mkdir(parents=True, exist_ok=True)
+    admin = root / "etc" / "sysctl.d" / "90-c10kplan.conf"
+    admin.write_text("# an admin's file\nnet.core.somaxconn = 1024\n")
+    os.chmod(admin, 0o640)
+    os.chown(admin, 4321, 8765)
+    if not (root / "proc").exists():
+        (root / "proc").symlink_to("/proc")
+    common = {"root": root, "state": state, "patterns": keys, "skip": ("proc",),
+              "live_keys": keys}
+    return [Scenario(profile="c1m", **common), Scenario(profile="c1m", prior="c10k", **common)]
+
+
+def main(argv: list[str]) -> None:
+    root, state, n, seed = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
+    out = run_kill_points(netns_scenarios(root, state), n, seed)
+    print(json.dumps(out.__dict__))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
