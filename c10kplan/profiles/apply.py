@@ -1,9 +1,16 @@
 """Apply a profile to /proc/sys (and, with persist, to files under the root); roll it back.
 
-Order of an apply (after tuned's sysctl plugin): read every original value, save them to the
-backup (state dir, mode 0600) BEFORE the first write, write only what changes, re-read each
-value to verify, then mark the backup complete. Any failed write restores every key already
-written (and every file already replaced) and raises ApplyFailed naming the key and errno.
+An apply is a `Transaction` (after tuned's sysctl plugin, made all-or-nothing), run under the
+state dir's lock (`StateStore.locked`: a second apply or rollback waits a bounded time, then
+refuses with exit 3):
+- begin: read every original value and file (with mode and owner; a symlink, FIFO or
+  hard-linked target is refused, nothing changed) and save them to the backup (mode 0600)
+  BEFORE the first write;
+- write_key / write_file: change one thing; each key is re-read to verify;
+- commit: mark the backup complete.
+Any failed write undoes every key and file whose write started (the failing one included: a
+write can fail after truncating) and raises ApplyFailed naming the key and errno. A kill -9
+leaves the backup incomplete; the next apply or rollback undoes the partial changes first.
 
 Kernel facts:
 - A sysctl write is one write(2) to /proc/sys/<key with dots as slashes>; the kernel rejects
