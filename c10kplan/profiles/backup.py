@@ -146,11 +146,6 @@ class StateStore:
             raise
         return fd
 
-    def check(self) -> None:
-        """Refuse an unsafe state dir (if it exists); changes nothing."""
-        if self.exists():
-            os.close(self._open_dir())
-
     @contextmanager
     def locked(self, on_wait: Step = no_step) -> Iterator[None]:
         """Hold the state dir's lock (creating the dir, 0700, if needed). Waits up to
