@@ -77,8 +77,7 @@ class RootDir:
 
     def _refuse(self, rel: str, why: str) -> UnsafePath:
         return UnsafePath(f"{self.show(rel)} {why}; c10kplan never follows or replaces it "
-                          "(remove it, or make it a regular file or directory); "
-                          "nothing was changed")
+                          "(remove it, or make it a regular file or directory)")
 
     def _open_dir(self, rel: str, *, create: bool, step: Step = no_step) -> int | None:
         """An fd on directory `rel` (walked from the root with O_NOFOLLOW), or None when a
