@@ -118,6 +118,12 @@ class RootDir:
             raise
         return fd
 
+    def _open_parent(self, rel: str, *, create: bool = False,
+                     step: Step = no_step) -> tuple[int | None, str]:
+        """(fd on the directory holding `rel` or None when it is missing, the last name)."""
+        parent, _, name = rel.rpartition("/")
+        return self._open_dir(parent, create=create, step=step), name
+
     @staticmethod
     def _kind(dir_fd: int, name: str) -> str:
         try:
@@ -155,10 +161,9 @@ class RootDir:
         Refuses a symlink, a non-regular file, a file with several hard links or one above
         MAX_FILE_BYTES (UnsafePath). EISDIR / EACCES raise OSError; non-UTF-8 raises
         UnicodeDecodeError."""
-        dir_fd = self._open_dir(rel.rsplit("/", 1)[0] if "/" in rel else "", create=False)
+        dir_fd, name = self._open_parent(rel)
         if dir_fd is None:
             return None
-        name = rel.rsplit("/", 1)[-1]
         try:
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
@@ -194,10 +199,8 @@ class RootDir:
               step: Step = no_step) -> None:
         """Replace `rel` with `text` atomically (mode 0644 and the caller's owner, or `meta`),
         creating missing parents (0755). A symlink at the target or a parent is refused."""
-        dir_fd = self._open_dir(rel.rsplit("/", 1)[0] if "/" in rel else "", create=True,
-                                step=step)
+        dir_fd, name = self._open_parent(rel, create=True, step=step)
         assert dir_fd is not None
-        name = rel.rsplit("/", 1)[-1]
         try:
             if self._kind(dir_fd, name) == "symlink":
                 raise self._refuse(rel, "is a symlink")
@@ -214,11 +217,11 @@ class RootDir:
         current = self._current(rel)
         if text is None:
             if current is not None:
-                dir_fd = self._open_dir(rel.rsplit("/", 1)[0], create=False)
+                dir_fd, name = self._open_parent(rel)
                 assert dir_fd is not None
                 try:
                     step("unlink")
-                    os.unlink(rel.rsplit("/", 1)[-1], dir_fd=dir_fd)
+                    os.unlink(name, dir_fd=dir_fd)
                     os.fsync(dir_fd)
                 finally:
                     os.close(dir_fd)
@@ -232,21 +235,21 @@ class RootDir:
         try:
             return self.read(rel)
         except UnicodeDecodeError:
-            dir_fd = self._open_dir(rel.rsplit("/", 1)[0], create=False)
+            dir_fd, name = self._open_parent(rel)
             assert dir_fd is not None
             try:
-                st = os.lstat(rel.rsplit("/", 1)[-1], dir_fd=dir_fd)
+                st = os.lstat(name, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
             return None, FileMeta(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
     def remove_temps(self, rel: str) -> list[str]:
         """Remove the `.<name>.*.tmp` files a killed write of `rel` left behind."""
-        dir_fd = self._open_dir(rel.rsplit("/", 1)[0] if "/" in rel else "", create=False)
+        dir_fd, name = self._open_parent(rel)
         if dir_fd is None:
             return []
         try:
-            return remove_temp_files(dir_fd, rel.rsplit("/", 1)[-1])
+            return remove_temp_files(dir_fd, name)
         finally:
             os.close(dir_fd)
 
@@ -254,8 +257,7 @@ class RootDir:
         """rmdir each of `dirs` (innermost first) if it is still there and empty: a directory
         someone put a file into since is theirs now and stays."""
         for d in sorted(dirs, key=lambda x: x.count("/"), reverse=True):
-            parent, _, name = d.rpartition("/")
-            dir_fd = self._open_dir(parent, create=False)
+            dir_fd, name = self._open_parent(d)
             if dir_fd is None:
                 continue
             try:
