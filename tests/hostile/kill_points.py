@@ -9,8 +9,8 @@ deterministic place, not after a timed window. The parent then recovers (rollbac
 next apply followed by rollback, or a rollback that is itself killed and run again) and checks
 that every byte, mode and owner is back and no temp file or backup is left.
 
-Run inside a namespace: `python -m tests.hostile.kill_points ROOT STATE N SEED` prints one JSON
-document with the counts (used by test_apply_kill.py under `unshare -n`).
+Run as `python -m tests.hostile.kill_points fake|netns WORKDIR N SEED [--tmpfs]`: prints one JSON
+document with the counts (test_apply_kill.py runs it under `unshare -m` / `unshare -n -m`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,26 +155,52 @@ def run_kill_points(scenarios: list[Scenario], n: int, seed: int) -> Outcome:
     return out
 
 
-def netns_scenarios(root: Path, state: Path) -> list[Scenario]:
+def fake_scenarios(work: Path) -> list[Scenario]:
+    """A fake proc tree with every supported key and an admin's sysctl.d file (0640, another
+    owner) that --persist replaces: three applies to kill, two over an earlier one."""
+    from tests.unit.test_profiles_apply import make_tree
+
+    root = make_tree(work / "root")
+    _admin_file(root)
+    common = {"root": root, "state": work / "state"}
+    return [Scenario(profile="c1m", **common), Scenario(profile="c1m", prior="c10k", **common),
+            Scenario(profile="c100k", prior="base", **common)]
+
+
+def netns_scenarios(work: Path) -> list[Scenario]:
     """Inside a fresh network namespace: root/proc is a symlink to the live /proc, so the
     apply writes this namespace's net.* keys (and only those: the per-namespace keys are
     selected by name, host-wide ones never); the persisted files go to root/etc."""
     keys = tuple(k for k, s in SUPPORTED.items() if s.scope == "netns")
-    (root / "etc" / "sysctl.d").mkdir(parents=True, exist_ok=True)
-    admin = root / "etc" / "sysctl.d" / "90-c10kplan.conf"
-    admin.write_text("# an admin's file\nnet.core.somaxconn = 1024\n")
-    os.chmod(admin, 0o640)
-    os.chown(admin, 4321, 8765)
-    if not (root / "proc").exists():
-        (root / "proc").symlink_to("/proc")
-    common = {"root": root, "state": state, "patterns": keys, "skip": ("proc",),
+    root = work / "root"
+    root.mkdir()
+    _admin_file(root)
+    (root / "proc").symlink_to("/proc")
+    common = {"root": root, "state": work / "state", "patterns": keys, "skip": ("proc",),
               "live_keys": keys}
     return [Scenario(profile="c1m", **common), Scenario(profile="c1m", prior="c10k", **common)]
 
 
+def _admin_file(root: Path) -> None:
+    admin = root / "etc" / "sysctl.d" / "90-c10kplan.conf"
+    admin.parent.mkdir(parents=True)
+    admin.write_text("# an admin's file\nnet.core.somaxconn = 1024\n")
+    os.chmod(admin, 0o640)
+    os.chown(admin, 4321, 8765)
+
+
+SCENARIOS = {"fake": fake_scenarios, "netns": netns_scenarios}
+
+
 def main(argv: list[str]) -> None:
-    root, state, n, seed = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
-    out = run_kill_points(netns_scenarios(root, state), n, seed)
+    """KIND WORKDIR N SEED [--tmpfs]: with --tmpfs (inside `unshare -m`, whose mounts are
+    private) WORKDIR is first mounted as a tmpfs, so the thousands of fsyncs cost nothing and
+    a disk shared with other jobs does not set the test's time."""
+    kind, work, n, seed = argv[0], Path(argv[1]), int(argv[2]), int(argv[3])
+    if "--tmpfs" in argv[4:]:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "c10kplan-kill",
+                        str(work)], check=True)
+    out = run_kill_points(SCENARIOS[kind](work), n, seed)
     print(json.dumps(out.__dict__))
 
 
