@@ -20,7 +20,6 @@ from c10kplan.errors import ApplyFailed, EnvironmentProblem
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
 from c10kplan.profiles.apply import apply_profile, procfs_writer, rollback
 from c10kplan.profiles.backup import LOCK_FILE, StateStore
-from c10kplan.profiles.files import UnsafePath
 from c10kplan.profiles.merge import resolve
 from c10kplan.profiles.persist import LIMITS_CONF, MANAGED_DIRS, SYSCTL_CONF, SYSTEMD_DROPIN
 from tests.hostile.tree_state import full_snapshot, temp_files
