@@ -12,16 +12,16 @@ import typer
 
 if TYPE_CHECKING:
     from c10kplan.host.inspect import HostFacts
-    from c10kplan.planner import Plan
+    from c10kplan.planner import Capacity, Plan
 
 def _text(*flags: str, metavar: str, help: str, default_shown: bool = True) -> typer.models.OptionInfo:
     """A text option (validated later by the Target model or facts_for)."""
     return typer.Option(*flags, metavar=metavar, help=help, show_default=default_shown)
 
 
-Connections = Annotated[str, _text(
+Connections = Annotated[str | None, _text(
     "--connections", "-n", metavar="N", default_shown=False,
-    help="Concurrent TCP connections to hold (1..100,000,000).")]
+    help="Concurrent TCP connections to hold (1..100,000,000). Without it: the capacity alone.")]
 Role = Annotated[str, _text(
     "--role", metavar="ROLE",
     help="server | client | both (server and load client on this host: 2 sockets per connection).")]
@@ -33,8 +33,14 @@ Bandwidth = Annotated[str, _text(
     help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
 ConnectRate = Annotated[str, _text(
     "--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
-AppBuffer = Annotated[str, _text(
-    "--app-buffer", metavar="BYTES", help="User-space bytes per connection.")]
+AppBuffer = Annotated[str | None, _text(
+    "--app-buffer", metavar="BYTES", default_shown=False,
+    help="User-space bytes per socket of your own server/client (implies --workload custom;"
+         " default 8192, see docs/check.md).")]
+Workload = Annotated[str | None, _text(
+    "--workload", metavar="KIND", default_shown=False,
+    help="bundled (c10kplan serve + storm, measured costs) | custom (your programs, --app-buffer)."
+         " Default: bundled for role both, custom otherwise.")]
 ReserveFds = Annotated[str, _text(
     "--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
 Root = Annotated[str | None, _text(
@@ -52,8 +58,10 @@ CalibrationFile = Annotated[str | None, _text(
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
-CHECK_HELP = "Read the host, plan the target, print PASS/WARN/FAIL with fixes. Exit 1 if any FAIL."
-PLAN_HELP = "Print the plan alone: every figure with its formula and inputs (exit 0)."
+CHECK_HELP = ("Read the host, plan the target, print PASS/WARN/FAIL with fixes and the host's capacity."
+              " Exit 1 if any FAIL. Without --connections: the capacity alone.")
+PLAN_HELP = ("Print the plan alone: every figure with its formula and inputs, and the capacity (exit 0)."
+             " Without --connections: the capacity alone.")
 
 
 def register(app: typer.Typer) -> None:
@@ -65,14 +73,15 @@ def register(app: typer.Typer) -> None:
 
 def check(
     ctx: typer.Context,
-    connections: Connections,
+    connections: Connections = None,
     role: Role = "server",
     message_size: MessageSize = "64",
     message_rate: MessageRate = "0",
     bandwidth_per_conn: Bandwidth = "1000",
     connect_rate: ConnectRate = "1000",
-    app_buffer: AppBuffer = "8192",
+    app_buffer: AppBuffer = None,
     reserve_fds: ReserveFds = "64",
+    workload: Workload = None,
     root: Root = None,
     pid: Pid = None,
     host_facts: HostFactsFile = None,
@@ -82,22 +91,33 @@ def check(
     from c10kplan.cli import render
     from c10kplan.errors import NotReady
 
-    facts, result = _plan(locals())
+    from c10kplan.planner import CheckReport, PlanReport
+
+    facts, result, cap = _plan(locals())
+    if result is None:  # no --connections: the capacity alone
+        if json:
+            render.emit_json(CheckReport(facts=facts, capacity=cap) if ctx.info_name == "check"
+                             else {"capacity": cap.model_dump(mode="json")})
+        else:
+            _print_capacity(cap)
+        return
     if ctx.info_name == "plan":
         if json:
-            render.emit_json(result)
+            render.emit_json(PlanReport.model_construct(**dict(result), capacity=cap))
         else:
             _print_plan(result)
+            render.line()
+            _print_capacity(cap)
         return
     from c10kplan.profiles import suggest_profile
 
     profile = suggest_profile(result.target.connections, result.target.role)
     if json:
-        from c10kplan.planner import CheckReport
-
-        render.emit_json(CheckReport(facts=facts, plan=result, profile=profile))
+        render.emit_json(CheckReport(facts=facts, plan=result, profile=profile, capacity=cap))
     else:
         _print_check(facts, result, profile)
+        render.line()
+        _print_capacity(cap)
     if not result.ready:
         failed = ", ".join(f.id for f in result.findings if f.status == "FAIL")
         raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
@@ -112,18 +132,35 @@ def snapshot(root: Root = None, pid: Pid = None) -> None:
 
 
 _TARGET_FIELDS = ("connections", "role", "message_size", "message_rate", "bandwidth_per_conn",
-                  "connect_rate", "app_buffer", "reserve_fds")
+                  "connect_rate", "app_buffer", "reserve_fds", "workload")
 
 
-def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan]:
-    """Options -> (facts, plan). Target validation errors reach app.main as exit 2."""
+def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan | None, Capacity]:
+    """Options -> (facts, plan or None without --connections, capacity). Target validation
+    errors reach app.main as exit 2."""
     from c10kplan.host.inspect import facts_for
-    from c10kplan.planner import Target, load_calibration, plan
+    from c10kplan.planner import Target, capacity, load_calibration, plan
 
-    target = Target.model_validate({k: options[k] for k in _TARGET_FIELDS})
+    given = {k: options[k] for k in _TARGET_FIELDS if options[k] is not None}
+    # Without --connections the target is a traffic shape only: capacity ignores its count.
+    target = Target.model_validate({"connections": 1, **given})
     facts = facts_for(options["root"], options["pid"], options["host_facts"])  # type: ignore[arg-type]
     cal = load_calibration(options["calibration"]) if options["calibration"] else None  # type: ignore[arg-type]
-    return facts, plan(facts, target, cal)
+    result = plan(facts, target, cal) if "connections" in given else None
+    return facts, result, capacity(facts, target, cal)
+
+
+def _print_capacity(cap: Capacity) -> None:
+    """The summary line, then one row per resource: limit, connections it allows, the fix."""
+    from c10kplan.cli import render
+    from c10kplan.planner.limits import limit_text
+
+    rows = []
+    for r in cap.resources:
+        allows = f"{r.connections:,}" if r.connections is not None else (r.note or "no cap")
+        rows.append([r.id, r.label, limit_text(r), allows, r.fix or "-"])
+    render.line(cap.summary())
+    render.table(rows, ["resource", "limit", "host has", "connections it allows", "fix that raises it"])
 
 
 def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
@@ -139,9 +176,12 @@ def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
     )
     render.line()
     _print_processes(result)
-    render.line(f"memory: idle kernel {fmt_bytes(m.kernel_idle_bytes)} ({m.kernel_bytes_per_socket:,} B/socket)"
-                f" | in flight {fmt_bytes(m.in_flight_bytes)} | app {fmt_bytes(m.user_bytes)}"
-                f" | buffers at tcp_rmem/tcp_wmem default (course notes) {fmt_bytes(m.worst_case_bytes)}")
+    render.line(f"memory ({m.workload} workload): {fmt_bytes(m.expected_total_bytes)} = idle kernel"
+                f" {fmt_bytes(m.kernel_idle_bytes)} ({m.kernel_bytes_per_socket:,} B/socket)"
+                f" + in flight {fmt_bytes(m.in_flight_bytes)} ({m.in_flight_messages:,.0f} messages)"
+                f" + app {fmt_bytes(m.user_bytes)} ({m.user_bytes_per_connection:,} B/socket)"
+                f" + processes {fmt_bytes(m.process_bytes)}"
+                f" | course notes' worst case: buffers at tcp_rmem/tcp_wmem default {fmt_bytes(m.worst_case_bytes)}")
     render.line(f"bandwidth: {result.bandwidth.required_mbit_s:,.1f} Mbit/s")
     render.line(_cpu_line(result))
     if profile:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
+from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
@@ -78,6 +79,11 @@ class HostFacts(BaseModel):
     conntrack_loaded: bool = False
     nf_conntrack_max: int | None = None
     nf_conntrack_buckets: int | None = None
+    nf_conntrack_count: int | None = Field(None, description="entries tracked now, in this netns")
+    conntrack_rules: bool | None = Field(
+        None, description="netfilter rules that need conntrack are present; None = not readable")
+    conntrack_rules_read: list[str] = Field(
+        default_factory=list, description="what was read to decide conntrack_rules")
 
     mem_total_bytes: int | None = None
     mem_available_bytes: int | None = None
@@ -187,8 +193,11 @@ def _unknown(notes: list[str], what: str, path: str, text: str | None) -> None:
     notes.append(f"{what}: unknown, {path} {why}")
 
 
-def collect_facts(procfs: ProcFS, pid: int | None = None) -> HostFacts:
-    """Read every fact the planner uses. Never raises for missing or malformed files."""
+def collect_facts(procfs: ProcFS, pid: int | None = None, *,
+                  commands: HostCommands | None = None) -> HostFacts:
+    """Read every fact the planner uses. Never raises for missing or malformed files.
+    `commands`: where program outputs come from (the netfilter ruleset); default: run them
+    for the real root, read ROOT/commands/ for a tree (host/commands.py)."""
     notes: list[str] = []
     values: dict[str, object] = {"source": str(procfs.root), "pid": pid}
 
@@ -234,7 +243,7 @@ def collect_facts(procfs: ProcFS, pid: int | None = None) -> HostFacts:
     if values["cpu_count"] is None:
         notes.append("CPU count: unknown, no /sys/devices/system/cpu/online or /proc/cpuinfo")
 
-    values.update(_conntrack(procfs))
+    values.update(_conntrack(procfs, commands or HostCommands(procfs)))
     values["link_speeds_mbit"] = _link_speeds(procfs, notes)
 
     # Built without re-validation (HostFacts defers its schema; `check` never needs it): every
@@ -250,17 +259,53 @@ def _cpu_count(procfs: ProcFS) -> int | None:
     return parse.parse_cpuinfo_count(procfs.read("proc/cpuinfo"))
 
 
-def _conntrack(procfs: ProcFS) -> dict[str, object]:
+def _conntrack(procfs: ProcFS, commands: HostCommands) -> dict[str, object]:
     """nf_conntrack counts one entry per flow (both directions); only when the module is loaded
-    does proc/sys/net/netfilter/nf_conntrack_max exist."""
+    does proc/sys/net/netfilter/nf_conntrack_max exist. nf_conntrack_count is per network
+    namespace: the entries tracked now. The ruleset is read only when nothing is counted."""
     text = procfs.read_sysctl("net.netfilter.nf_conntrack_max")
     if text is None:
         return {"conntrack_loaded": False}
+    count = parse.parse_int(procfs.read_sysctl("net.netfilter.nf_conntrack_count"))
+    rules, read = (None, []) if count else conntrack_rules(procfs, commands)
     return {
         "conntrack_loaded": True,
         "nf_conntrack_max": parse.parse_int(text),
         "nf_conntrack_buckets": parse.parse_int(procfs.read_sysctl("net.netfilter.nf_conntrack_buckets")),
+        "nf_conntrack_count": count,
+        "conntrack_rules": rules,
+        "conntrack_rules_read": read,
     }
+
+
+_RULES_TEXT = {None: "not readable", True: "a rule uses conntrack", False: "no rule uses conntrack"}
+
+
+def conntrack_rules(procfs: ProcFS, commands: HostCommands) -> tuple[bool | None, list[str]]:
+    """Whether netfilter rules that need conntrack are present in this namespace (True / False;
+    None when the rules could not be read), and what was read to say so.
+
+    Legacy iptables lists its tables in proc/net/ip_tables_names (a `nat` table needs conntrack
+    by itself); the rules themselves come from `nft list ruleset` (all of nf_tables, iptables-nft
+    included) and `iptables-save` / `ip6tables-save` (the legacy tables)."""
+    found, read, legacy = False, [], []
+    for name in ("ip_tables_names", "ip6_tables_names"):
+        tables = parse.parse_table_names(procfs.read(f"proc/net/{name}"))
+        if tables is None:
+            continue
+        read.append(f"/proc/net/{name}: " + (", ".join(tables) or "no tables"))
+        legacy += tables
+        found = found or "nat" in tables
+    nft = parse.ruleset_uses_conntrack(commands.output("nft-list-ruleset"))
+    read.append(f"nft list ruleset: {_RULES_TEXT[nft]}")
+    saved = [parse.ruleset_uses_conntrack(commands.output(n)) for n in ("iptables-save", "ip6tables-save")]
+    ipt = True if True in saved else (False if None not in saved else None)
+    if legacy:
+        read.append(f"iptables-save: {_RULES_TEXT[ipt]}")
+    if found or nft or ipt:
+        return True, read
+    complete = nft is not None and (not legacy or ipt is not None)
+    return (False if complete else None), read
 
 
 def _link_speeds(procfs: ProcFS, notes: list[str]) -> dict[str, int | None]:

@@ -6,6 +6,7 @@ raises on garbage, because containers and old kernels hide or reshape these file
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 
@@ -233,3 +234,35 @@ def parse_proc_stat_cpu(text: str | None) -> CpuTimes | None:
             steal = rest[0] if rest else 0
             return CpuTimes(user + nice + system + irq + softirq, idle + iowait, steal)
     return None
+
+
+# Netfilter rules that need connection tracking. Kernel fact (Linux >= 4.10, "netfilter:
+# conntrack: register hooks in netns when needed by ruleset"): nf_conntrack hooks into a
+# network namespace only once a rule there needs it (a ct / state / conntrack match, NAT, a CT
+# target, a flowtable); until then it tracks nothing, even while the module is loaded.
+_NFT_CONNTRACK = re.compile(
+    r"(^|[\s{;])ct\s+[a-z]|\btype\s+nat\b|\b(masquerade|snat|dnat|redirect|notrack|synproxy)\b|\bflow\s+(add|offload)\b|\bflowtable\b")
+_IPT_CONNTRACK = re.compile(
+    r"-m\s+(state|conntrack|connmark|connlimit|connbytes|connlabel|helper)\b|--ctstate\b"
+    r"|-j\s+(MASQUERADE|SNAT|DNAT|REDIRECT|NETMAP|CT|CONNMARK|NOTRACK|SYNPROXY)\b")
+
+
+def ruleset_uses_conntrack(text: str | None) -> bool | None:
+    """Whether an `nft list ruleset` or `iptables-save` output has a rule that needs conntrack
+    (see above; an iptables `*nat` table needs it even without rules). None for no output."""
+    if text is None:
+        return None
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line == "*nat" or _NFT_CONNTRACK.search(line) or _IPT_CONNTRACK.search(line):
+            return True
+    return False
+
+
+def parse_table_names(text: str | None) -> list[str] | None:
+    """/proc/net/ip_tables_names (legacy iptables tables in use in this netns), one per line."""
+    if text is None:
+        return None
+    return [name.strip() for name in text.splitlines() if name.strip()]

@@ -10,7 +10,7 @@ from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.backlog import BacklogBudget, backlog_budget
 from c10kplan.planner.bandwidth import BandwidthBudget, bandwidth_budget
 from c10kplan.planner.calibration import Calibration
-from c10kplan.planner.conntrack import conntrack_findings
+from c10kplan.planner.conntrack import conntrack_findings, untracked_reason
 from c10kplan.planner.cpu import CpuBudget, cpu_budget
 from c10kplan.planner.fds import DEFAULT_NR_OPEN, FALLBACK_NOFILE_HARD, FdBudget, fd_budget
 from c10kplan.planner.findings import RECORD_CONFIG, Finding
@@ -54,7 +54,9 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
                                  min_client_processes=cpu.client_processes)
     ports, port_findings = port_budget(facts, target)
     backlog, backlog_findings = backlog_budget(facts, target)
-    memory, memory_findings = memory_budget(facts, target, calibration)
+    memory, memory_findings = memory_budget(facts, target, calibration,
+                                            server_processes=fds.server_processes,
+                                            client_processes=fds.client_processes)
     bandwidth, bandwidth_findings = bandwidth_budget(facts, target)
     findings = [
         *fd_findings, *port_findings, *backlog_findings, *memory_findings,
@@ -68,8 +70,13 @@ def plan(facts: HostFacts, target: Target, calibration: Calibration | None = Non
         source_addresses=ports.source_addresses if ports else 0,
         fds=fds, ports=ports, backlog=backlog, memory=memory, bandwidth=bandwidth, cpu=cpu,
         findings=findings,
-        notes=[*facts.notes, *_assumptions(facts)],
+        notes=[*facts.notes, *_assumptions(facts), *_conntrack_note(facts, target)],
     )
+
+
+def _conntrack_note(facts: HostFacts, target: Target) -> list[str]:
+    reason = untracked_reason(facts, target)
+    return [reason] if reason else []
 
 
 def _assumptions(facts: HostFacts) -> list[str]:
@@ -83,15 +90,3 @@ def _assumptions(facts: HostFacts) -> list[str]:
         (facts.ip_local_port_range, "ip_local_port_range {} {}".format(*DEFAULT_PORT_RANGE)),
     ]
     return [f"assumed {text} (unknown on this host)" for value, text in guesses if value is None]
-
-
-class CheckReport(BaseModel):
-    """What `check --json` prints: the facts, and the plan made from them."""
-
-    model_config = RECORD_CONFIG
-
-    facts: HostFacts
-    plan: Plan
-    # The smallest shipped profile sized for the target (c10kplan.profiles.suggest_profile),
-    # or None when none is big enough. Looked up by the CLI: the planner itself reads no files.
-    profile: str | None = None

@@ -7,13 +7,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["server", "client", "both"]
+# Whose programs hold the connections: "bundled" = `c10kplan serve` and `storm` (what verify
+# runs; their measured costs in planner/memory.py), "custom" = the user's own server / client
+# (`app_buffer` bytes per socket, no per-process figure).
+Workload = Literal["bundled", "custom"]
 
 # Defaults, with the reasons shown in docs/check.md:
 # - bandwidth_per_conn 1000 B/s: the course notes' "1 KB/s per connection" (10,000 conns = 80 Mbit/s).
 # - connect_rate 1000 new connections/s: a storm ramp of 100k connections in under two minutes.
-# - app_buffer 8192 B: one 4 KiB read buffer plus the Python objects the bundled reactor keeps per
-#   connection (socket object, connection record, dict slots; ~3-4 KiB). The course notes assume
-#   128 KiB; pass --app-buffer 131072 to plan with theirs. `verify --calibrate` measures the real one.
+# - app_buffer 8192 B per socket, for a custom workload: one 4 KiB read buffer (a typical event-loop
+#   server's per-connection read buffer, e.g. nginx's client_header_buffer_size 1k + its 4 KiB
+#   large_client_header_buffers page, or a 4 KiB `recv` buffer) plus ~4 KiB of connection state
+#   (the object graph an interpreted server keeps per socket). The course notes assume 128 KiB;
+#   pass --app-buffer 131072 to plan with theirs. `verify --calibrate` measures the real one.
+# - workload: "bundled" for role both (server and load client on one host is what verify runs),
+#   "custom" otherwise; an explicit app_buffer means the user's own programs ("custom").
 DEFAULT_CONNECT_RATE = 1000.0
 DEFAULT_APP_BUFFER = 8192
 
@@ -30,8 +38,29 @@ class Target(BaseModel):
     message_rate: float = Field(0.0, ge=0, description="messages per connection per second")
     bandwidth_per_conn: float = Field(1000.0, ge=0, description="bytes/s per connection")
     connect_rate: float = Field(DEFAULT_CONNECT_RATE, gt=0, description="new connections per second")
-    app_buffer: int = Field(DEFAULT_APP_BUFFER, ge=0, description="user-space bytes per connection")
+    app_buffer: int | None = Field(
+        None, ge=0, le=1 << 30,
+        description="user-space bytes per socket of a custom workload; None = 8192 (custom) or measured (bundled)")
     reserve_fds: int = Field(64, ge=0, le=1_000_000, description="fds per process kept for other uses")
+    workload: Workload | None = Field(
+        None, description="bundled (c10kplan serve + storm) or custom; None = bundled for role both")
+    fresh_netns: bool = Field(
+        False, description="runs in a fresh network namespace (verify --netns): no netfilter rules there")
+
+    @property
+    def runs(self) -> Workload:
+        """The workload planned for: explicit, else custom when app_buffer is given, else
+        bundled for role both (what verify runs) and custom for server / client."""
+        if self.workload is not None:
+            return self.workload
+        if self.app_buffer is not None:
+            return "custom"
+        return "bundled" if self.role == "both" else "custom"
+
+    @property
+    def app_buffer_bytes(self) -> int:
+        """User-space bytes per socket of a custom workload."""
+        return DEFAULT_APP_BUFFER if self.app_buffer is None else self.app_buffer
 
     @property
     def sockets(self) -> int:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner import Calibration, Target, plan
-from c10kplan.planner.memory import KERNEL_BYTES_PER_SOCKET
+from c10kplan.planner.memory import KERNEL_BYTES_PER_SOCKET, RESIDENCE_S, SKB_OVERHEAD_BYTES
 from c10kplan.planner.sharding import PORT_SHARE, SLOW_PORT_SHARE, processes_needed, source_addresses_needed
 
 # This machine: hard 20000, no CAP_SYS_RESOURCE, default port range, 24 GiB.
@@ -132,18 +132,26 @@ def test_backlog_against_connect_rate():
 
 
 def test_memory_figures_and_tcp_mem_pages():
-    p = plan(host(), Target(connections=100_000, message_size=5000))
+    # In flight by Little's law (issue 10): 100,000 msg/s x RESIDENCE_S = 250 messages waiting,
+    # each 5000 + 832 B of truesize = 2 pages of tcp_mem. (Before: a page for every socket.)
+    p = plan(host(), Target(connections=100_000, message_size=5000, message_rate=1))
     m = p.memory
     assert m.kernel_bytes_per_socket == KERNEL_BYTES_PER_SOCKET == 4096
     assert m.kernel_idle_bytes == 100_000 * 4096
-    assert m.in_flight_pages == 100_000 * 2  # 5000 B rounds up to 2 pages of 4096
-    assert m.user_bytes == 100_000 * 8192
+    assert m.in_flight_messages == pytest.approx(100_000 * RESIDENCE_S) == pytest.approx(250)
+    assert m.truesize_bytes == 5000 + SKB_OVERHEAD_BYTES
+    assert m.in_flight_pages == 250 * 2
+    assert m.in_flight_bytes == 250 * (5000 + SKB_OVERHEAD_BYTES)
+    assert m.user_bytes == 100_000 * 8192 and m.workload == "custom" and m.process_bytes == 0
     assert m.expected_total_bytes == m.kernel_idle_bytes + m.in_flight_bytes + m.user_bytes
-    tight = plan(host(tcp_mem_pages=(50_000, 100_000, 150_000)), Target(connections=100_000, message_size=5000))
+    busy = Target(connections=100_000, message_size=5000, message_rate=10)  # 2,500 waiting: 5,000 pages
+    tight = plan(host(tcp_mem_pages=(1000, 2000, 3000)), busy)
     f = by_id(tight, "memory.tcp_mem")
-    assert f.status == "FAIL" and f.fix.startswith("sysctl -w net.ipv4.tcp_mem='250000 ")
-    pressure = plan(host(tcp_mem_pages=(50_000, 150_000, 250_000)), Target(connections=100_000, message_size=5000))
+    assert f.status == "FAIL" and f.fix.startswith("sysctl -w net.ipv4.tcp_mem='6250 ")
+    pressure = plan(host(tcp_mem_pages=(1000, 4000, 6000)), busy)
     assert by_id(pressure, "memory.tcp_mem").status == "WARN"
+    idle = plan(host(tcp_mem_pages=(1, 2, 3)), Target(connections=100_000, message_size=5000))
+    assert idle.memory.in_flight_pages == 0 and by_id(idle, "memory.tcp_mem").status == "PASS"
 
 
 def test_memory_against_mem_available():
