@@ -247,13 +247,17 @@ _IPT_CONNTRACK = re.compile(
     r"|-j\s+(MASQUERADE|SNAT|DNAT|REDIRECT|NETMAP|CT|CONNMARK|NOTRACK|SYNPROXY)\b")
 
 
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def ruleset_uses_conntrack(text: str | None) -> bool | None:
     """Whether an `nft list ruleset` or `iptables-save` output has a rule that needs conntrack
     (see above; an iptables `*nat` table needs it even without rules). None for no output."""
     if text is None:
         return None
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+        # Quoted strings (nft comments, iptables --comment) are names, not rules.
+        line = _QUOTED.sub('""', line).split("#", 1)[0].strip()
         if not line:
             continue
         if line == "*nat" or _NFT_CONNTRACK.search(line) or _IPT_CONNTRACK.search(line):
