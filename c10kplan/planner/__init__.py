@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from c10kplan.planner.findings import Finding, Step
     from c10kplan.planner.planning import Plan, plan
     from c10kplan.planner.report import CheckReport, PlanReport
-    from c10kplan.planner.target import Target
+    from c10kplan.planner.target import Target, verify_target
 
 _EXPORTS = {
     "Target": "c10kplan.planner.target",
+    "verify_target": "c10kplan.planner.target",
     "Plan": "c10kplan.planner.planning",
     "CheckReport": "c10kplan.planner.report",
     "PlanReport": "c10kplan.planner.report",

@@ -35,9 +35,9 @@ class Target(BaseModel):
     connections: int = Field(ge=1, le=100_000_000, description="concurrent TCP connections")
     role: Role = "server"
     message_size: int = Field(64, ge=0, le=1 << 30, description="bytes per message")
-    message_rate: float = Field(0.0, ge=0, description="messages per connection per second")
-    bandwidth_per_conn: float = Field(1000.0, ge=0, description="bytes/s per connection")
-    connect_rate: float = Field(DEFAULT_CONNECT_RATE, gt=0, description="new connections per second")
+    message_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="messages per connection per second")
+    bandwidth_per_conn: float = Field(1000.0, ge=0, allow_inf_nan=False, description="bytes/s per connection")
+    connect_rate: float = Field(DEFAULT_CONNECT_RATE, gt=0, allow_inf_nan=False, description="new connections per second")
     app_buffer: int | None = Field(
         None, ge=0, le=1 << 30,
         description="user-space bytes per socket of a custom workload; None = 8192 (custom) or measured (bundled)")
@@ -74,3 +74,14 @@ class Target(BaseModel):
     @property
     def connects(self) -> bool:
         return self.role in ("client", "both")
+
+
+def verify_target(*, connections: int, message_size: int = 64, message_rate: float = 0.0,
+                  connect_rate: float | None = None, fresh_netns: bool = False) -> Target:
+    """The target `verify` holds, exactly: role both (server and storm on this host), the
+    bundled workload (serve workers + storm processes, their measured costs), and with
+    --netns a fresh namespace (no netfilter rules: conntrack tracks nothing there).
+    `connect_rate` None or 0 = the storm's unpaced ramp (the default rate is planned)."""
+    extra = {"connect_rate": connect_rate} if connect_rate else {}
+    return Target(connections=connections, role="both", message_size=message_size,
+                  message_rate=message_rate, workload="bundled", fresh_netns=fresh_netns, **extra)

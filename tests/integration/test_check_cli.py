@@ -109,6 +109,10 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
     (["snapshot", "--pid", "abc"], "--pid abc: not a process id"),
     (["snapshot", "--pid", "0"], "--pid 0: no such process"),
     (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
+    (["check", "--workload", "mine"], "workload: Input should be 'bundled' or 'custom'"),
+    (["check", "-n", "10", "--app-buffer", "-1"], "app_buffer: Input should be greater than or equal to 0"),
+    (["plan", "--message-rate", "nan"], "message_rate: Input should be a finite number"),
+    (["check", "--connect-rate", "inf"], "connect_rate: Input should be a finite number"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -201,3 +205,40 @@ def test_check_says_when_no_shipped_profile_fits(capsys, tree):
     assert json.loads(out)["profile"] is None
     _, out, _ = run(capsys, "check", "-n", "2000000", "--root", tree("live"))
     assert "profile: no shipped profile is sized for 2,000,000 connections" in out
+
+
+def test_without_connections_check_prints_the_capacity_alone(capsys, tree):
+    code, out, err = run(capsys, "check", "--role", "both", "--root", tree("conntrack_idle"))
+    assert code == 0
+    first = out.splitlines()[0]
+    # conntrack_small's facts: fs.file-max 65536 binds; conntrack (max 4096) tracks nothing there.
+    assert first.startswith("capacity: ") and "(role both, idle, bundled workload); fs.file-max binds first" in first
+    assert "finding" not in out and "READY" not in out
+    rows = {line.split()[0]: line for line in out.splitlines()[3:] if line.strip()}
+    assert "nothing tracked" in rows["conntrack.max"] and "sysctl -w fs.file-max=" in rows["fds.file_max"]
+
+
+def test_capacity_json_and_verdict_agree(capsys, tree):
+    code, out, _ = run(capsys, "check", "--role", "both", "--root", tree("conntrack_idle"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["plan"] is None
+    cap = doc["capacity"]
+    assert cap["binding"] == "fds.file_max" and isinstance(cap["connections"], int)
+    assert all({"id", "limit", "connections"} <= set(r) for r in cap["resources"])
+    n = cap["connections"]
+    ok, _, _ = run(capsys, "check", "-n", str(n), "--role", "both", "--root", tree("conntrack_idle"))
+    code, _, err = run(capsys, "check", "-n", str(n + 1), "--role", "both", "--root", tree("conntrack_idle"))
+    assert ok == 0 and code == 1 and err.strip().endswith("FAIL fds.file_max")
+    code, out, _ = run(capsys, "plan", "-n", "1000", "--role", "both", "--root", tree("conntrack_idle"), "--json")
+    assert code == 0 and json.loads(out)["capacity"] == cap and "fds" in json.loads(out)
+    code, out, _ = run(capsys, "plan", "--role", "both", "--root", tree("conntrack_idle"), "--json")
+    assert code == 0 and json.loads(out) == {"capacity": cap}
+
+
+def test_check_with_connections_keeps_its_verdict_and_adds_the_capacity(capsys, tree):
+    code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_rules"))
+    assert code == 1 and "FAIL conntrack.max" in err  # a ct state rule: the 4096 entries bind
+    assert "NOT READY" in out and "capacity: 4,096 connections (role server, idle, custom workload);"\
+        " nf_conntrack_max binds first" in out
+    code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_idle"))
+    assert code == 0 and "nf_conntrack is loaded but nothing is tracked" in err

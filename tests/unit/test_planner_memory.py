@@ -86,3 +86,12 @@ def test_calibration_replaces_the_per_socket_figure_not_the_processes():
 
 def test_kernel_constant_is_the_measured_slab_cost():
     assert KERNEL_BYTES_PER_SOCKET == 4096
+
+
+def test_verify_target_plans_exactly_what_verify_runs():
+    from c10kplan.planner import verify_target
+
+    t = verify_target(connections=100_000, message_rate=0.25, connect_rate=0, fresh_netns=True)
+    assert (t.role, t.runs, t.fresh_netns, t.connect_rate) == ("both", "bundled", True, 1000.0)
+    m = plan(FACTS, t).memory
+    assert m.workload == "bundled" and m.process_bytes == 6 * (SERVER_PROCESS_RSS + STORM_PROCESS_RSS)
