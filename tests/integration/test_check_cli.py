@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 
@@ -242,3 +243,57 @@ def test_check_with_connections_keeps_its_verdict_and_adds_the_capacity(capsys, 
         " nf_conntrack_max binds first" in out
     code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_idle"))
     assert code == 0 and "nf_conntrack is loaded but nothing is tracked" in err
+
+
+# One `unshare -n` child per case: loopback up, optionally one nft rule that uses conntrack,
+# 50 live loopback connections held, then `check` run for real inside that namespace.
+CONNTRACK_SCENARIO = r"""
+import json, socket, subprocess, sys
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+if sys.argv[1] == "rule":
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=(
+        "table inet c10kplan_test {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
+        "  ct state established,related accept\n }\n}\n"))
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+held = [socket.create_connection(srv.getsockname(), timeout=5) for _ in range(50)]
+held += [srv.accept()[0] for _ in range(50)]
+done = subprocess.run([sys.executable, "-m", "c10kplan", "check", "-n", sys.argv[2], "--json"],
+                      capture_output=True, text=True, timeout=60)
+count = open("/proc/sys/net/netfilter/nf_conntrack_count").read().strip()
+print(json.dumps({"code": done.returncode, "out": done.stdout, "err": done.stderr, "count": int(count)}))
+"""
+CONNTRACK_MAX = "/proc/sys/net/netfilter/nf_conntrack_max"
+
+
+@pytest.mark.parametrize("rule", [False, True])
+def test_conntrack_counts_only_once_a_rule_uses_it(rule):
+    """The kernel fact behind conntrack.max (Linux >= 4.10): in a fresh namespace nothing is
+    tracked until a rule needs conntrack; then every flow is. Real nft, real connections."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs root, unshare(1) and ip(8) to make a network namespace")
+    if not os.path.exists(CONNTRACK_MAX):
+        pytest.skip("nf_conntrack is not loaded on this host: conntrack.max is not planned at all")
+    if rule and shutil.which("nft") is None:
+        pytest.skip("needs nft(8) to add a rule (.ci/run installs nftables)")
+    over = int(open(CONNTRACK_MAX).read()) + 1  # one flow more than the table holds
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.run(["unshare", "-n", sys.executable, "-c", CONNTRACK_SCENARIO,
+                           "rule" if rule else "none", str(over)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    report = CheckReport.model_validate_json(result["out"])
+    ct = next(f for f in report.plan.findings if f.id == "conntrack.max")
+    if rule:
+        assert result["count"] >= 50  # one entry per flow, both directions in one
+        assert report.facts.nf_conntrack_count >= 50
+        assert ct.status == "FAIL" and result["code"] == 1
+        assert report.capacity.binding == "conntrack.max" and report.capacity.connections == over - 1
+    else:
+        assert result["count"] == 0 and report.facts.nf_conntrack_count == 0
+        assert ct.status == "PASS" and result["code"] == 0
+        assert any(n.startswith("nf_conntrack is loaded but nothing is tracked") for n in report.plan.notes)
+        if shutil.which("nft"):
+            assert report.facts.conntrack_rules is False  # nft read: an empty ruleset
