@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from c10kplan.host.commands import HostCommands  # noqa: E402
 from c10kplan.host.inspect import collect_facts  # noqa: E402
 from c10kplan.host.procfs import ProcFS  # noqa: E402
 
@@ -50,6 +51,16 @@ class RecordingProcFS(ProcFS):
         return super().listdir(relpath)
 
 
+class RecordingCommands(HostCommands):
+    """Program outputs (the netfilter ruleset) kept as ROOT/commands/NAME, where a tree has them."""
+
+    def output(self, name: str) -> str | None:
+        text = super().output(name)
+        if text is not None:
+            self.procfs.files[f"commands/{name}"] = text  # type: ignore[attr-defined]
+        return text
+
+
 def trim(relpath: str, text: str) -> str:
     if relpath.endswith("/smaps"):
         lines = []
@@ -63,8 +74,8 @@ def trim(relpath: str, text: str) -> str:
 
 def capture(out: Path, root: str | None = None, pid: int | None = None) -> RecordingProcFS:
     procfs = RecordingProcFS(root)
-    facts = collect_facts(procfs, pid)
-    for top in ("proc", "sys"):
+    facts = collect_facts(procfs, pid, commands=RecordingCommands(procfs))
+    for top in ("proc", "sys", "commands"):
         shutil.rmtree(out / top, ignore_errors=True)
     for relpath, text in sorted(procfs.files.items()):
         dest = out / relpath
