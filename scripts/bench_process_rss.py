@@ -16,11 +16,12 @@ RSS counts pages a forked process still shares with its parent, exactly as verif
     python scripts/bench_process_rss.py                          # W=2, P=2, N=39,000
     python scripts/bench_process_rss.py --workers 2 --processes 2 --connections 39000 --repeat 2
 
-Sample output (build host, 2 vCPUs shared with other jobs, kernel 6.18, Python 3.11):
+Sample output (build host, 2 vCPUs shared with other jobs, kernel 6.18, Python 3.11, 2026-12-01):
 
-    bench_process_rss: 39,000 idle connections, 2 serve workers (echo), 2 storm processes, in a fresh netns
-    run  worker idle  storm idle  worker held  storm held  server B/conn  storm B/conn
-    1    23.1 MiB     25.3 MiB    30.4 MiB     40.9 MiB    393           836
+    bench_process_rss: 39,000 idle connections, 2 serve workers (echo), 2 storm processes, in a fresh netns; load avg 0.7 0.3 0.1
+    run  worker idle  storm idle   worker held  storm held   server B/conn  storm B/conn
+    1    27.4 MiB     25.6 MiB     29.3 MiB     46.2 MiB     102            1106
+    2    27.4 MiB     27.0 MiB     29.3 MiB     46.3 MiB     102            1036
 """
 
 from __future__ import annotations

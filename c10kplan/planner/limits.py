@@ -105,30 +105,33 @@ def capacity(facts: HostFacts, target: Target, calibration: Calibration | None =
         return None if found is None else found.status
 
     capped: list[Resource] = []
-    uncapped: list[Resource] = []
+    uncapped: list[str] = []
     for rid, kind in _CAPS.items():
         if status(1, rid) is None:  # the finding does not apply (role, conntrack not loaded)
             continue
-        limit = kind.limit(facts)
         if status(MAX_CONNECTIONS, rid) != "FAIL":
-            uncapped.append(Resource(id=rid, label=kind.label, limit=limit, unit=kind.unit,
-                                     connections=None, note=_why_uncapped(at(1), rid)))
+            uncapped.append(rid)
             continue
         n = _largest_passing(lambda k: status(k, rid) != "FAIL")
         fix = _finding(at(n + 1), rid).fix  # type: ignore[union-attr]
-        capped.append(Resource(id=rid, label=kind.label, limit=limit, unit=kind.unit, connections=n, fix=fix))
+        capped.append(Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
+                               connections=n, fix=fix))
+    # A sharded limit binds only when no process can hold even one connection (--reserve-fds
+    # eats the whole nofile limit): more processes do not help then.
+    sharded = {rid: kind for rid, kind in _SHARDED.items() if status(1, rid) != "FAIL"}
+    for rid in _SHARDED.keys() - sharded.keys():
+        kind = _SHARDED[rid]
+        capped.append(Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
+                               connections=0, fix=_finding(at(1), rid).fix))  # type: ignore[union-attr]
     capped.sort(key=lambda r: r.connections)  # stable: ties keep _CAPS order
     cap = capped[0].connections if capped else MAX_CONNECTIONS
-    reference = at(max(1, min(cap, MAX_CONNECTIONS)))  # type: ignore[arg-type]
-    sharded = [_sharded(rid, kind, facts, reference) for rid, kind in _SHARDED.items()]
-    for r in uncapped:
-        if r.id == "ports.ephemeral" and reference.ports is not None:
-            uncapped[uncapped.index(r)] = r.model_copy(update={
-                "source_addresses": reference.ports.fast_source_addresses,
-                "note": f"sharded: {reference.ports.fast_source_addresses:,} source addresses at"
-                        f" {reference.target.connections:,} connections (storm --source-ips auto)"})
-    return Capacity(connections=cap, binding=capped[0].id if capped else None, shape=shape_text(target),  # type: ignore[arg-type]
-                    resources=[*capped, *sharded, *uncapped])
+    # What the sharded and uncapped resources need, shown at the capacity figure.
+    reference = at(max(1, cap))  # type: ignore[arg-type]
+    return Capacity(
+        connections=cap, binding=capped[0].id if capped else None, shape=shape_text(target),  # type: ignore[arg-type]
+        resources=[*capped, *(_sharded(rid, kind, facts, reference) for rid, kind in sharded.items()),
+                   *(_uncapped(rid, facts, at(1), reference) for rid in uncapped)],
+    )
 
 
 def shape_text(target: Target) -> str:
@@ -165,13 +168,24 @@ def _sharded(rid: str, kind: _Kind, facts: HostFacts, p: Plan) -> Resource:
                     note=f"sharded: {procs:,} processes{sides} at {p.target.connections:,} connections")
 
 
-def _why_uncapped(p: Plan, rid: str) -> str:
-    found = _finding(p, rid)
-    if found is not None and found.status == "WARN" and found.observed.endswith("unknown"):
-        return "unknown on this host"
-    if rid == "conntrack.max" and "nothing tracked" in (found.observed if found else ""):
-        return "nothing tracked"
-    return f"no cap below {MAX_CONNECTIONS:,} for this traffic"
+def _uncapped(rid: str, facts: HostFacts, first: Plan, reference: Plan) -> Resource:
+    """A resource that never FAILs for this traffic (or whose limit is unknown), and why."""
+    kind = _CAPS[rid]
+    found = _finding(first, rid)
+    observed = found.observed if found is not None else ""
+    addresses = None
+    if found is not None and found.status == "WARN" and observed.endswith("unknown"):
+        note = "unknown on this host"
+    elif rid == "conntrack.max" and "nothing tracked" in observed:
+        note = "nothing tracked"
+    elif rid == "ports.ephemeral" and reference.ports is not None:
+        addresses = reference.ports.fast_source_addresses
+        note = (f"sharded: {addresses:,} source addresses at {reference.target.connections:,}"
+                " connections (storm --source-ips auto)")
+    else:
+        note = f"no cap below {MAX_CONNECTIONS:,} for this traffic"
+    return Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
+                    connections=None, source_addresses=addresses, note=note)
 
 
 def _ports(facts: HostFacts) -> int | None:

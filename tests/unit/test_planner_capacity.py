@@ -116,6 +116,12 @@ def test_sharded_limits_show_processes_not_a_cap():
     assert ports.connections is None and ports.source_addresses == math.ceil(cap.connections / (28_232 // 4))
 
 
+def test_a_reserve_that_eats_the_nofile_limit_caps_at_zero():
+    cap = capacity(host(nofile_soft=64, nofile_hard=64), BOTH_IDLE)
+    assert cap.binding == "fds.nofile" and cap.connections == 0
+    assert "lower --reserve-fds" in resource(cap, "fds.nofile").fix
+
+
 def test_idle_tcp_mem_and_loopback_bandwidth_never_bind():
     cap = capacity(host(), BOTH_IDLE)
     assert resource(cap, "memory.tcp_mem").connections is None
