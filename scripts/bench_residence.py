@@ -19,11 +19,21 @@ so it is coarser than the skmem sum.
     python scripts/bench_residence.py                               # N=20,000 at 0.25 0.5 1 msg/s
     python scripts/bench_residence.py --connections 20000 --rates 0.25 0.5 1 --duration 6
 
-Sample output (build host, 2 vCPUs shared with other jobs, kernel 6.18):
+Sample output (build host, 2 vCPUs, kernel 6.18, 2026-12-01; the first run on a quiet host, the
+second with other jobs saturating both CPUs: residence is a queueing delay):
 
-    bench_residence: 20,000 connections, 64 B echo, 1 serve workers, 1 storm processes, in a fresh netns
+    bench_residence: 20,000 connections, 64 B echo, 1 serve workers, 1 storm processes, in a fresh netns; load avg 1.3 0.6 0.2
     rate  round_trips/s  buffered_bytes  tcp_mem_pages  residence_us  p99_ms
-    0.25  5,000          8,122           12             1,808         2.1
+    0.25  5,000          3,674           194            820           6.7
+    0.5   10,000         6,272           106            700           4.6
+    0.75  15,000         8,333           84             620           6.2
+    1     20,000         12,275          84             685           2.4
+
+    bench_residence: 20,000 connections, 64 B echo, 1 serve workers, 1 storm processes, in a fresh netns; load avg 9.6 5.9 2.8
+    rate  round_trips/s  buffered_bytes  tcp_mem_pages  residence_us  p99_ms
+    0.25  5,000          10,752          139            2,400         19.1
+    0.5   10,000         163,699         274            18,270        535.0
+    1     20,000         457,408         730            25,525        1350.7
 """
 
 from __future__ import annotations

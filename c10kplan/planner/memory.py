@@ -71,10 +71,13 @@ def truesize_bytes(message_size: int) -> int:
 # their senders' write queues until ACKed (at once on loopback). Measured with
 # `python scripts/bench_residence.py` (20,000 connections of 64 B echo, 1 serve worker + 1 storm
 # process, fresh netns, 2 vCPUs): Little's law on the sum of `ss -tm` skmem r + w + t over every
-# socket: 0.52 ms at 5,000 round trips/s, 0.40 ms at 10,000, 2.5 ms at 20,000 (near one
-# process's CPU). The constant is the highest, at the load the CPU budget lets pass; past it the
-# queues grow without bound, and cpu.messages FAILs first. It is loopback's: over a network the
-# write queue keeps each message one round-trip time longer (until the peer's ACK).
+# socket. Quiet host (load < 1.5): 0.40-0.82 ms at 5,000-20,000 round trips/s over two runs, once
+# 2.5 ms at 20,000. The constant is that highest quiet figure. It is a queueing delay, so it grows
+# with CPU contention: with other jobs saturating both CPUs (load 9.6) it was 2.4 ms at 5,000,
+# 18 ms at 10,000 and 26 ms at 20,000 (p99 0.5-1.4 s) -- even then 0.46 MB in flight: in-flight
+# memory of small messages is tiny beside the idle kernel cost. Past the CPU budget the queues
+# grow without bound and cpu.messages FAILs first. It is loopback's: over a network the write
+# queue keeps each message one round-trip time longer (until the peer's ACK).
 RESIDENCE_S = 0.0025
 
 # The bundled workload (`c10kplan serve --protocol echo` workers and `c10kplan storm` processes,
