@@ -22,6 +22,7 @@ Sample output (build host, 2 vCPUs shared with other jobs, kernel 6.18, Python 3
     run  worker idle  storm idle   worker held  storm held   server B/conn  storm B/conn
     1    27.4 MiB     25.6 MiB     29.3 MiB     46.2 MiB     102            1106
     2    27.4 MiB     27.0 MiB     29.3 MiB     46.3 MiB     102            1036
+    (a third run, load avg 7: 27.2 MiB  25.8 MiB  29.4 MiB  46.5 MiB  118  1115)
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from benchlib import add_netns_arguments, ensure_fresh_netns, load_average_text
 
 from c10kplan.host.procfs import ProcFS
 from c10kplan.planner.findings import fmt_bytes
-from c10kplan.host.inspect import port_range
-from c10kplan.planner.sharding import fast_source_addresses
-from c10kplan.storm.config import StormConfig, loopback_addresses
+from c10kplan.host.inspect import port_range, reserved_ports_in
+from c10kplan.storm.config import StormConfig, auto_source_ips
 from c10kplan.storm.runner import run_storm
 from c10kplan.verify.measure import rss_bytes
 from c10kplan.verify.server import server_stats, start_server
@@ -59,9 +59,10 @@ def measure(workers: int, processes: int, connections: int) -> dict[str, float]:
             held["storm_idle"] = run.rss_start_bytes
             held["active"] = (server_stats(server) or {}).get("total", {}).get("active", 0)
 
-        needed = fast_source_addresses(connections, *port_range(procfs))  # as verify binds them
+        low, high = port_range(procfs)  # each source address a quarter full, as verify binds them
+        sources = auto_source_ips(server.host, connections, low, high, reserved_ports_in(procfs, low, high))
         cfg = StormConfig(host=server.host, port=server.port, connections=connections,
-                          source_ips=loopback_addresses(needed) if needed > 1 else (), processes=processes, message_rate=0.0, duration=2.0, protocol="echo")
+                          source_ips=sources, processes=processes, message_rate=0.0, duration=2.0, protocol="echo")
         result = run_storm(cfg, on_hold=on_hold)
     finally:
         server.close()

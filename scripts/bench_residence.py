@@ -45,12 +45,11 @@ import sys
 
 from benchlib import add_netns_arguments, ensure_fresh_netns, load_average_text
 
-from c10kplan.host.inspect import port_range
+from c10kplan.host.inspect import port_range, reserved_ports_in
 from c10kplan.host.parse import parse_sockstat
 from c10kplan.host.procfs import ProcFS
 from c10kplan.planner.memory import truesize_bytes
-from c10kplan.planner.sharding import fast_source_addresses
-from c10kplan.storm.config import StormConfig, loopback_addresses
+from c10kplan.storm.config import StormConfig, auto_source_ips
 from c10kplan.storm.runner import run_storm
 from c10kplan.verify.server import start_server
 
@@ -84,9 +83,10 @@ def measure(workers: int, processes: int, connections: int, rate: float, size: i
                 got["pages"].append(parse_sockstat(procfs.read("proc/net/sockstat")).get("TCP", {}).get("mem", 0))
                 run.pump(duration / (2 * samples))
 
-        needed = fast_source_addresses(connections, *port_range(procfs))
+        low, high = port_range(procfs)  # each source address a quarter full, as verify binds them
+        sources = auto_source_ips(server.host, connections, low, high, reserved_ports_in(procfs, low, high))
         cfg = StormConfig(host=server.host, port=server.port, connections=connections,
-                          source_ips=loopback_addresses(needed) if needed > 1 else (),
+                          source_ips=sources,
                           processes=processes, message_size=size, message_rate=rate,
                           duration=duration, protocol="echo")
         result = run_storm(cfg, on_hold=on_hold)

@@ -83,15 +83,15 @@ RESIDENCE_S = 0.0025
 # The bundled workload (`c10kplan serve --protocol echo` workers and `c10kplan storm` processes,
 # as verify runs them), measured with `python scripts/bench_process_rss.py` (2 workers + 2 storm
 # processes holding 39,000 idle connections, 19,500 each, as in verify's 1M run; fresh netns,
-# kernel 6.18, Python 3.11). Bytes of VmRSS:
-# - an idle serve worker (before any connection): 27.4 MiB;
-# - an idle storm process (before its first connect): 25.6-27.0 MiB, mean 26.3 MiB;
-# - growth per connection held: serve 102 B (the connection record; the read buffer is shared),
-#   storm 1,036-1,106 B, mean 1,070 B (per connection: pacing, latency and payload state).
-SERVER_PROCESS_RSS = 28_730_000
-STORM_PROCESS_RSS = 27_580_000
-SERVER_BYTES_PER_SOCKET = 102
-STORM_BYTES_PER_SOCKET = 1_070
+# kernel 6.18, Python 3.11; three runs, the constants are the means). Bytes of VmRSS:
+# - an idle serve worker (before any connection): 27.2-27.4 MiB, mean 27.33 MiB;
+# - an idle storm process (before its first connect): 25.6-27.0 MiB, mean 26.13 MiB;
+# - growth per connection held: serve 102-118 B, mean 107 B (the connection record; the read
+#   buffer is shared), storm 1,036-1,115 B, mean 1,086 B (pacing, latency and payload state).
+SERVER_PROCESS_RSS = 28_660_000
+STORM_PROCESS_RSS = 27_400_000
+SERVER_BYTES_PER_SOCKET = 107
+STORM_BYTES_PER_SOCKET = 1_086
 BUNDLED_SOURCE = "measured: bundled serve + storm (see planner/memory.py)"
 
 # Kernel defaults used when a sysctl is hidden (bytes): tcp_rmem/tcp_wmem "default" fields.
