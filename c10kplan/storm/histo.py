@@ -81,14 +81,10 @@ def checked_decode(text: str, where: str = "histogram"):
     return hist
 
 
-def merged(parts: list[Histograms], where: list[str] | None = None) -> dict[str, object]:
-    """{kind: one HdrHistogram holding every sample of that kind in `parts`}; `where` names
-    each part in errors."""
-    out = {kind: new_histogram() for kind in KINDS}
-    for n, part in enumerate(parts):
+def check_all(parts: list[Histograms], where: list[str]) -> None:
+    """checked_decode every histogram of `parts` (part n named `where[n]` in errors), so that
+    stats.merge_encoded may add them."""
+    for part, name in zip(parts, where):
         for kind in KINDS:
-            text = getattr(part, kind)
-            if text:
-                label = f"{where[n] if where else f'part {n + 1}'}: histograms.{kind}"
-                out[kind].add(checked_decode(text, label))
-    return out
+            if text := getattr(part, kind):
+                checked_decode(text, f"{name}: histograms.{kind}")
