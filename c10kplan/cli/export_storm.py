@@ -67,10 +67,14 @@ def _ansible_storm(
     render.line(storm_playbook(plan).rstrip("\n"))
 
 
-def export_storm(args: list[str]) -> None:
+def export_storm(args: list[str], *, profile: str | None = None, keys: str | None = None) -> None:
     """Parse `args` as the ansible-storm options and print the playbook. A usage error is one
-    BadInput line (exit 2), as every other bad value of export is."""
+    BadInput line (exit 2), as every other bad value of export is; so is a --profile or --keys
+    (export's own options), which a storm playbook has no use for."""
     from c10kplan.errors import BadInput
+
+    if profile is not None or keys is not None:
+        raise BadInput("--format ansible-storm takes no --profile or --keys (apply a profile with --format ansible)")
 
     command = typer.main.get_command(_app)
     try:

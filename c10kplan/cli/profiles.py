@@ -133,7 +133,7 @@ def export(
     if fmt == "ansible-storm":  # its own options (cli/export_storm.py), no profile
         from c10kplan.cli.export_storm import export_storm
 
-        return export_storm(ctx.args)
+        return export_storm(ctx.args, profile=profile, keys=keys)
     if profile is None or ctx.args:
         raise BadInput(f"unexpected arguments: {' '.join(ctx.args)}" if ctx.args else "--profile is required")
     from c10kplan.cli import render

@@ -147,7 +147,9 @@ def storm_playbook(plan: StormPlan) -> str:
         "  tasks:",
         "    - name: Start time for every host",
         "      ansible.builtin.set_fact:",
-        f"        storm_start_at: \"{{{{ (now(utc=true).timestamp() + {plan.start_delay:g}) | round(3) }}}}\"",
+        # now() is naive local time and .timestamp() reads it as local: the Unix time, whatever
+        # the controller's time zone (now(utc=true) is naive UTC, which .timestamp() would misread).
+        f"        storm_start_at: \"{{{{ (now().timestamp() + {plan.start_delay:g}) | round(3) }}}}\"",
         "",
         "- name: Storm from every load host at once",
         f"  hosts: \"{{{{ {group} }}}}\"",

@@ -57,16 +57,18 @@ def namespace_inventory(topo: Topology, workdir: Path, *, group: str, package: s
     }}
 
 
-def run_playbook(playbook: str, inventory: dict, workdir: Path, *, timeout: float,
-                 forks: int = 5) -> subprocess.CompletedProcess:
-    """ansible-playbook on `playbook` with `inventory`, all of Ansible's state under `workdir`.
-    PYTHONPATH is dropped: the hosts run the c10kplan they installed."""
+def run_playbook(playbook: str, inventory: dict, workdir: Path, *, timeout: float, forks: int = 5,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook on `playbook` with `inventory`, all of Ansible's state under `workdir`;
+    `env` adds variables. PYTHONPATH is dropped: the hosts run the c10kplan they installed."""
     ansible = shutil.which("ansible-playbook")
     if ansible is None:
         raise EnvironmentProblem("ansible-playbook not found (pip install ansible-core)")
     (workdir / "storm.yml").write_text(playbook)
     (workdir / "inventory.json").write_text(json.dumps(inventory))
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(extra)
     env.update(ANSIBLE_HOME=str(workdir / "ansible-home"), ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-tmp"),
                ANSIBLE_REMOTE_TEMP=str(workdir / "ansible-tmp"), ANSIBLE_ASYNC_DIR=str(workdir / "async"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_RETRY_FILES_ENABLED="0")

@@ -1,5 +1,5 @@
-"""`python -m c10kplan.netns.reaper PREFIX`: wait until stdin (a pipe only the owner of the
-topology holds open) reaches EOF, then delete every namespace named PREFIX-*.
+"""`python -m c10kplan.netns.reaper PREFIX`: say `ready` on stdout, wait until stdin (a pipe
+only the owner of the topology holds open) reaches EOF, then delete every namespace PREFIX-*.
 
 EOF comes when the owner closes the pipe or dies in any way, SIGKILL included: the kernel
 closes a dead process's fds. Started in its own session without PDEATHSIG, so it outlives the
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+
+from c10kplan.netns.ip import delete_prefixed  # imported before `ready`: teardown cannot fail to import
 
 
 def _stop(signum, frame):  # noqa: ANN001
@@ -24,6 +26,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("ready", flush=True)
     try:
         while os.read(0, 4096):  # the owner never writes: only EOF (or an error) ends this
             pass
@@ -32,8 +35,6 @@ def main(argv: list[str]) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the teardown
             signal.signal(sig, signal.SIG_IGN)
-        from c10kplan.netns.ip import delete_prefixed
-
         delete_prefixed(prefix)
     return 0
 

@@ -32,6 +32,7 @@ import contextlib
 import ipaddress
 import os
 import secrets
+import select
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ MAX_SOURCES = 254  # addresses per client: 198.18.i.1 .. 198.18.i.254
 MTU_MIN, MTU_MAX = 68, 65535
 BRIDGE = "br0"
 DEVICE = "eth0"  # the namespace end of each veth pair
+REAPER_START = 10.0  # s for the reaper to say `ready` (a Python start-up: ~50 ms)
 REAPER_WAIT = 30.0  # s for the reaper to finish its sweep after a normal close
 
 
@@ -129,6 +131,16 @@ def host_commands(host: NsHost) -> list[str]:
             + [f"link set {DEVICE} up"])
 
 
+def _same_package_env() -> dict[str, str]:
+    """Our environment, with the directory this c10kplan was imported from first on PYTHONPATH:
+    the reaper runs the same code as its owner, however the owner found it."""
+    import c10kplan
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(c10kplan.__file__)))
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=home + (os.pathsep + path if path else ""))
+
+
 class Topology:
     """The live namespaces of one plan. A context manager: leaving it tears everything down.
 
@@ -184,12 +196,23 @@ class Topology:
             # not reach it. No PDEATHSIG: it must outlive us. It holds only the read end.
             self._reaper = subprocess.Popen(
                 [sys.executable, "-m", "c10kplan.netns.reaper", self.plan.prefix],
-                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True)
+                stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True, close_fds=True, env=_same_package_env())
         finally:
             os.close(read_end)
         os.set_inheritable(write_end, False)
         self._pipe = write_end
+        # No namespace before the reaper is known to be watching (it says `ready`).
+        out = self._reaper.stdout
+        if not select.select([out], [], [], REAPER_START)[0] or out.readline() != b"ready\n":
+            err = b""
+            if self._reaper.poll() is not None:
+                err = self._reaper.stderr.read()
+            self.close()
+            raise EnvironmentProblem("the namespace reaper did not start"
+                                     + (f": {err.decode(errors='replace').strip().splitlines()[-1]}" if err.strip() else ""))
+        out.close()
+        self._reaper.stderr.close()
 
     def close(self) -> None:
         """Delete every namespace of the prefix (processes inside are killed first), then let

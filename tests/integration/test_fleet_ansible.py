@@ -67,7 +67,8 @@ def test_three_namespace_hosts_storm_serve_through_ansible_and_merge(tmp_path: P
                       "--group", "load_hosts", "--message-rate", "2", "--duration", "2",
                       "--start-delay", "6", "--source-ips", plan)
         inv = namespace_inventory(topo, tmp_path, group="load_hosts", package=str(wheel), merge_cmd=MERGE_CMD)
-        done = run_playbook(play, inv, tmp_path, timeout=240)
+        # A controller 5 h west of UTC: the start time must still be the Unix time.
+        done = run_playbook(play, inv, tmp_path, timeout=240, env={"TZ": "EST5"})
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     results = tmp_path / "results"
     parts = [json.loads((results / f"storm-load{i}.json").read_text()) for i in (1, 2, 3)]

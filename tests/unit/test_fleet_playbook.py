@@ -71,3 +71,8 @@ def test_bad_options_are_one_bad_input(args) -> None:
     with pytest.raises(Exception) as info:
         export_storm(args)
     assert isinstance(info.value, BadInput) or type(info.value).__name__ == "ValidationError"
+
+
+def test_profile_or_keys_are_refused() -> None:
+    with pytest.raises(BadInput, match="no --profile"):
+        export_storm(["--connections", "10", "--target", "1.2.3.4:5"], profile="c10k")
