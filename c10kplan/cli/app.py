@@ -36,9 +36,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from c10kplan.cli import bench, check, profiles, serve, storm
+    from c10kplan.cli import bench, check, merge, profiles, serve, storm
 
-    for module in (check, profiles, serve, storm, bench):
+    for module in (check, profiles, serve, storm, merge, bench):
         module.register(app)
 
 

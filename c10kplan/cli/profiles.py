@@ -119,12 +119,23 @@ def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt 
 
 
 def export(
-    profile: ProfileOpt,
+    ctx: typer.Context,
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="sysctl.d | limits.d | systemd | tuned | ansible")],
+        "--format", "-f", help="sysctl.d | limits.d | systemd | tuned | ansible; or ansible-storm, a fleet storm playbook "
+                               "(no profile; --connections N --target HOST:PORT [storm options]: docs/fleet.md)")],
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", "-p", help="Shipped profile name, or a path to a .toml file.")] = None,
     keys: KeysOpt = None,
 ) -> None:
     """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file."""
+    from c10kplan.errors import BadInput
+
+    if fmt == "ansible-storm":  # its own options (cli/export_storm.py), no profile
+        from c10kplan.cli.export_storm import export_storm
+
+        return export_storm(ctx.args, profile=profile, keys=keys)
+    if profile is None or ctx.args:
+        raise BadInput(f"unexpected arguments: {' '.join(ctx.args)}" if ctx.args else "--profile is required")
     from c10kplan.cli import render
     from c10kplan.profiles.apply import parse_patterns
     from c10kplan.profiles.export import export_profile
@@ -185,5 +196,5 @@ def register(app: typer.Typer) -> None:
     """Add apply, rollback, export and the profiles group to the app."""
     app.command("apply")(apply)
     app.command("rollback")(rollback)
-    app.command("export")(export)
+    app.command("export", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(export)
     app.add_typer(profiles_app, name="profiles")

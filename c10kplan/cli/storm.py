@@ -122,6 +122,8 @@ def register(app: typer.Typer) -> None:
         connect_timeout: Annotated[float, typer.Option(help="Seconds before a pending connect counts as ETIMEDOUT.")] = 5.0,
         protocol: Annotated[str, typer.Option(help="What the server answers: echo, rot13 or discard.")] = "echo",
         batch_ms: Annotated[float, typer.Option(help="Hold loop tick in ms at high message rates (fewer wakeups; raw latency errs high by at most one tick, corrected by two); 0 = wake on every reply.")] = 1.0,
+        share: Annotated[str, typer.Option(help="I/K: this is load host I of K; take its slice of -n, --connect-rate and a --source-ips list.")] = "1/1",
+        start_at: Annotated[Optional[float], typer.Option(help="Unix time (s) to start the ramp, the same on every load host.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON result document.")] = False,
         progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live progress (default: on a TTY).")] = None,
     ) -> None:
@@ -130,16 +132,20 @@ def register(app: typer.Typer) -> None:
         from c10kplan.storm.config import parse_target
         from c10kplan.storm.runner import run_storm
         from c10kplan.storm.setup import build_config
+        from c10kplan.storm.share import check_start_at, parse_share, run_placed, take_share
 
         host, port = parse_target(target)
         if not 0 <= batch_ms <= 100:
             raise BadInput(f"--batch-ms must be 0..100, not {batch_ms:g}")
-        cfg = build_config(host, port, connections=connections, processes=processes, source_ips=source_ips,
-                           connect_rate=connect_rate, message_size=message_size, message_rate=message_rate,
+        mine = take_share(parse_share(share), connections, connect_rate, source_ips)
+        if start_at is not None:
+            check_start_at(start_at, time.time())
+        cfg = build_config(host, port, connections=mine.connections, processes=processes, source_ips=mine.source_ips,
+                           connect_rate=mine.connect_rate, message_size=message_size, message_rate=message_rate,
                            duration=duration, connect_timeout=connect_timeout, protocol=protocol,
                            batch_tick=batch_ms / 1000)
-        result = _run_shown(lambda on_event: run_storm(cfg, on_event=on_event), connections, json_out,
-                            progress, _print_storm, "storm interrupted; its processes were stopped")
+        result = _run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
+                            json_out, progress, _print_storm, "storm interrupted; its processes were stopped")
         if not result.ok:
             raise NotReady("storm: " + "; ".join(result.problems))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from c10kplan.errors import add_counts
+from c10kplan.storm.histo import Histograms
+from c10kplan.storm.share import Placement
 from c10kplan.storm.stats import Percentiles, merge_encoded
 
 
@@ -70,6 +72,8 @@ class StormResult(BaseModel):
     per_process: list[ProcessResult]
     problems: list[str]
     ok: bool
+    histograms: Histograms = Field(Histograms(), description="the merged histograms, HdrHistogram-encoded")
+    placement: Placement | None = Field(None, description="--share / --start-at: this run's slice and times")
 
 
 def problems_of(connections: int, established: int, held: int, failures: dict[str, int],
@@ -139,4 +143,5 @@ def combine(*, target: str, protocol: str, connections: int, source_addresses: i
         per_process=processes,
         problems=problems,
         ok=not problems,
+        histograms=Histograms.of(connect_h, corrected_h, raw_h),
     )

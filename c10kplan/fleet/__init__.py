@@ -1,0 +1,1 @@
+"""Storms from many load hosts: generators for the fleet engines users already run (Ansible)."""
