@@ -13,10 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from c10kplan.profiles.formats import ExportFormat
+from c10kplan.profiles.locate import complete_profile
+
 profiles_app = typer.Typer(help="List shipped profiles and show a merged profile.",
                            no_args_is_help=True)
 
-ProfileOpt = Annotated[str, typer.Option("--profile", "-p",
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", autocompletion=complete_profile,
                                          help="Shipped profile name, or a path to a .toml file.")]
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", help="Tree holding proc/sys and etc/ (default /, or $C10KPLAN_ROOT).")]
@@ -24,7 +27,8 @@ StateOpt = Annotated[Optional[Path], typer.Option(
     "--state-dir", help="Where the backup lives (default /var/lib/c10kplan, or "
                         "$C10KPLAN_STATE_DIR).")]
 KeysOpt = Annotated[Optional[str], typer.Option(
-    "--keys", help="Only keys matching this glob (comma-separated globs), e.g. 'net.*'.")]
+    "--keys", help="Only keys matching these comma-separated globs ('fs.*,net.core.*'); "
+                   "'netns' = exactly the per-network-namespace keys, 'host' = the host-wide ones.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
@@ -120,17 +124,29 @@ def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt 
 
 def export(
     profile: ProfileOpt,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="sysctl.d | limits.d | systemd | tuned | ansible")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="The file to write.")],
     keys: KeysOpt = None,
+    unit: Annotated[Optional[str], typer.Option(
+        "--unit", help="systemd only: a [Service] LimitNOFILE= drop-in for this service "
+                       "(NAME.service) instead of the [Manager] DefaultLimitNOFILE= one.")] = None,
+    portable: Annotated[bool, typer.Option(
+        "--portable", help="sysctl.d / tuned: do not read this host; raise-only keys are "
+                           "written as the profile's floor.")] = False,
+    root: RootOpt = None,
 ) -> None:
-    """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file."""
+    """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file.
+
+    sysctl.d and tuned read this host (--root) so a raise-only key keeps a higher host value,
+    as `apply --persist` does; use --portable for a file meant for other hosts."""
     from c10kplan.cli import render
+    from c10kplan.host.procfs import ProcFS
     from c10kplan.profiles.apply import parse_patterns
     from c10kplan.profiles.export import export_profile
     from c10kplan.profiles.merge import resolve
 
-    render.line(export_profile(resolve(profile), fmt, parse_patterns(keys)).rstrip("\n"))
+    procfs = None if portable else ProcFS(root)
+    text = export_profile(resolve(profile), fmt.value, parse_patterns(keys), procfs=procfs, unit=unit)
+    render.line(text.rstrip("\n"))
 
 
 @profiles_app.command("list")

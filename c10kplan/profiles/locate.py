@@ -50,6 +50,11 @@ def available() -> dict[str, Path]:
     return found
 
 
+def complete_profile(incomplete: str) -> list[str]:
+    """Shell completion for `--profile`: the shipped names starting with what was typed."""
+    return [name for name in sorted(available()) if name.startswith(incomplete)]
+
+
 def is_path(ref: str) -> bool:
     """A reference is a file path when it ends with .toml or contains a path separator."""
     return ref.endswith(SUFFIX) or "/" in ref or os.sep in ref

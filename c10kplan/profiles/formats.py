@@ -1,0 +1,12 @@
+"""The export formats, in a module light enough for the CLI to import at start-up (choices and
+shell completion of `export --format`) without pulling in pydantic."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+FORMATS: tuple[str, ...] = ("sysctl.d", "limits.d", "systemd", "tuned", "ansible")
+
+# typer turns an Enum into a click Choice: the usage error for a bad value, the --help list and
+# shell completion all come from it.
+ExportFormat = Enum("ExportFormat", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
