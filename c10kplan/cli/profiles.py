@@ -146,7 +146,7 @@ def export(
 
     procfs = None if portable else ProcFS(root)
     text = export_profile(resolve(profile), fmt.value, parse_patterns(keys), procfs=procfs, unit=unit)
-    render.line(text.rstrip("\n"))
+    render.document(text.rstrip("\n"))
 
 
 @profiles_app.command("list")
@@ -157,8 +157,9 @@ def list_profiles(as_json: JsonOpt = False) -> None:
 
     profs = shipped_profiles()
     if as_json:
-        render.emit_json([p.model_dump(mode="json", include={"name", "summary", "path", "chain",
-                                                            "target"}) for p in profs])
+        from c10kplan.profiles.listing import ProfileListing
+
+        render.emit_json(ProfileListing.of(profs))
         return
     rows = [(p.name, " -> ".join(p.chain[:-1]) or "-",
              f"{p.target.connections:,}" if p.target else "-",

@@ -232,7 +232,7 @@ def test_sysctl_p_keeps_a_higher_host_value(name: str, tmp_path: Path) -> None:
     assert live["net.core.somaxconn"] == "65535"
     assert "this host's value 65535 is above the profile's floor" in text
     assert (tmp_path / "portable-somaxconn.txt").read_text().strip() == floor
-    assert "LOWERS a higher one" in (tmp_path / "portable.conf").read_text()
+    assert "LOWERS a higher host value" in (tmp_path / "portable.conf").read_text()
 
 
 # -------------------------------------------------------------------------------------- systemd

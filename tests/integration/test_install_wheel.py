@@ -56,7 +56,7 @@ def _run(pythonpath: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 def _listed(result: subprocess.CompletedProcess[str], site: Path) -> set[str]:
     assert result.returncode == 0, result.stderr
-    docs = json.loads(result.stdout)
+    docs = json.loads(result.stdout)["profiles"]
     for doc in docs:  # each profile comes from the installed copy, not the checkout
         assert Path(doc["path"]).resolve().is_relative_to(site.resolve()), doc["path"]
     return {doc["name"] for doc in docs}

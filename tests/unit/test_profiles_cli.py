@@ -56,7 +56,7 @@ def test_dry_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_profiles_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["profiles", "list", "--json"], capsys)
-    names = {p["name"]: p for p in json.loads(out)}
+    names = {p["name"]: p for p in json.loads(out)["profiles"]}
     assert names["c10k"]["target"]["connections"] == 10000
     code, out, _ = run(["profiles", "show", "c10k", "--json"], capsys)
     doc = json.loads(out)
@@ -154,7 +154,7 @@ def test_sysctl_d_export_on_the_host_matches_apply_persist(tmp_path: Path) -> No
 
 def test_portable_sysctl_d_writes_floors_and_warns() -> None:
     text = export_profile(resolve("c1m"), "sysctl.d")
-    assert "net.core.somaxconn = 32768" in text and "LOWERS a higher one" in text
+    assert "net.core.somaxconn = 32768" in text and "LOWERS a higher host value" in text
 
 
 def test_keys_netns_is_exactly_the_per_namespace_keys() -> None:
