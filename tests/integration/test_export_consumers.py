@@ -8,7 +8,8 @@
 - sysctl.d: procps `sysctl -p FILE` in a namespace where somaxconn is already 65535.
 - systemd: `systemd-analyze verify` of a service with the exported [Service] drop-in; the
   [Manager] drop-in through `systemd-analyze cat-config --root`.
-- limits.d: parsed as pam_limits parses limits.conf(5).
+- limits.d: parsed as pam_limits parses limits.conf(5), and applied by the real pam_limits
+  (runuser's PAM session, in a mount namespace with a tmpfs over /etc/security/limits.d).
 
 The host's own settings are never written: sysctls only inside `unshare -n`, files only under
 tmp_path or on a tmpfs mounted inside the test's own mount namespace.
@@ -318,3 +319,37 @@ def test_limits_d_parses_as_pam_limits_reads_it(name: str) -> None:
     assert parsed == {("*", "soft", "nofile"): lim.nofile_soft,
                       ("*", "hard", "nofile"): lim.nofile_hard}
     assert parsed[("*", "soft", "nofile")] <= parsed[("*", "hard", "nofile")]
+
+
+PAM_SCENARIO = r"""
+set -eu
+mount -t tmpfs tmpfs /etc/security/limits.d
+cp "$FILE" /etc/security/limits.d/90-c10kplan.conf
+runuser -u nobody -- sh -c 'ulimit -Sn; ulimit -Hn'
+"""
+
+
+def test_pam_limits_applies_an_exported_limits_d_file(tmp_path: Path) -> None:
+    """runuser opens a PAM session (Debian's /etc/pam.d/runuser has pam_limits) for nobody; the
+    wildcard domain does not apply to root, so the session is another user's. The shipped
+    profiles ask for more than this machine's hard limit (20000, no CAP_SYS_RESOURCE: the
+    kernel refuses the raise), so a profile within it is exported: same renderer, same file."""
+    _need_netns()
+    _need("runuser")
+    if not Path("/lib/x86_64-linux-gnu/security/pam_limits.so").exists() and \
+            not Path("/usr/lib/x86_64-linux-gnu/security/pam_limits.so").exists():
+        pytest.skip("pam_limits.so is not installed (libpam-modules)")
+    import resource
+
+    soft, hard = 512, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    prof = tmp_path / "small.toml"
+    prof.write_text(f'name = "small"\nextends = "base"\nsummary = "pam test"\n'
+                    f"[limits]\nnofile_soft = {soft}\nnofile_hard = {hard}\n")
+    text = export_profile(resolve(str(prof)), "limits.d")
+    assert _pam_limits(text) == {("*", "soft", "nofile"): soft, ("*", "hard", "nofile"): hard}
+    (tmp_path / "limits.conf").write_text(text)
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", PAM_SCENARIO],
+                          env=_env(FILE=str(tmp_path / "limits.conf")), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(soft), str(hard)]
