@@ -14,21 +14,49 @@ import typer
 
 from c10kplan.errors import C10kError, ExitStatus
 
+PROG = "c10kplan"
+
 app = typer.Typer(
-    name="c10kplan",
+    name=PROG,
     help="Can this host hold N concurrent TCP connections, and if not, what must change?",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # `c10kplan --install-completion` / `--show-completion`; completing --profile and --format
+    # comes from the options themselves (cli/profiles.py).
+    add_completion=True,
+    # click copies a context's help_option_names into every sub-context: -h works everywhere.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 _state = {"traceback": False}
+
+
+def _version() -> str:
+    """The installed distribution's version, or the package's own for a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:
+        from c10kplan import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {_version()}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
     traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the full stack on errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                           help="Print the version and exit.")
     ] = False,
 ) -> None:
     """check -> apply -> verify: plan, tune and prove a host for C10K .. C1M."""
@@ -69,12 +97,54 @@ def _exit_status(exc: BaseException) -> ExitStatus | None:
     return None
 
 
+def _click_class(name: str) -> type[BaseException]:
+    """click's exception class `name` (UsageError, Abort), whichever click typer runs on (its
+    own vendored copy in typer >= 0.2x, the click package before): found from typer's
+    re-exported BadParameter and Abort."""
+    for cls in (*typer.BadParameter.__mro__, *typer.Abort.__mro__):
+        if cls.__name__ == name:
+            return cls
+    raise LookupError(name)
+
+
+def usage_line(exc: BaseException) -> str:
+    """A click usage error as the one line users see: `c10kplan: error: CMD: MESSAGE (...)`."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else PROG
+    where = path[len(PROG):].strip()
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    return (f"{PROG}: error: {where + ': ' if where else ''}{message} "
+            f"(see '{path} -h')")
+
+
+def _run_app() -> int:
+    """Run click without its standalone handling, so usage errors come back to us instead of
+    being drawn in a box; returns the exit code."""
+    usage, abort = _click_class("UsageError"), _click_class("Abort")
+    try:
+        code = app(prog_name=PROG, standalone_mode=False)
+    except usage as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `c10kplan`, `c10kplan profiles`
+            # The help, as click shows it (typer's rich help prints itself and returns "").
+            text = exc.ctx.get_help()  # type: ignore[attr-defined]
+            if text:
+                print(text)
+        else:
+            print(usage_line(exc), file=sys.stderr)
+        return int(ExitStatus.BAD_INPUT)
+    except abort:
+        print(f"{PROG}: aborted", file=sys.stderr)
+        return 1
+    # standalone_mode=False returns a command's return value, or the code of typer.Exit(N).
+    return code if isinstance(code, int) else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, map every known error to its documented exit code."""
     if argv is not None:
-        sys.argv = ["c10kplan", *argv]
+        sys.argv = [PROG, *argv]
     try:
-        app()
+        sys.exit(_run_app())
     except KeyboardInterrupt:  # typer maps Ctrl-C inside a command to exit 130 itself
         print("c10kplan: interrupted", file=sys.stderr)
         sys.exit(int(ExitStatus.INTERRUPTED))

@@ -13,10 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from c10kplan.profiles.formats import ExportFormat
+from c10kplan.profiles.locate import complete_profile
+
 profiles_app = typer.Typer(help="List shipped profiles and show a merged profile.",
                            no_args_is_help=True)
 
-ProfileOpt = Annotated[str, typer.Option("--profile", "-p",
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", autocompletion=complete_profile,
                                          help="Shipped profile name, or a path to a .toml file.")]
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", help="Tree holding proc/sys and etc/ (default /, or $C10KPLAN_ROOT).")]
@@ -24,7 +27,8 @@ StateOpt = Annotated[Optional[Path], typer.Option(
     "--state-dir", help="Where the backup lives (default /var/lib/c10kplan, or "
                         "$C10KPLAN_STATE_DIR).")]
 KeysOpt = Annotated[Optional[str], typer.Option(
-    "--keys", help="Only keys matching this glob (comma-separated globs), e.g. 'net.*'.")]
+    "--keys", help="Only keys matching these comma-separated globs ('fs.*,net.core.*'); "
+                   "'netns' = exactly the per-network-namespace keys, 'host' = the host-wide ones.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
@@ -120,28 +124,42 @@ def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt 
 
 def export(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="sysctl.d | limits.d | systemd | tuned | ansible; or ansible-storm, a fleet storm playbook "
-                               "(no profile; --connections N --target HOST:PORT [storm options]: docs/fleet.md)")],
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", "-f", help="The file to write; ansible-storm is a fleet storm playbook (no profile; "
+                               "--connections N --target HOST:PORT [storm options]: docs/fleet.md).")],
     profile: Annotated[Optional[str], typer.Option(
-        "--profile", "-p", help="Shipped profile name, or a path to a .toml file.")] = None,
+        "--profile", "-p", autocompletion=complete_profile,
+        help="Shipped profile name, or a path to a .toml file.")] = None,
     keys: KeysOpt = None,
+    unit: Annotated[Optional[str], typer.Option(
+        "--unit", help="systemd only: a [Service] LimitNOFILE= drop-in for this service "
+                       "(NAME.service) instead of the [Manager] DefaultLimitNOFILE= one.")] = None,
+    portable: Annotated[bool, typer.Option(
+        "--portable", help="sysctl.d / tuned: do not read this host; raise-only keys are "
+                           "written as the profile's floor.")] = False,
+    root: RootOpt = None,
 ) -> None:
-    """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file."""
+    """Print the profile as a sysctl.d / limits.d / systemd / tuned / Ansible file.
+
+    sysctl.d and tuned read this host (--root) so a raise-only key keeps a higher host value,
+    as `apply --persist` does; use --portable for a file meant for other hosts."""
     from c10kplan.errors import BadInput
 
-    if fmt == "ansible-storm":  # its own options (cli/export_storm.py), no profile
+    if fmt.value == "ansible-storm":  # its own options (cli/export_storm.py), no profile
         from c10kplan.cli.export_storm import export_storm
 
         return export_storm(ctx.args, profile=profile, keys=keys)
     if profile is None or ctx.args:
         raise BadInput(f"unexpected arguments: {' '.join(ctx.args)}" if ctx.args else "--profile is required")
     from c10kplan.cli import render
+    from c10kplan.host.procfs import ProcFS
     from c10kplan.profiles.apply import parse_patterns
     from c10kplan.profiles.export import export_profile
     from c10kplan.profiles.merge import resolve
 
-    render.line(export_profile(resolve(profile), fmt, parse_patterns(keys)).rstrip("\n"))
+    procfs = None if portable else ProcFS(root)
+    text = export_profile(resolve(profile), fmt.value, parse_patterns(keys), procfs=procfs, unit=unit)
+    render.document(text.rstrip("\n"))
 
 
 @profiles_app.command("list")
@@ -152,8 +170,9 @@ def list_profiles(as_json: JsonOpt = False) -> None:
 
     profs = shipped_profiles()
     if as_json:
-        render.emit_json([p.model_dump(mode="json", include={"name", "summary", "path", "chain",
-                                                            "target"}) for p in profs])
+        from c10kplan.profiles.listing import ProfileListing
+
+        render.emit_json(ProfileListing.of(profs))
         return
     rows = [(p.name, " -> ".join(p.chain[:-1]) or "-",
              f"{p.target.connections:,}" if p.target else "-",

@@ -6,29 +6,149 @@ Command modules build rows and models; only this module writes them to stdout.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+# Width: tabulate's "simple" format puts two spaces between columns. A text column is only
+# wrapped down to MIN_WRAP characters; below that it moves under its row instead.
+GAP = 2
+HEADER_PAD = 2
+MIN_WRAP = 24
+UNDER_INDENT = "    "
+
+
+def width() -> int | None:
+    """The width output must fit on a terminal: $COLUMNS when set, else the terminal's
+    (shutil.get_terminal_size). None (no limit) when stdout is not a terminal (a pipe, a file),
+    so scripts and grep see whole lines. (COLUMNS alone is not enough: GNU readline exports it
+    into the environment of every child of an interactive Python, pytest included.)"""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, title: str | None = None) -> None:
-    """Print one table (tabulate 'simple' format), optionally preceded by a title line."""
+    """Print one table (tabulate 'simple' format), optionally preceded by a title line, fitted
+    to width(): long text columns are wrapped, and when even that cannot fit, the widest text
+    column moves under its row (`    header: text`)."""
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    limit = width()
+    if title:
+        line(title)
+    print(_fit(cells, [str(h) for h in headers], limit))
+
+
+def _tabulate(rows: list[list[str]], headers: list[str]) -> str:
     from tabulate import tabulate
 
-    if title:
-        print(title)
-    print(tabulate(list(rows), headers=list(headers), tablefmt="simple", disable_numparse=True))
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _widest(text: str) -> int:
+    return max((len(ln) for ln in text.split("\n")), default=0)
+
+
+def _share(room: int, natural: dict[int, int]) -> dict[int, int]:
+    """Split `room` characters among columns: a column that needs less than an equal share keeps
+    its natural width, the rest share what is left equally (water filling)."""
+    out: dict[int, int] = {}
+    left = dict(natural)
+    while left:
+        each = room // len(left)
+        small = {i: w for i, w in left.items() if w <= each}
+        if not small:
+            out.update({i: max(each, 1) for i in left})
+            return out
+        out.update(small)
+        room -= sum(small.values())
+        for i in small:
+            del left[i]
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    # Whole words only: a flag or a key split in two cannot be copied.
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
+
+
+def _fit(rows: list[list[str]], headers: list[str], limit: int | None) -> str:
+    text = _tabulate(rows, headers)
+    if limit is None or _widest(text) <= limit:
+        return text
+    under: list[int] = []  # columns moved under their rows
+    while True:
+        keep = [i for i in range(len(headers)) if i not in under]
+        # tabulate pads each header by MIN_PADDING (2): a column is at least header + 2 wide.
+        natural = {i: max(len(headers[i]) + HEADER_PAD, *(_widest(r[i]) for r in rows))
+                   for i in keep}
+        text_cols = [i for i in keep if natural[i] > MIN_WRAP and any(" " in r[i] for r in rows)]
+        fixed = sum(natural[i] for i in keep if i not in text_cols) + GAP * (len(keep) - 1)
+        room = limit - fixed
+        if not text_cols or room >= MIN_WRAP * len(text_cols):
+            widths = _share(room, {i: natural[i] for i in text_cols}) if text_cols else {}
+            body = [["\n".join(_wrap(r[i], widths[i])) if i in widths else r[i] for i in keep]
+                    for r in rows]
+            text = _tabulate(body, [headers[i] for i in keep])
+            if under:
+                text = _interleave(text, body, [(headers[i], [r[i] for r in rows])
+                                                for i in under], limit)
+            # A word longer than its column's share still sticks out: move one more column.
+            if _widest(text) <= limit or not text_cols:
+                return text
+        under.append(max(text_cols, key=lambda i: natural[i]))
+
+
+def _interleave(text: str, body: list[list[str]], moved: list[tuple[str, list[str]]],
+                limit: int) -> str:
+    """The rendered table with each moved column's text under its row."""
+    lines = text.split("\n")
+    out, at = lines[:2], 2  # "simple": the header line, then the dashes
+    for n, row in enumerate(body):
+        height = max(c.count("\n") + 1 for c in row)
+        out += lines[at:at + height]
+        at += height
+        for header, values in moved:
+            if values[n] and values[n] != "-":
+                out += [UNDER_INDENT + ln for ln in _wrap(f"{header}: {values[n]}",
+                                                          limit - len(UNDER_INDENT))]
+    return "\n".join(out)
+
+
+# Every --json document starts with "schema_version"; its schema is docs/schema/<name>.schema.json
+# (c10kplan/cli/schemas.py). Raise it when a field is renamed, removed or changes meaning.
+SCHEMA_VERSION = 1
 
 
 def emit_json(doc: Any) -> None:
-    """Print one JSON document: a pydantic model (model_dump mode=json) or plain data."""
-    if hasattr(doc, "model_dump_json"):
-        print(doc.model_dump_json(indent=2))
-    else:
-        print(json.dumps(doc, indent=2, sort_keys=False, default=str))
+    """Print one JSON document: a pydantic model (model_dump mode=json) or a dict, as one object
+    whose first field is `schema_version`."""
+    data = doc.model_dump(mode="json") if hasattr(doc, "model_dump") else doc
+    if not isinstance(data, dict):
+        raise TypeError(f"a --json document is one JSON object, not {type(data).__name__}")
+    print(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, ensure_ascii=False,
+                     default=str))
 
 
 def line(text: str = "") -> None:
+    """One line of prose, wrapped to width() (continuations indented two spaces)."""
+    limit = width()
+    if limit is None or len(text) <= limit or "\n" in text:
+        print(text)
+        return
+    import textwrap
+
+    print(textwrap.fill(text, limit, subsequent_indent="  ", break_long_words=False,
+                        break_on_hyphens=False))
+
+
+def document(text: str) -> None:
+    """A file's text (an export) exactly as it is: never wrapped."""
     print(text)
 
 

@@ -3,6 +3,7 @@ turning every problem into one HostFactsError line (exit 2)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TypeVar
 
@@ -24,7 +25,14 @@ def load_model_file(model: type[M], path: str | os.PathLike[str], option: str) -
     except (OSError, UnicodeDecodeError) as exc:
         raise HostFactsError(f"{where}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return model.model_validate_json(text)
+        # A file written by `snapshot` (render.emit_json) carries schema_version; the model does
+        # not (it is the document's, not the facts').
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            doc.pop("schema_version", None)
+        return model.model_validate(doc)
+    except json.JSONDecodeError as exc:
+        raise HostFactsError(f"{where}: not JSON: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ())) or "document"

@@ -39,7 +39,7 @@ from c10kplan.profiles.backup import Backup, StateStore
 from c10kplan.profiles.files import FileMeta, RootDir, UnsafePath
 from c10kplan.profiles.model import Profile, Setting
 from c10kplan.profiles.persist import persisted_files
-from c10kplan.profiles.schema import SUPPORTED
+from c10kplan.profiles.schema import SUPPORTED, expand_selectors
 
 Action = Literal["change", "same", "kept-higher", "skipped"]
 
@@ -94,13 +94,14 @@ class RollbackReport(BaseModel):
 
 
 def parse_patterns(keys: str | None) -> tuple[str, ...]:
-    """`--keys 'net.*,fs.file-max'` -> ("net.*", "fs.file-max")."""
+    """`--keys 'net.*,fs.file-max'` -> ("net.*", "fs.file-max"); `netns` / `host` name a scope
+    (schema.expand_selectors)."""
     if keys is None:
         return ()
     pats = tuple(p.strip() for p in keys.split(",") if p.strip())
     if not pats:
         raise BadInput(f"--keys {keys!r}: no pattern given")
-    return pats
+    return expand_selectors(pats)
 
 
 def _norm(text: str) -> tuple[int, ...] | str:

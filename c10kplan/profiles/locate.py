@@ -2,17 +2,16 @@
 
 Shipped profiles are searched, in order, in:
 1. the directories in $C10KPLAN_PROFILES_DIR (os.pathsep-separated),
-2. the repository's `profiles/` folder (an editable install, a source checkout),
-3. `<prefix>/share/c10kplan/profiles` for the interpreter's prefix and the user scheme
-   (`pip install --user`): a wheel ships them there as data files.
+2. the package's own `c10kplan/profiles/data/` (package data, found with importlib.resources),
+   so a source checkout, an editable install, a wheel installed with `--target`, `--prefix`
+   or `--user` all find the same five files next to the code that reads them.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import sys
-import sysconfig
+from importlib.resources import files
 from pathlib import Path
 
 from c10kplan.errors import ProfileError
@@ -21,16 +20,20 @@ PROFILES_DIR_ENV = "C10KPLAN_PROFILES_DIR"
 SUFFIX = ".toml"
 
 
+def package_dir() -> Path:
+    """The shipped profiles inside the installed package. Every install this tool supports
+    unpacks the package onto the file system, so the resource is a real directory (a zipped
+    import would need importlib.resources.as_file; nothing ships c10kplan that way)."""
+    return Path(str(files("c10kplan.profiles") / "data"))
+
+
 def shipped_dirs() -> list[Path]:
     """Directories that hold shipped profiles, in search order (existing ones only)."""
     dirs: list[Path] = []
     env = os.environ.get(PROFILES_DIR_ENV)
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs.append(Path(__file__).resolve().parents[2] / "profiles")
-    for data in (sys.prefix, sysconfig.get_path("data", f"{os.name}_user")):
-        if data:
-            dirs.append(Path(data) / "share" / "c10kplan" / "profiles")
+    dirs.append(package_dir())
     seen: list[Path] = []
     for d in dirs:
         if d.is_dir() and d not in seen:
@@ -45,6 +48,11 @@ def available() -> dict[str, Path]:
         for f in sorted(d.glob(f"*{SUFFIX}")):
             found.setdefault(f.stem, f)
     return found
+
+
+def complete_profile(incomplete: str) -> list[str]:
+    """Shell completion for `--profile`: the shipped names starting with what was typed."""
+    return [name for name in sorted(available()) if name.startswith(incomplete)]
 
 
 def is_path(ref: str) -> bool:

@@ -95,6 +95,28 @@ SUPPORTED: dict[str, KeySpec] = {
     )
 }
 
+# `--keys` selectors naming a scope rather than a glob: `--keys netns` selects exactly the
+# per-namespace keys of the table (what a child network namespace can set), `--keys host` the
+# host-wide ones. 'net.*' is NOT the per-namespace set: it also matches host-wide tcp_mem,
+# netdev_max_backlog, busy_read/poll, tcp_max_orphans and net.core.[rw]mem_*.
+SCOPE_SELECTORS: tuple[Scope, ...] = ("netns", "host")
+
+
+def keys_in_scope(scope: Scope) -> tuple[str, ...]:
+    """The supported keys of one scope, in table order."""
+    return tuple(k for k, spec in SUPPORTED.items() if spec.scope == scope)
+
+
+def expand_selectors(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """`("netns", "fs.nr_open")` -> the netns key names + "fs.nr_open". Globs pass through;
+    an exact key name is a glob that matches only itself. Keys outside the table (allow_unknown)
+    have no known scope, so a scope selector never selects them."""
+    out: list[str] = []
+    for pat in patterns:
+        out.extend(keys_in_scope(pat) if pat in SCOPE_SELECTORS else (pat,))  # type: ignore[arg-type]
+    return tuple(out)
+
+
 # sysctl(8) names: dot-separated segments of [A-Za-z0-9_-] (plus ':' '@' '+' seen in
 # interface-specific keys). No '/', no '..', no empty segment, no whitespace.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_\-:@+]+$")

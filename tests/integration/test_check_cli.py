@@ -20,6 +20,13 @@ from c10kplan.host.inspect import HostFacts
 from c10kplan.planner import CheckReport, Plan
 
 
+def _facts(text: str) -> HostFacts:
+    """A snapshot document as HostFacts (the document's schema_version is not a fact)."""
+    doc = json.loads(text)
+    assert doc.pop("schema_version") == 1
+    return HostFacts.model_validate(doc)
+
+
 def run(capsys, *argv):
     try:
         main(list(argv))
@@ -59,7 +66,7 @@ def test_check_json_is_one_check_report(capsys, tree):
     code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json")
     assert code == 1  # the notes' fs.file-max = 10000 is too small for 10,000 sockets + reserve
     doc = json.loads(out)
-    assert set(doc) == {"facts", "plan", "profile", "capacity"}  # capacity: issue 10
+    assert set(doc) == {"schema_version", "facts", "plan", "profile", "capacity"}  # capacity: issue 10
     assert doc["profile"] == "c10k"
     report = CheckReport.model_validate(doc)
     assert report.plan.memory.send_buffers_bytes == 163_840_000
@@ -84,7 +91,7 @@ def test_snapshot_then_host_facts_plans_the_same(capsys, tree, tmp_path):
     assert code == 0
     snap = tmp_path / "host.json"
     snap.write_text(out)
-    assert HostFacts.model_validate_json(out).nofile_hard == 1024
+    assert _facts(out).nofile_hard == 1024
     _, direct, _ = run(capsys, "check", "-n", "5000", "--root", tree("hard1024"), "--json")
     _, remote, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap), "--json")
     assert json.loads(direct)["plan"] == json.loads(remote)["plan"]
@@ -163,7 +170,7 @@ def test_pid_reads_a_running_process_limits():
     try:
         proc = _python_m("snapshot", "--pid", str(child.pid))
         assert proc.returncode == 0, proc.stderr
-        facts = HostFacts.model_validate_json(proc.stdout)
+        facts = _facts(proc.stdout)
         assert (facts.pid, facts.nofile_soft, facts.nofile_hard) == (child.pid, 512, 4096)
     finally:
         child.kill()
@@ -173,7 +180,7 @@ def test_pid_reads_a_running_process_limits():
 def test_root_from_environment(tree):
     env = {**os.environ, "C10KPLAN_ROOT": tree("hard1024")}
     proc = _python_m("snapshot", env=env)
-    assert proc.returncode == 0 and HostFacts.model_validate_json(proc.stdout).nofile_hard == 1024
+    assert proc.returncode == 0 and _facts(proc.stdout).nofile_hard == 1024
 
 
 def test_cli_defaults_are_the_target_defaults():

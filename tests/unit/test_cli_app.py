@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -35,7 +37,7 @@ def test_exit_status_of_each_error_kind(exc, status):
 
 
 def test_errors_are_one_line_on_stderr_with_their_exit_code(monkeypatch, capsys):
-    def boom():
+    def boom(**_kw):
         raise PermissionError(13, "Permission denied", "/proc/sys/fs/file-max")
 
     monkeypatch.setattr(app, "app", boom)
@@ -48,7 +50,7 @@ def test_errors_are_one_line_on_stderr_with_their_exit_code(monkeypatch, capsys)
 
 
 def test_validation_error_is_loc_colon_msg(monkeypatch, capsys):
-    def boom():
+    def boom(**_kw):
         _M.model_validate({"n": "x"})
 
     monkeypatch.setattr(app, "app", boom)
@@ -59,9 +61,80 @@ def test_validation_error_is_loc_colon_msg(monkeypatch, capsys):
 
 
 def test_a_bug_is_not_hidden(monkeypatch):
-    def boom():
+    def boom(**_kw):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(app, "app", boom)
     with pytest.raises(RuntimeError, match="a bug"):
         app.main([])
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+# Ten kinds of usage mistake; each is one line on stderr, exit 2, no box.
+USAGE_MISTAKES = [
+    (["check", "-n", "abc"], "connections"),  # a value of the wrong type
+    (["check", "--bogus"], "No such option: --bogus"),  # unknown option
+    (["export", "-p", "c1m"], "Missing option '--format'"),  # missing option
+    (["frobnicate"], "No such command 'frobnicate'"),  # unknown command
+    (["export", "-p", "c1m", "-f", "xml"], "'xml' is not one of"),  # bad choice
+    (["profiles", "show"], "Missing argument"),  # missing argument
+    (["check", "--connections"], "requires an argument"),  # option without its value
+    (["rollback", "extra"], "unexpected extra argument"),  # extra argument
+    (["profiles", "frob"], "No such command 'frob'"),  # unknown subcommand of a group
+    (["profiles", "list", "--json=yes"], "does not take a value"),  # a flag given a value
+]
+
+
+@pytest.mark.parametrize(("argv", "says"), USAGE_MISTAKES)
+def test_usage_mistakes_are_one_line_exit_2(argv, says, capsys):
+    code, out, err = _run(argv, capsys)
+    assert code == ExitStatus.BAD_INPUT
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("c10kplan: error: "), err
+    assert says in err
+    assert not any(ch in err for ch in "╭│╰"), err
+
+
+def test_version(capsys):
+    code, out, _ = _run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"c10kplan {app._version()}"
+    assert out.split()[1][0].isdigit()
+
+
+@pytest.mark.parametrize("argv", [[], ["profiles"], ["check"], ["profiles", "show"], ["export"],
+                                  ["bench", "backends"]])
+def test_dash_h_is_help_everywhere(argv, capsys):
+    code, out, err = _run([*argv, "-h"], capsys)
+    assert code == 0 and "Usage: c10kplan" in out and err == ""
+
+
+def test_no_arguments_shows_help(capsys):
+    code, out, err = _run([], capsys)
+    assert code == ExitStatus.BAD_INPUT and "Usage: c10kplan" in out and err == ""
+
+
+@pytest.mark.parametrize(("words", "want", "unwanted"), [
+    ("c10kplan export --profile c1", {"c10k", "c100k", "c1m"}, {"base", "low-latency"}),
+    ("c10kplan apply -p l", {"low-latency"}, {"c1m"}),
+    ("c10kplan export --format s", {"sysctl.d", "systemd"}, {"tuned", "ansible"}),
+])
+def test_shell_completion_of_profile_and_format(words, want, unwanted, monkeypatch, capsys):
+    monkeypatch.setenv("_C10KPLAN_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
+    code, out, _ = _run([], capsys)
+    assert code == 0
+    got = set(out.split())
+    assert want <= got and not (unwanted & got), got
+
+
+def test_completion_install_is_offered(capsys):
+    _, out, _ = _run(["-h"], capsys)
+    assert "--install-completion" in out and "--show-completion" in out
+    assert os.environ.get("_C10KPLAN_COMPLETE") is None

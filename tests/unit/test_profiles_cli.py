@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from c10kplan.host.procfs import ProcFS
+from c10kplan.profiles.apply import apply_profile, parse_patterns
+from c10kplan.profiles.backup import StateStore
 from c10kplan.profiles.export import FORMATS, export_profile
 from c10kplan.profiles.merge import resolve
 from c10kplan.profiles.persist import LIMITS_CONF, SYSCTL_CONF, SYSTEMD_DROPIN
+from c10kplan.profiles.schema import SUPPORTED
 from tests.unit.test_profiles_apply import make_tree, read, snapshot
 from tests.unit.test_profiles_load import run
 
@@ -52,7 +56,7 @@ def test_dry_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_profiles_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["profiles", "list", "--json"], capsys)
-    names = {p["name"]: p for p in json.loads(out)}
+    names = {p["name"]: p for p in json.loads(out)["profiles"]}
     assert names["c10k"]["target"]["connections"] == 10000
     code, out, _ = run(["profiles", "show", "c10k", "--json"], capsys)
     doc = json.loads(out)
@@ -94,41 +98,97 @@ def test_export_tuned_has_main_and_sysctl() -> None:
 
 
 def test_export_ansible_playbook() -> None:
-    yaml = pytest.importorskip("yaml", reason="PyYAML parses the playbook; not a dependency")
+    """The playbook's shape (ansible-playbook itself runs it: integration/test_export_consumers)."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML parses the playbook; a test extra")
     p = resolve("c1m")
     play = yaml.safe_load(export_profile(p, "ansible"))[0]
-    assert play["become"] is True
+    assert play["become"] is True and play["name"][0].isupper()
     mods = [next(k for k in t if "." in k and k != "name") for t in play["tasks"]]
-    assert mods.count("ansible.posix.sysctl") == 2 and "community.general.pam_limits" in mods
-    for t in play["tasks"]:
-        if "ansible.posix.sysctl" in t:
-            assert t["ansible.posix.sysctl"]["sysctl_file"] == "/etc/sysctl.d/90-c10kplan.conf"
-            assert t["ansible.posix.sysctl"]["reload"] is True
-    plain = {i["name"]: i["value"] for i in play["vars"]["c10kplan_sysctl"]}
-    floors = {i["name"]: i["floor"] for i in play["vars"]["c10kplan_sysctl_raise_only"]}
-    assert plain["net.ipv4.tcp_rmem"] == "1024 4096 16777216"
-    assert floors["net.ipv4.tcp_mem"] == [1572864, 2097152, 3145728]
-    assert set(plain) | set(floors) == set(p.sysctl)
+    assert all(m.startswith("ansible.builtin.") for m in mods)  # ansible-core suffices
+    read = play["tasks"][0]
+    assert read["check_mode"] is False and read["changed_when"] is False  # runs in --check
+    assert all(t["name"][0].isupper() for t in play["tasks"])  # ansible-lint name[casing]
+    dests = [t["ansible.builtin.copy"]["dest"] for t in play["tasks"] if "ansible.builtin.copy" in t]
+    assert dests == ["/etc/sysctl.d/90-c10kplan.conf", "/etc/security/limits.d/90-c10kplan.conf"]
+    items = {i["name"]: i for i in play["vars"]["c10kplan_sysctl"]}
+    assert items["net.ipv4.tcp_rmem"]["value"] == "1024 4096 16777216"
+    assert items["net.ipv4.tcp_mem"]["floor"] == [1572864, 2097152, 3145728]
+    assert set(items) == set(p.sysctl)
 
 
-def test_ansible_raise_only_expression_is_elementwise_max() -> None:
-    """Render the playbook's Jinja value expression (Ansible adds the `zip` filter)."""
-    yaml = pytest.importorskip("yaml", reason="PyYAML parses the playbook; not a dependency")
-    jinja2 = pytest.importorskip("jinja2", reason="renders the expression; not a dependency")
-    play = yaml.safe_load(export_profile(resolve("c1m"), "ansible"))[0]
-    task = next(t for t in play["tasks"] if "raise-only" in t["name"].lower()
-                and "ansible.posix.sysctl" in t)
-    env = jinja2.Environment()
-    env.filters["zip"] = lambda a, b: list(zip(a, b))
-    expr = env.from_string(task["ansible.posix.sysctl"]["value"])
-    item = {"item": {"floor": [1572864, 2097152, 3145728]}, "stdout": "9999999\t100\t3145729"}
-    assert expr.render(item=item) == "9999999 2097152 3145729"
+def test_tuned_gt_only_on_single_numbers() -> None:
+    """tuned's '>' compares int(value): on 'a b c' it writes the literal '>a b c' (EINVAL)."""
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.optionxform = str  # type: ignore[assignment,method-assign]
+    for name in ("base", "c10k", "c100k", "c1m", "low-latency"):
+        p = resolve(name)
+        conf.read_string(export_profile(p, "tuned"))
+        for key, value in conf["sysctl"].items():
+            if value.startswith(">"):
+                assert len(value.split()) == 1 and p.sysctl[key].raise_only, (name, key)
+            else:
+                assert value == p.sysctl[key].text
+        conf.clear()
+    assert conf is not None
 
 
-def test_every_format_renders_every_shipped_profile_with_limits() -> None:
+def test_sysctl_d_export_on_the_host_matches_apply_persist(tmp_path: Path) -> None:
+    """Same host, same profile: export's key = value lines are the file apply --persist writes,
+    a raise-only key already higher on the host keeps the host's value."""
+    root = make_tree(tmp_path / "root")
+    (root / "proc/sys/net/core/somaxconn").write_text("65535\n")
+    (root / "proc/sys/net/ipv4/tcp_mem").write_text("9999999\t100\t3145729\n")
+    exported = export_profile(resolve("c1m"), "sysctl.d", procfs=ProcFS(root))
+    apply_profile(resolve("c1m"), procfs=ProcFS(root), store=StateStore(tmp_path / "state"),
+                  persist=True)
+    persisted = (root / SYSCTL_CONF).read_text()
+
+    def pairs(text: str) -> dict[str, str]:
+        return dict(ln.split(" = ") for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+    assert pairs(exported) == pairs(persisted)
+    assert pairs(exported)["net.core.somaxconn"] == "65535"
+    assert pairs(exported)["net.ipv4.tcp_mem"] == "9999999 2097152 3145729"
+    assert "this host's value 65535 is above the profile's floor 32768, kept" in exported
+
+
+def test_portable_sysctl_d_writes_floors_and_warns() -> None:
+    text = export_profile(resolve("c1m"), "sysctl.d")
+    assert "net.core.somaxconn = 32768" in text and "LOWERS a higher host value" in text
+
+
+def test_keys_netns_is_exactly_the_per_namespace_keys() -> None:
+    p = resolve("c1m")
+    netns = {s.key for s in p.selected(parse_patterns("netns"))}
+    assert netns == {k for k in p.sysctl if SUPPORTED[k].scope == "netns"}
+    host = {s.key for s in p.selected(parse_patterns("host"))}
+    assert host | netns == set(p.sysctl) and not host & netns
+    # 'net.*' is not the per-namespace set: it also takes host-wide keys.
+    glob = {s.key for s in p.selected(parse_patterns("net.*"))}
+    assert {"net.ipv4.tcp_mem", "net.core.rmem_max", "net.core.netdev_max_backlog"} <= glob - netns
+    mixed = {s.key for s in p.selected(parse_patterns("netns,fs.nr_open"))}
+    assert mixed == netns | {"fs.nr_open"}
+
+
+def test_systemd_service_drop_in_and_bad_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    text = export_profile(resolve("c100k"), "systemd", unit="nginx.service")
+    unit = configparser.ConfigParser()
+    unit.read_string(text)
+    assert unit["Service"]["LimitNOFILE"] == "262144:262144" and "Manager" not in unit
+    assert "/etc/systemd/system/nginx.service.d/90-c10kplan.conf" in text
+    for bad in ("nginx", "../x.service", "a b.service", ".service"):
+        code, _, err = run(["export", "-p", "c10k", "-f", "systemd", "--unit", bad], capsys)
+        assert code == 2 and err.startswith("c10kplan: error: --unit") and err.count("\n") == 1
+    code, _, err = run(["export", "-p", "c10k", "-f", "tuned", "--unit", "x.service"], capsys)
+    assert code == 2 and "--unit is for --format systemd" in err
+
+
+def test_every_format_renders_every_shipped_profile_with_limits(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "root")
     for name in ("base", "c10k", "c100k", "c1m"):
         for fmt in FORMATS:
             assert export_profile(resolve(name), fmt).strip()
+            assert export_profile(resolve(name), fmt, procfs=ProcFS(root)).strip()
 
 
 def test_export_cli(capsys: pytest.CaptureFixture[str]) -> None:

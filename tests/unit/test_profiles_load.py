@@ -188,7 +188,7 @@ def test_refuses_without_yes_when_not_a_tty(tmp_path: Path, monkeypatch: pytest.
 
 def test_bad_keys_glob_and_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["export", "--profile", "c10k", "--format", "puppet"], capsys)
-    assert code == 2 and "unknown format" in err
+    assert code == 2 and "'puppet' is not one of" in err
     code, _, err = run(["apply", "--profile", "c10k", "--keys", ",", "--dry-run"], capsys)
     assert code == 2 and "--keys" in err
 
