@@ -91,13 +91,13 @@ def check(
     from c10kplan.cli import render
     from c10kplan.errors import NotReady
 
-    from c10kplan.planner import CheckReport, PlanReport
+    from c10kplan.planner.report import CapacityReport, CheckReport, PlanReport
 
     facts, result, cap = _plan(locals())
     if result is None:  # no --connections: the capacity alone
         if json:
             render.emit_json(CheckReport(facts=facts, capacity=cap) if ctx.info_name == "check"
-                             else {"capacity": cap.model_dump(mode="json")})
+                             else CapacityReport(capacity=cap))
         else:
             _print_capacity(cap)
         return

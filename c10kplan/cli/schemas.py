@@ -15,8 +15,9 @@ from c10kplan.cli.render import SCHEMA_VERSION
 
 # name -> (the command that prints it, "module:Model")
 DOCUMENTS: dict[str, tuple[str, str]] = {
-    "check": ("c10kplan check --json", "c10kplan.planner.planning:CheckReport"),
-    "plan": ("c10kplan plan --json", "c10kplan.planner.planning:Plan"),
+    "check": ("c10kplan check --json", "c10kplan.planner.report:CheckReport"),
+    "plan": ("c10kplan plan --connections N --json", "c10kplan.planner.report:PlanReport"),
+    "capacity": ("c10kplan plan --json (no --connections)", "c10kplan.planner.report:CapacityReport"),
     "snapshot": ("c10kplan snapshot", "c10kplan.host.inspect:HostFacts"),
     "apply": ("c10kplan apply --json", "c10kplan.profiles.apply:ApplyReport"),
     "rollback": ("c10kplan rollback --json", "c10kplan.profiles.apply:RollbackReport"),

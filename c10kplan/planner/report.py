@@ -28,3 +28,11 @@ class PlanReport(Plan):
     """`plan --json`: the plan, plus the capacity."""
 
     capacity: Capacity | None = None
+
+
+class CapacityReport(BaseModel):
+    """`plan --json` without --connections: the host's capacity alone."""
+
+    model_config = RECORD_CONFIG
+
+    capacity: Capacity
