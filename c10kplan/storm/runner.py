@@ -287,6 +287,7 @@ class StormRun:
             target=f"{self.cfg.host}:{self.cfg.port}", protocol=self.cfg.protocol,
             connections=self.cfg.connections, source_addresses=len(self.cfg.source_ips) or 1,
             processes=self.process_results(), histograms=[c.hist for c in self.children],
+            expect_status=self.cfg.expect_status if self.cfg.protocol == "http" else (),
         )
 
 
