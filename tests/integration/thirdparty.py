@@ -28,12 +28,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Until a connect to host:port succeeds; RuntimeError with the server's stderr if it died."""
+    """Until a connect to host:port succeeds; RuntimeError if the server died."""
     deadline = time.monotonic() + timeout
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(f"server exited {proc.returncode}")
         try:
             with socket.create_connection((host, port), timeout=0.5) if family == socket.AF_INET else \
                     socket.create_connection((host, port, 0, 0), timeout=0.5):
@@ -92,9 +92,9 @@ class Nginx:
         """)
         self.conf = prefix / "nginx.conf"
         self.conf.write_text(conf)
-        self.proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(self.conf), "-g", "daemon off;"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        with open(prefix / "logs" / "stderr.log", "w") as log:
+            self.proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(self.conf), "-g", "daemon off;"],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_listening(self.host, self.port, self.proc)
         except BaseException:
@@ -110,6 +110,7 @@ WS_ECHO = textwrap.dedent("""
     from websockets.asyncio.server import serve
 
     CLOSE_AFTER = float(sys.argv[2])  # > 0: the server closes every connection (1001) after this many s
+    MAX_SIZE = int(sys.argv[3])  # bytes of the largest message taken; past it: close 1009
 
     async def echo(ws):
         if CLOSE_AFTER > 0:
@@ -121,7 +122,7 @@ WS_ECHO = textwrap.dedent("""
             await ws.send(message)
 
     async def main():
-        async with serve(echo, "127.0.0.1", int(sys.argv[1]), ping_interval=None, max_queue=None,
+        async with serve(echo, "127.0.0.1", int(sys.argv[1]), ping_interval=None, max_queue=None, max_size=MAX_SIZE,
                          compression=None, backlog=4096):
             print("listening", flush=True)
             await asyncio.Future()
@@ -133,17 +134,19 @@ WS_ECHO = textwrap.dedent("""
 class WebSocketsEcho:
     """The `websockets` library's asyncio server echoing every message, on a free port."""
 
-    def __init__(self, tmp: Path, *, close_after: float = 0.0) -> None:
+    def __init__(self, tmp: Path, *, close_after: float = 0.0, max_size: int = 1 << 20) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         script = tmp / "ws_echo.py"
         script.write_text(WS_ECHO)
         # Its fds: one per connection, under the hard limit (raised from the soft one).
         code = ("import resource as r; s,h=r.getrlimit(r.RLIMIT_NOFILE); r.setrlimit(r.RLIMIT_NOFILE,(h,h));"
-                f"import runpy, sys; sys.argv=[{str(script)!r}, {str(self.port)!r}, {str(close_after)!r}];"
+                f"import runpy, sys; sys.argv=[{str(script)!r}, {str(self.port)!r}, {str(close_after)!r}, {str(max_size)!r}];"
                 f"runpy.run_path({str(script)!r}, run_name='__main__')")
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = tmp / "ws_echo.log"  # a file, not a pipe: a full pipe would stall the server
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=log)
         try:
             wait_listening(self.host, self.port, self.proc)
         except BaseException:
