@@ -45,7 +45,6 @@ def ws_echo(tmp_path: Path):
         srv.close()
 
 
-@pytest.mark.slow
 def test_2000_connections_at_1_msg_per_s_byte_exact(ws_echo):
     srv = ws_echo()
     done = _cli("storm", f"ws://127.0.0.1:{srv.port}/", "-n", "2000", "--message-rate", "1",

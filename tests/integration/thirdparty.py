@@ -33,7 +33,7 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}")
+            raise RuntimeError(f"server exited {proc.returncode} (see its log in the test prefix)")
         try:
             with socket.create_connection((host, port), timeout=0.5) if family == socket.AF_INET else \
                     socket.create_connection((host, port, 0, 0), timeout=0.5):
@@ -79,9 +79,9 @@ class Nginx:
                 fastcgi_temp_path {prefix}/tmp/fastcgi;
                 uwsgi_temp_path {prefix}/tmp/uwsgi;
                 scgi_temp_path {prefix}/tmp/scgi;
-                keepalive_timeout {keepalive_timeout:g}s;
+                keepalive_timeout {round(keepalive_timeout * 1000)}ms;
                 keepalive_requests 1000000;
-                client_header_timeout {header_timeout:g}s;
+                client_header_timeout {round(header_timeout * 1000)}ms;
                 default_type text/plain;
                 server {{
                     {listen}
