@@ -111,7 +111,7 @@ class StormProcess:
         self.drop_times: dict[str, LatencyRecorder] = {}  # hold time at drop, by reason
         self.statuses: dict[str, int] = {}  # HTTP status codes read
         self.close_codes: dict[str, int] = {}  # WebSocket close codes the servers sent
-        self.wire = make_wire(cfg)
+        self.wire = make_wire(cfg, RECV_CHUNK)
         self.expects_reply = self.wire.expects_reply
         # One receive buffer for every connection: recv_into it costs no allocation per read,
         # where recv(64 KiB) allocates 64 KiB and shrinks it. Replies are only compared, never kept.

@@ -23,7 +23,8 @@ from __future__ import annotations
 from c10kplan.storm.config import StormConfig
 
 
-def make_wire(cfg: StormConfig):
+def make_wire(cfg: StormConfig, max_read: int = 65536):
+    """The wire for cfg.protocol; `max_read`: the most bytes one read hands to `received`."""
     if cfg.protocol == "http":
         from c10kplan.storm.protocols.http import HttpWire
 
@@ -34,4 +35,4 @@ def make_wire(cfg: StormConfig):
         return WebSocketWire(cfg)
     from c10kplan.storm.protocols.stream import StreamWire
 
-    return StreamWire(cfg)
+    return StreamWire(cfg, max_read)

@@ -7,17 +7,15 @@ from __future__ import annotations
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.payload import ReplyChecker, expected_reply, make_message
 
-RECV_CHUNK = 65536
-
 
 class StreamWire:
     handshake = False
 
-    def __init__(self, cfg: StormConfig) -> None:
+    def __init__(self, cfg: StormConfig, max_read: int) -> None:
         self._message = make_message(cfg.message_size)
         reply = expected_reply(cfg.protocol, self._message)
         self.expects_reply = bool(reply)
-        self.checker = ReplyChecker(reply, RECV_CHUNK)
+        self.checker = ReplyChecker(reply, max_read)
 
     def opening(self, conn) -> bytes | None:
         return None
