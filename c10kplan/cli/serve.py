@@ -21,7 +21,7 @@ def serve(
     workers: Annotated[
         str, typer.Option(help="Worker processes, or `auto` (enough for --max-connections under the fd limit, else one per CPU).")
     ] = "1",
-    protocol: Annotated[str, typer.Option(help="echo | rot13 (line-oriented) | discard.")] = "echo",
+    protocol: Annotated[str, typer.Option(help="echo | rot13 (line-oriented) | discard | http (keep-alive, 200 ok) | websocket (echo).")] = "echo",
     max_connections: Annotated[
         int | None, typer.Option(help="Connections for the whole server (a total shared by the workers); more are accepted and closed.")
     ] = None,

@@ -83,6 +83,7 @@ def _print_storm(result) -> None:
 
 
 def _print_storm_tables(result) -> None:
+    from c10kplan.storm.result import failures_text
 
     r = result
     render.table(
@@ -90,9 +91,14 @@ def _print_storm_tables(result) -> None:
             ["connections", f"{r.established} established, {r.held} held of {r.connections}"],
             ["processes / source addresses", f"{r.processes} / {r.source_addresses}"],
             ["connect time", f"{r.connect_seconds:.3f} s ({r.connect_rate:,.0f} conn/s)"],
-            ["failures", ", ".join(f"{k} x{v}" for k, v in sorted(r.failures.items())) or "none"],
+            ["failures", failures_text(r.failures, r.drops) or "none"],
             ["messages", f"{r.messages_sent} sent, {r.messages_received} answered, "
-                         f"{r.mismatches} mismatched, {r.unanswered} unanswered, {r.missed} never sent (behind schedule)"],
+                         f"{r.mismatches} mismatched, {r.unanswered} unanswered, {r.lost_on_drop} lost on drop, "
+                         f"{r.missed} never sent (behind schedule)"],
+            *([["HTTP statuses", ", ".join(f"{k} x{v}" for k, v in r.http_status_classes.items())]]
+              if r.http_statuses else []),
+            *([["WebSocket close codes", ", ".join(f"{k} x{v}" for k, v in r.close_codes.items())]]
+              if r.close_codes else []),
             ["throughput", f"{r.messages_per_second:,.0f} msg/s, {r.throughput_bytes_per_second:,.0f} B/s"],
         ],
         headers=["storm " + r.target, "result"],
@@ -111,7 +117,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def storm(
-        target: Annotated[str, typer.Argument(metavar="HOST:PORT", help="The server to storm.")],
+        target: Annotated[str, typer.Argument(metavar="TARGET", help="The server: HOST:PORT, [IPV6]:PORT, http://HOST:PORT/PATH or ws://HOST:PORT/PATH.")],
         connections: Annotated[int, typer.Option("--connections", "-n", help="Connections to open and hold.")],
         connect_rate: Annotated[float, typer.Option(help="Connects per second over all processes; 0 = as fast as possible.")] = 0.0,
         source_ips: Annotated[str, typer.Option(help="Source addresses: 'auto', a list, a range a-b or a CIDR.")] = "auto",
@@ -120,7 +126,15 @@ def register(app: typer.Typer) -> None:
         message_rate: Annotated[float, typer.Option(help="Messages per connection per second; 0 = hold idle.")] = 0.0,
         duration: Annotated[float, typer.Option(help="Seconds to hold the connections.")] = 10.0,
         connect_timeout: Annotated[float, typer.Option(help="Seconds before a pending connect counts as ETIMEDOUT.")] = 5.0,
-        protocol: Annotated[str, typer.Option(help="What the server answers: echo, rot13 or discard.")] = "echo",
+        protocol: Annotated[Optional[str], typer.Option(help="What the server speaks: echo, rot13, discard, http or websocket (default: from the target's scheme, else echo).")] = None,
+        method: Annotated[str, typer.Option(help="http: the request method.")] = "GET",
+        path: Annotated[Optional[str], typer.Option(help="http/websocket: the request path (default: the URL's, else /).")] = None,
+        header: Annotated[Optional[list[str]], typer.Option("--header", help="http/websocket: an extra header NAME:VALUE (repeatable).")] = None,
+        body_file: Annotated[Optional[str], typer.Option(help="http: send this file as each request's body (at most 1 MiB).")] = None,
+        expect_status: Annotated[str, typer.Option(help="http: statuses that count as answered, e.g. 2xx or 2xx,304.")] = "2xx",
+        ping_interval: Annotated[float, typer.Option(help="websocket: ping connections idle this many seconds; 0 = never.")] = 0.0,
+        subprotocol: Annotated[Optional[list[str]], typer.Option("--subprotocol", help="websocket: offer this subprotocol (repeatable).")] = None,
+        ws_binary: Annotated[bool, typer.Option("--ws-binary", help="websocket: binary frames instead of text.")] = False,
         batch_ms: Annotated[float, typer.Option(help="Hold loop tick in ms at high message rates (fewer wakeups; raw latency errs high by at most one tick, corrected by two); 0 = wake on every reply.")] = 1.0,
         share: Annotated[str, typer.Option(help="I/K: this is load host I of K; take its slice of -n, --connect-rate and a --source-ips list.")] = "1/1",
         start_at: Annotated[Optional[float], typer.Option(help="Unix time (s) to start the ramp, the same on every load host.")] = None,
@@ -129,12 +143,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
         from c10kplan.errors import BadInput, NotReady
-        from c10kplan.storm.config import parse_target
+        from c10kplan.storm.config import protocol_settings, resolve_target
         from c10kplan.storm.runner import run_storm
         from c10kplan.storm.setup import build_config
         from c10kplan.storm.share import check_start_at, parse_share, run_placed, take_share
 
-        host, port = parse_target(target)
+        tgt = resolve_target(target)
+        host, port = tgt.host, tgt.port
+        proto = protocol_settings(tgt, protocol, method=method, path=path, headers=header or (),
+                                  body_file=body_file, expect_status=expect_status, ping_interval=ping_interval,
+                                  subprotocols=subprotocol or (), ws_binary=ws_binary)
         if not 0 <= batch_ms <= 100:
             raise BadInput(f"--batch-ms must be 0..100, not {batch_ms:g}")
         mine = take_share(parse_share(share), connections, connect_rate, source_ips)
@@ -142,8 +160,8 @@ def register(app: typer.Typer) -> None:
             check_start_at(start_at, time.time())
         cfg = build_config(host, port, connections=mine.connections, processes=processes, source_ips=mine.source_ips,
                            connect_rate=mine.connect_rate, message_size=message_size, message_rate=message_rate,
-                           duration=duration, connect_timeout=connect_timeout, protocol=protocol,
-                           batch_tick=batch_ms / 1000)
+                           duration=duration, connect_timeout=connect_timeout,
+                           batch_tick=batch_ms / 1000, **proto)
         result = _run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
                             json_out, progress, _print_storm, "storm interrupted; its processes were stopped")
         if not result.ok:

@@ -58,7 +58,7 @@ class ServeConfig(BaseModel):
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
     workers: AutoOrPositive = 1
-    protocol: Literal["echo", "rot13", "discard"] = "echo"
+    protocol: Literal["echo", "rot13", "discard", "http", "websocket"] = "echo"
     max_connections: Annotated[int, Field(ge=1)] | None = None
     stats_interval: Annotated[float, Field(ge=0)] = 5.0
     stats_file: Path | None = None

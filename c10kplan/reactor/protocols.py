@@ -1,9 +1,13 @@
-"""What the server answers: echo, rot13 (line-oriented, as in the course notes), discard.
+"""What the server answers: echo, rot13 (line-oriented, as in the course notes), discard, and
+http (reactor/http.py: a keep-alive responder) and websocket (reactor/websocket.py: an echo).
 
 A protocol turns the bytes read from one connection into the bytes to send back. The reactor
 calls `feed(fd, data)` for every read and `eof(fd)` when the peer shuts its write side, and
 `forget(fd)` when the connection closes. `echo` is special-cased by the reactor (it sends what it
 read without calling anything); `discard` never answers, to hold idle connections cheaply.
+A protocol that ends connections itself (an HTTP `Connection: close`, a WebSocket close) has a
+`closing` set: an fd it put there after `feed` is closed by the reactor once the reply is
+written, as after an EOF.
 
 Memory: rot13 holds back an unterminated line until its newline arrives, but never more than
 LINE_MAX bytes: a longer line is answered in pieces, so a peer cannot grow server memory by
@@ -89,7 +93,19 @@ class Rot13Lines:
         return sum(len(t) for t in self._tails.values())
 
 
-PROTOCOLS = {"echo": Echo, "rot13": Rot13Lines, "discard": Discard}
+def _http() -> Protocol:
+    from c10kplan.reactor.http import HttpResponder
+
+    return HttpResponder()
+
+
+def _websocket() -> Protocol:
+    from c10kplan.reactor.websocket import WebSocketEcho
+
+    return WebSocketEcho()
+
+
+PROTOCOLS = {"echo": Echo, "rot13": Rot13Lines, "discard": Discard, "http": _http, "websocket": _websocket}
 
 
 def make_protocol(name: str) -> Protocol:

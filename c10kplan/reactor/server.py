@@ -185,6 +185,7 @@ class Reactor:
         again = self._again
         edge = self.edge
         feed = None if self.protocol.name == "echo" else self.protocol.feed
+        closing = getattr(self.protocol, "closing", None)  # see reactor/protocols.py
         lfd = self.listener.fileno()
         wfd = self.wake_r.fileno()
         reads_per_wakeup = EDGE_READS if edge else 1
@@ -224,6 +225,11 @@ class Reactor:
                             data = rview[:got]  # echo: written straight from the read buffer
                             if feed is not None:
                                 data = feed(fd, bytes(data))
+                                if closing and fd in closing:  # the protocol ends it after `data`
+                                    if data:
+                                        self._send(fd, data)
+                                    self._on_eof(fd)
+                                    break
                             if data:
                                 if fd in outq:
                                     queue(fd, data)

@@ -31,8 +31,8 @@ from c10kplan.processes import encode_line
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, make_backend
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.pacing import TokenBucket
-from c10kplan.storm.payload import ReplyChecker, expected_reply, make_message
-from c10kplan.storm.result import ProcessResult
+from c10kplan.storm.protocols import make_wire
+from c10kplan.storm.result import DROP_PREFIX, ProcessResult
 from c10kplan.storm.stats import LatencyRecorder
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
@@ -54,12 +54,16 @@ SEND_BATCH = 1023
 PROGRESS_EVERY = 0.25  # seconds between progress reports
 DRAIN_SECONDS = 2.0  # how long the last replies may take after the hold
 COMMAND_WAIT = 600.0  # the longest a process waits for its parent's next command
+FAREWELL_SECONDS = 2.0  # how long a clean protocol close (WebSocket) may take at the end
 
-CONNECTING, OPEN, CLOSED = 0, 1, 2
+# CONNECTING: TCP handshake; HANDSHAKE: the protocol's (an HTTP request's response, a WebSocket
+# upgrade); OPEN: held; CLOSING: our close sent, waiting for the peer's; CLOSED.
+CONNECTING, OPEN, CLOSED, HANDSHAKE, CLOSING = 0, 1, 2, 3, 4
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "state", "started", "pending", "roff", "bad", "out", "next")
+    __slots__ = ("sock", "fd", "state", "started", "pending", "roff", "bad", "out", "next",
+                 "proto", "status", "est", "tx")
 
     def __init__(self, sock: socket.socket, started: float) -> None:
         self.sock = sock
@@ -67,10 +71,14 @@ class _Conn:
         self.state = CONNECTING
         self.started = started
         self.pending: deque[tuple[float, float]] = deque()  # (intended, actual) send times
-        self.roff = 0  # bytes of the current reply received so far
+        self.roff = 0  # bytes of the current reply received so far (stream protocols)
         self.bad = False
         self.out = b""
         self.next = 0.0
+        self.proto = None  # the wire's state for this connection; None while idle
+        self.status = 0  # the last HTTP status read
+        self.est = 0.0  # when it became established (hold times at drop are counted from here)
+        self.tx = 0.0  # when we last sent on it (heartbeats go to connections idle since)
 
 
 class StormProcess:
@@ -94,14 +102,17 @@ class StormProcess:
         self.established = 0
         self.failures: dict[str, int] = {}
         self.sent = self.received = self.mismatches = self.unanswered = self.missed = 0
+        self.lost = 0  # sent messages whose connection dropped before their reply
+        self.unexpected = 0  # replies (or, for discard, reads) beyond the messages sent
         self.bytes_sent = self.bytes_received = 0
         self.connect_lat = LatencyRecorder()
         self.corrected = LatencyRecorder()
         self.raw = LatencyRecorder()
-        self.message = make_message(cfg.message_size)
-        reply = expected_reply(cfg.protocol, self.message)
-        self.expects_reply = bool(reply)
-        self.checker = ReplyChecker(reply, RECV_CHUNK)
+        self.drop_times: dict[str, LatencyRecorder] = {}  # hold time at drop, by reason
+        self.statuses: dict[str, int] = {}  # HTTP status codes read
+        self.close_codes: dict[str, int] = {}  # WebSocket close codes the servers sent
+        self.wire = make_wire(cfg, RECV_CHUNK)
+        self.expects_reply = self.wire.expects_reply
         # One receive buffer for every connection: recv_into it costs no allocation per read,
         # where recv(64 KiB) allocates 64 KiB and shrinks it. Replies are only compared, never kept.
         self._rbuf = bytearray(RECV_CHUNK)
@@ -121,20 +132,83 @@ class StormProcess:
         self.failures[name] = self.failures.get(name, 0) + 1
 
     def _drop(self, conn: _Conn, code: int | str | None) -> None:
-        """The one close path: unregister, close, count why (None = our own orderly close)."""
+        """The one close path: unregister, close, count why (None = our own orderly close).
+        Messages still waiting for a reply are lost with the connection; a connection that
+        was established records how long it was held."""
         if conn.state == CLOSED:
             return
-        if conn.state == CONNECTING:
+        if conn.state in (CONNECTING, HANDSHAKE):
             self.connecting -= 1
+        was_open = conn.state in (OPEN, CLOSING)
         conn.state = CLOSED
+        conn.proto = None
         self.conns.pop(conn.fd, None)
         try:
             self.backend.unregister(conn.fd)
         except (KeyError, OSError, ValueError):
             pass
         conn.sock.close()
+        if conn.pending:
+            self.lost += len(conn.pending)
+            conn.pending.clear()
         if code is not None:
             self._fail(code)
+            if was_open:
+                name = errno_name(code)
+                rec = self.drop_times.get(name)
+                if rec is None:
+                    rec = self.drop_times[name] = LatencyRecorder()
+                rec.record_seconds(self.clock() - conn.est)
+
+    # -- what the wire (storm/protocols) calls back -----------------------------------------
+
+    drop = _drop
+
+    def reply(self, conn: _Conn, ok: bool, now: float) -> None:
+        """One whole reply read on `conn`: it answers the oldest message still waiting."""
+        pending = conn.pending
+        if not pending:  # more replies than messages sent
+            self.unexpected += 1
+            return
+        intended, actual = pending.popleft()
+        self.corrected.record(int((now - intended) * 1_000_000))
+        self.raw.record(int((now - actual) * 1_000_000))
+        if ok:
+            self.received += 1
+        else:
+            self.mismatches += 1
+
+    def handshaking(self, conn: _Conn) -> bool:
+        return conn.state == HANDSHAKE
+
+    def closing(self, conn: _Conn) -> bool:
+        return conn.state == CLOSING
+
+    def is_open(self, conn: _Conn) -> bool:
+        return conn.state != CLOSED
+
+    def handshaken(self, conn: _Conn, now: float) -> None:
+        """The protocol's handshake ended: the connection is established (and timed) now."""
+        self.connecting -= 1
+        self._opened(conn, now)
+
+    def out(self, conn: _Conn, data: bytes) -> None:
+        """Send protocol bytes that are no message (a pong, a close), in order with the rest."""
+        if conn.out:
+            conn.out += data
+            return
+        n = self._write(conn, data)
+        if n is not None and n < len(data):
+            conn.out = data[n:]
+            self.backend.modify(conn.fd, EVENT_READ | EVENT_WRITE)
+
+    def count_status(self, status: int) -> None:
+        key = str(status)
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    def count_close(self, code: int) -> None:
+        key = str(code)
+        self.close_codes[key] = self.close_codes.get(key, 0) + 1
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -145,7 +219,7 @@ class StormProcess:
     def _start_connect(self, i: int, now: float) -> _Conn | None:
         try:
             # SOCK_NONBLOCK at creation saves a fcntl per connection.
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = socket.socket(self.cfg.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:  # EMFILE / ENFILE / ENOBUFS
             self._fail(exc.errno or "EUNKNOWN")
             return None
@@ -163,7 +237,8 @@ class StormProcess:
         if err == 0:
             self.conns[conn.fd] = conn
             self.backend.register(conn.fd, EVENT_READ)
-            self._opened(conn, now)
+            self.connecting += 1
+            self._connected(conn, now)
         elif err == errno.EINPROGRESS:
             self.conns[conn.fd] = conn
             self.backend.register(conn.fd, EVENT_WRITE)
@@ -176,17 +251,28 @@ class StormProcess:
 
     def _opened(self, conn: _Conn, now: float) -> None:
         conn.state = OPEN
+        conn.est = conn.tx = now
         self.established += 1
         self.connect_lat.record_seconds(now - conn.started)
+
+    def _connected(self, conn: _Conn, now: float) -> None:
+        """TCP is up: established now, or after the protocol's handshake (which is timed too:
+        for http and websocket the connect latency runs to the first response / the upgrade)."""
+        opening = self.wire.opening(conn)
+        if opening is None:
+            self.connecting -= 1
+            self._opened(conn, now)
+            return
+        conn.state = HANDSHAKE
+        self.out(conn, opening)
 
     def _connect_done(self, conn: _Conn, now: float) -> None:
         err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self._drop(conn, err)
             return
-        self.connecting -= 1
-        self._opened(conn, now)
         self.backend.modify(conn.fd, EVENT_READ)
+        self._connected(conn, now)
 
     # -- reading and writing ----------------------------------------------------------------
 
@@ -199,41 +285,18 @@ class StormProcess:
             self._drop(conn, exc.errno or "EUNKNOWN")
             return
         if not got:
-            self._drop(conn, "EOF")
+            why = self.wire.eof(self, conn, now)
+            self._drop(conn, why or None)
             return
         self.bytes_received += got
-        checker = self.checker
-        if not checker.period:  # discard: any byte back is unexpected
-            self.mismatches += 1
-            return
-        if not checker.matches(conn.roff, self._rview[:got]):
-            conn.bad = True
-        done, conn.roff = divmod(conn.roff + got, checker.period)
-        pending = conn.pending
-        for _ in range(done):
-            if pending:
-                intended, actual = pending.popleft()
-                self.corrected.record(int((now - intended) * 1_000_000))
-                self.raw.record(int((now - actual) * 1_000_000))
-                self.received += 1
-            else:  # more reply bytes than messages sent
-                conn.bad = True
-            if conn.bad:
-                self.mismatches += 1
-                conn.bad = False
+        self.wire.received(self, conn, self._rview[:got], now)
 
     def _send(self, conn: _Conn, intended: float, now: float) -> None:
-        msg = self.message
         if self.expects_reply:
             conn.pending.append((intended, now))
         self.sent += 1
-        if conn.out:
-            conn.out += msg
-            return
-        n = self._write(conn, msg)
-        if n is not None and n < len(msg):
-            conn.out = msg[n:]
-            self.backend.modify(conn.fd, EVENT_READ | EVENT_WRITE)
+        conn.tx = now
+        self.out(conn, self.wire.message())
 
     def _flush(self, conn: _Conn) -> None:
         n = self._write(conn, conn.out)
@@ -274,7 +337,7 @@ class StormProcess:
                 continue
             if mask & (EVENT_READ | EVENT_ERROR):
                 self._read(conn, now)
-            if mask & EVENT_WRITE and conn.state == OPEN and conn.out:
+            if mask & EVENT_WRITE and conn.state != CLOSED and conn.out:
                 self._flush(conn)
         if now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
@@ -322,13 +385,13 @@ class StormProcess:
             for _ in range(bucket.take(now, room)):
                 conn = self._start_connect(i, self.clock())
                 i += 1
-                if conn is not None and conn.state == CONNECTING:
+                if conn is not None and conn.state in (CONNECTING, HANDSHAKE):
                     started.append(conn)
-            while started and started[0].state != CONNECTING:
+            while started and started[0].state not in (CONNECTING, HANDSHAKE):
                 started.popleft()
             while started and now - started[0].started >= cfg.connect_timeout:
                 conn = started.popleft()
-                if conn.state == CONNECTING:
+                if conn.state in (CONNECTING, HANDSHAKE):
                     self._drop(conn, errno.ETIMEDOUT)
             if i < self.end_i and self.connecting < cfg.max_inflight:
                 timeout = bucket.wait_time(now) if bucket.rate else 0.0
@@ -338,7 +401,7 @@ class StormProcess:
                 timeout = 0.0
             self._turn(min(timeout, 0.05))
         for conn in list(self.conns.values()):  # stopped while connecting
-            if conn.state == CONNECTING:
+            if conn.state in (CONNECTING, HANDSHAKE):
                 self._drop(conn, "ESTOPPED")
         self.ramp_seconds = self.clock() - t0
 
@@ -372,9 +435,25 @@ class StormProcess:
             period = 0.0
         tick = cfg.batch_tick  # see "Hold loop pacing" at the top
         batch = tick > 0 and period > 0 and len(sched) * tick >= period
+        # Heartbeats: every ping_interval each connection is looked at, and pinged when nothing
+        # was sent on it for that long (so an idle one is pinged every one or two intervals).
+        every = cfg.ping_interval if self.wire.ping is not None else 0.0
+        ping = self.wire.ping() if every else b""
+        pings: deque[tuple[float, _Conn]] = deque(
+            (t0 + every * (k + 1) / max(1, len(self.conns)), c) for k, c in enumerate(
+                [c for c in self.conns.values() if c.state == OPEN] if every else ()))
         while not self.stopping:
             now = self.clock()
             sent = 0
+            while pings and pings[0][0] <= now and sent < SEND_BATCH:
+                _due, conn = pings.popleft()
+                if conn.state != OPEN:
+                    continue
+                if now - conn.tx >= every:
+                    conn.tx = now
+                    self.out(conn, ping)
+                    sent += 1
+                pings.append((now + every, conn))
             while sched and sched[0].next <= now and sent < SEND_BATCH:
                 conn = sched.popleft()
                 if conn.state != OPEN:
@@ -391,6 +470,8 @@ class StormProcess:
                 timeout = 0.0
             else:
                 nxt = sched[0].next if sched else deadline
+                if pings:
+                    nxt = min(nxt, pings[0][0])
                 timeout = min(nxt, deadline) - now
             if batch and timeout > 0:
                 self._turn(0.0)  # every reply that has arrived, without waiting for more
@@ -436,9 +517,25 @@ class StormProcess:
             conn.pending.clear()
 
     def close_all(self) -> None:
+        farewell = self.wire.farewell()
+        if farewell is not None and not self.stopping:
+            self._farewell(farewell)
         for conn in list(self.conns.values()):
             self._drop(conn, None)
         self.backend.close()
+
+    def _farewell(self, frame: bytes) -> None:
+        """The protocol's clean close (WebSocket: our close frame, then the server's answer),
+        bounded by FAREWELL_SECONDS; whatever has not answered by then is just closed."""
+        for conn in list(self.conns.values()):
+            if conn.state == OPEN:
+                conn.state = CLOSING
+                self.out(conn, frame)
+        deadline = self.clock() + FAREWELL_SECONDS
+        while not self.stopping and self.clock() < deadline:
+            if not any(c.state == CLOSING for c in self.conns.values()):
+                break
+            self._turn(0.05)
 
     def result(self, status: str = "ok", detail: str = "") -> tuple[ProcessResult, dict[str, str]]:
         held = sum(1 for c in self.conns.values() if c.state == OPEN)
@@ -446,12 +543,16 @@ class StormProcess:
             index=self.index, pid=os.getpid(), target=self.end_i - self.start_i,
             established=self.established, held=held, failures=add_counts({}, self.failures),
             messages_sent=self.sent, messages_received=self.received, mismatches=self.mismatches,
-            unanswered=self.unanswered, missed=self.missed, bytes_sent=self.bytes_sent, bytes_received=self.bytes_received,
+            unanswered=self.unanswered, lost_on_drop=self.lost, unexpected=self.unexpected, missed=self.missed,
+            http_statuses=dict(self.statuses), close_codes=dict(self.close_codes),
+            bytes_sent=self.bytes_sent, bytes_received=self.bytes_received,
             ramp_seconds=round(self.ramp_seconds, 4), hold_seconds=round(self.hold_seconds, 4),
             status="stopped" if self.stopping and status == "ok" else status, detail=detail,
         )
         hists = {"connect": self.connect_lat.encode(), "corrected": self.corrected.encode(),
                  "raw": self.raw.encode()}
+        for why, rec in self.drop_times.items():
+            hists[DROP_PREFIX + why] = rec.encode()
         return res, hists
 
     def run(self) -> ProcessResult:

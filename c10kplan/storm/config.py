@@ -16,6 +16,9 @@ Kernel facts (Linux):
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,20 +51,42 @@ class StormConfig(BaseModel):
     message_rate: float = Field(0.0, ge=0, description="messages per connection per second; 0 = idle")
     duration: float = Field(10.0, ge=0)
     connect_timeout: float = Field(5.0, gt=0)
-    protocol: Literal["echo", "rot13", "discard"] = "echo"
+    protocol: Literal["echo", "rot13", "discard", "http", "websocket"] = "echo"
     max_inflight: int = Field(4096, ge=1, description="pending connects per process")
     batch_tick: float = Field(
         0.001, ge=0, le=0.1,
         description="hold loop tick (s) once a process has a message due per tick; 0 = wake on every reply")
+    # http and websocket (storm/protocols/): what each request or upgrade carries.
+    server_name: str = Field("", description="Host header (and TLS-less authority) sent; default host:port")
+    path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    expect_status: tuple[str, ...] = Field(("2xx",), description="statuses an HTTP reply must have: 2xx, 404, ...")
+    ping_interval: float = Field(0.0, ge=0, le=86400, description="websocket: ping a connection idle this long (s); 0 = never")
+    subprotocols: tuple[str, ...] = ()
+    ws_binary: bool = Field(False, description="websocket: binary frames instead of text")
 
     @field_validator("host")
     @classmethod
-    def _ipv4(cls, value: str) -> str:
+    def _ip(cls, value: str) -> str:
         try:
-            ipaddress.IPv4Address(value)
+            ipaddress.ip_address(value)
         except ValueError:
-            raise ValueError(f"not an IPv4 address: {value!r}") from None
+            raise ValueError(f"not an IP address: {value!r}") from None
         return value
+
+    @property
+    def family(self) -> int:
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    @property
+    def authority(self) -> str:
+        """The Host header: --header Host wins, then the name the target was given by."""
+        if self.server_name:
+            return self.server_name
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 def parse_target(text: str) -> tuple[str, int]:
@@ -76,6 +101,113 @@ def parse_target(text: str) -> tuple[str, int]:
     except ValueError:
         raise BadInput(f"target host must be an IPv4 address, not {host!r}") from None
     return host, int(port)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A storm target, resolved once: the address connected to, and how it was named."""
+
+    host: str  # an IPv4 or IPv6 address
+    port: int
+    name: str  # as given (a hostname, an address): the Host header's host
+    scheme: str = ""  # "", "http" or "ws"
+    path: str = ""  # from a URL target; "" = none given
+
+    @property
+    def authority(self) -> str:
+        name = f"[{self.name}]" if ":" in self.name else self.name
+        return f"{name}:{self.port}"
+
+
+_TARGET = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+                     r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:/\[\]]+))"
+                     r"(?::(?P<port>[0-9]+))?(?P<path>/[^#]*)?$", re.ASCII)
+DEFAULT_PORTS = {"http": 80, "ws": 80}
+
+
+def resolve_target(text: str, resolver=socket.getaddrinfo) -> Target:
+    """`HOST:PORT`, `[V6]:PORT`, `http://HOST[:PORT]/path` or `ws://HOST[:PORT]/path` -> Target.
+
+    A hostname is resolved once, here (an IPv4 answer preferred, as `localhost` -> 127.0.0.1
+    always was); one that does not resolve is BadInput. `https`/`wss` are refused: the storm
+    speaks no TLS."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        raise BadInput(f"target must be HOST:PORT, [IPV6]:PORT, http://HOST:PORT/PATH or ws://HOST:PORT/PATH, not {text!r}")
+    scheme = (m["scheme"] or "").lower()
+    if scheme and scheme not in DEFAULT_PORTS:
+        raise BadInput(f"target scheme {scheme!r} is not spoken (the storm has no TLS): use http:// or ws://")
+    port_text = m["port"]
+    if port_text is None:
+        if not scheme:
+            raise BadInput(f"target must be HOST:PORT with a port 1..65535, not {text!r}")
+        port = DEFAULT_PORTS[scheme]
+    else:
+        port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise BadInput(f"target port must be 1..65535, not {port_text}")
+    name = m["v6"] or m["host"]
+    try:
+        host = str(ipaddress.ip_address(name))
+    except ValueError:
+        if m["v6"]:
+            raise BadInput(f"not an IPv6 address: [{name}]") from None
+        host = _resolve(name, port, resolver)
+    return Target(host=host, port=port, name=name, scheme=scheme, path=m["path"] or "")
+
+
+def _resolve(name: str, port: int, resolver) -> str:
+    try:
+        infos = resolver(name, port, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else "not a valid hostname"
+        raise BadInput(f"target host {name!r} does not resolve: {why}") from None
+    addrs = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    if not addrs:
+        raise BadInput(f"target host {name!r} resolves to no IPv4 or IPv6 address")
+    v4 = [a for a in addrs if ":" not in a]
+    return (v4 or addrs)[0]
+
+
+_STATUS = re.compile(r"^[1-5](?:[0-9]{2}|xx)$", re.ASCII)
+
+
+def parse_expect_status(spec: str) -> tuple[str, ...]:
+    """`2xx`, `200`, `2xx,304` -> ("2xx", "200", ...); BadInput otherwise."""
+    out = tuple(p.strip().lower() for p in spec.split(",") if p.strip())
+    bad = [p for p in out if not _STATUS.match(p)]
+    if not out or bad:
+        raise BadInput(f"--expect-status takes classes or codes like 2xx,304, not {spec!r}")
+    return out
+
+
+def status_expected(status: int, expect: tuple[str, ...]) -> bool:
+    code = str(status)
+    return any(e == code or (e[1:] == "xx" and e[0] == code[0]) for e in expect)
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", re.ASCII)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value): a token name, a value without CR, LF or NUL."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.match(name) or any(c in value for c in "\r\n\0"):
+        raise BadInput(f"--header must be NAME:VALUE (a token name, no CR/LF in the value), not {text!r}")
+    return name, value
+
+
+def parse_path(text: str) -> str:
+    if not text.startswith("/") or any(c in text for c in " \r\n\0") or not text.isascii():
+        raise BadInput(f"--path must start with / and hold no spaces or control characters, not {text!r}")
+    return text
+
+
+def parse_method(text: str) -> str:
+    if not _TOKEN.match(text):
+        raise BadInput(f"--method must be an HTTP token such as GET or POST, not {text!r}")
+    return text.upper()
 
 
 def parse_source_ips(spec: str) -> tuple[str, ...]:
@@ -162,3 +294,59 @@ def split(total: int, parts: int) -> list[tuple[int, int]]:
         ranges.append((start, start + size))
         start += size
     return ranges
+
+
+BODY_MAX = 1024 * 1024  # bytes of --body-file read at most
+
+
+def read_body_file(path: str, limit: int = BODY_MAX) -> bytes:
+    """The request body: a regular file of at most `limit` bytes, read with a bounded read."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BadInput(f"--body-file {path}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadInput(f"--body-file {path}: not a regular file")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise BadInput(f"--body-file {path}: larger than {limit} bytes")
+    return data
+
+
+SCHEME_PROTOCOL = {"http": "http", "ws": "websocket"}
+
+
+def protocol_settings(target: Target, protocol: str | None, *, method: str = "GET", path: str | None = None,
+                      headers: list[str] | tuple[str, ...] = (), body_file: str | None = None,
+                      expect_status: str = "2xx", ping_interval: float = 0.0,
+                      subprotocols: list[str] | tuple[str, ...] = (), ws_binary: bool = False) -> dict:
+    """The StormConfig settings of the protocol options: the protocol follows the target's
+    scheme when not given (http:// -> http, ws:// -> websocket), the path the URL's."""
+    implied = SCHEME_PROTOCOL.get(target.scheme)
+    chosen = protocol or implied or "echo"
+    if implied and chosen != implied:
+        raise BadInput(f"a {target.scheme}:// target speaks --protocol {implied}, not {chosen}")
+    parsed = tuple(parse_header(h) for h in headers)
+    host = [v for k, v in parsed if k.lower() == "host"]
+    settings: dict = {"protocol": chosen}
+    if chosen in ("http", "websocket"):
+        settings.update(
+            path=parse_path(path if path is not None else (target.path or "/")),
+            headers=tuple((k, v) for k, v in parsed if k.lower() != "host"),
+            server_name=host[-1] if host else target.authority,
+        )
+    if chosen == "http":
+        settings.update(method=parse_method(method), expect_status=parse_expect_status(expect_status),
+                        body=read_body_file(body_file) if body_file else b"")
+    if chosen == "websocket":
+        for p in subprotocols:
+            if not _TOKEN.match(p):
+                raise BadInput(f"--subprotocol must be a token, not {p!r}")
+        settings.update(ping_interval=ping_interval, subprotocols=tuple(subprotocols), ws_binary=ws_binary)
+    return settings

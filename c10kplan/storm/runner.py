@@ -284,9 +284,11 @@ class StormRun:
 
     def combined(self) -> StormResult:
         return combine(
-            target=f"{self.cfg.host}:{self.cfg.port}", protocol=self.cfg.protocol,
+            target=(f"[{self.cfg.host}]" if ":" in self.cfg.host else self.cfg.host) + f":{self.cfg.port}",
+            protocol=self.cfg.protocol,
             connections=self.cfg.connections, source_addresses=len(self.cfg.source_ips) or 1,
             processes=self.process_results(), histograms=[c.hist for c in self.children],
+            expect_status=self.cfg.expect_status if self.cfg.protocol == "http" else (),
         )
 
 

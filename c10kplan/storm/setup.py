@@ -27,6 +27,10 @@ def resolve_processes(spec: str | int, connections: int) -> int:
 def resolve_source_ips(spec: str | None, host: str, connections: int, procfs: ProcFS) -> tuple[str, ...]:
     if spec is None or spec == "":
         return ()
+    if ":" in host:  # IPv6: spreading is over 127/8 (IPv4) only; ::1 uses one source address
+        if spec == "auto":
+            return ()
+        raise BadInput("--source-ips lists IPv4 addresses; an IPv6 target takes --source-ips auto (one address)")
     if spec == "auto":
         low, high = port_range(procfs)
         return auto_source_ips(host, connections, low, high, reserved_ports_in(procfs, low, high))

@@ -41,7 +41,7 @@ def test_socat_rot13(backend):
     [
         (["--backend", "poll", "--trigger", "edge"], "edge needs --backend epoll"),
         (["--workers", "0"], "workers"),
-        (["--protocol", "http"], "protocol"),
+        (["--protocol", "gopher"], "protocol"),
         (["--port", "70000"], "port"),
         (["--stats-file", "/nonexistent-dir/stats.json"], "does not exist"),
     ],

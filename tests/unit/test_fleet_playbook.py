@@ -65,7 +65,7 @@ def test_group_and_addresses_are_quoted_for_jinja() -> None:
     ["--connections", "10", "--target", "1.2.3.4:5", "--group", "a b"],
     ["--connections", "10", "--target", "1.2.3.4:5", "--start-delay", "-1"],
     ["--connections", "10", "--target", "1.2.3.4:5", "--source-ips", "10.0.0.300"],
-    ["--connections", "10", "--target", "1.2.3.4:5", "--protocol", "http"],
+    ["--connections", "10", "--target", "1.2.3.4:5", "--protocol", "gopher"],
 ])
 def test_bad_options_are_one_bad_input(args) -> None:
     with pytest.raises(Exception) as info:

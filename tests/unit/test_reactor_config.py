@@ -22,7 +22,7 @@ def test_defaults():
         {"workers": 0},
         {"workers": "many"},
         {"port": 65536},
-        {"protocol": "http"},
+        {"protocol": "gopher"},
         {"max_connections": 0},
         {"stats_interval": -1},
         {"bogus": 1},
