@@ -20,6 +20,10 @@ rounds are therefore bimodal; the median shows which mode dominated.
 
     python scripts/bench_echo.py                   # 100 connections, 5 rounds x 5 s
     python scripts/bench_echo.py --rounds 7 --duration 10 --client-procs 2
+    # before / after a change, in the same rounds (ratios against the first tree):
+    git worktree add --detach /tmp/old main
+    cd /tmp && PYTHONPATH=$OLDPWD python $OLDPWD/scripts/bench_echo.py --only serve-level serve-edge \
+        --tree old=/tmp/old --tree new=$OLDPWD
 
 Sample output (2 cores shared with other jobs; see the load average):
 
@@ -175,8 +179,11 @@ class ReferenceServer:
 
 
 class ServeServer:
-    def __init__(self, trigger: str) -> None:
-        self.srv = ServerProcess(["--backend", "epoll", "--trigger", trigger, "--workers", "1"])
+    def __init__(self, trigger: str, tree: str | None = None) -> None:
+        # --tree: serve imports c10kplan from that source tree. PYTHONSAFEPATH keeps `-m` from
+        # putting the current directory (maybe another tree) ahead of PYTHONPATH.
+        env = None if tree is None else {**os.environ, "PYTHONPATH": tree, "PYTHONSAFEPATH": "1"}
+        self.srv = ServerProcess(["--backend", "epoll", "--trigger", trigger, "--workers", "1"], env=env)
         self.port = self.srv.port
         [self.cpu_pid] = self.srv.worker_pids()  # the worker does the work, not the supervisor
 
@@ -283,6 +290,9 @@ def main() -> None:
     ap.add_argument("--no-pin", action="store_true",
                     help="do not pin the server to CPU 0 and the clients to the other CPUs")
     ap.add_argument("--only", nargs="*", help="subset of: serve-level serve-edge asyncio uvloop")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
+                    help="run serve-* from this source tree as serve-*@NAME (repeat to compare "
+                         "trees, e.g. before / after a change; ratios are against the first)")
     ap.add_argument("--serve", help=argparse.SUPPRESS)  # internal: run a reference server
     args = ap.parse_args()
     if args.serve:
@@ -290,6 +300,10 @@ def main() -> None:
         return
 
     names = args.only or ["serve-level", "serve-edge", "asyncio", "uvloop"]
+    trees = dict(t.split("=", 1) for t in args.tree)
+    if trees:
+        names = [f"{n}@{t}" for n in names if n.startswith("serve-") for t in trees] + [
+            n for n in names if not n.startswith("serve-")]
     servers = {}
     workdir = tempfile.TemporaryDirectory(prefix="bench-echo-")
     args.client_exe = build_c_client(workdir.name) if args.client == "c" else None
@@ -300,7 +314,8 @@ def main() -> None:
     try:
         for name in names:
             if name.startswith("serve-"):
-                servers[name] = ServeServer(name.removeprefix("serve-"))
+                trigger, _, tree = name.removeprefix("serve-").partition("@")
+                servers[name] = ServeServer(trigger, trees.get(tree))
             else:
                 servers[name] = ReferenceServer(name, args.host)
             pin(servers[name].cpu_pid, {cpus[0]} if pinned else None)
@@ -320,6 +335,7 @@ def main() -> None:
         workdir.cleanup()
 
     med = {n: statistics.median(r for r, _, _ in runs[n]) for n in names}
+    us_med: dict[str, float] = {}
     print(f"{'server':<14}{'req/s (median)':>16}  {'rounds':<30}{'server CPU':>11}{'client CPU':>12}"
           f"{'server us/req':>15}")
     for n in names:
@@ -327,11 +343,18 @@ def main() -> None:
         scpu = statistics.median(s for _, s, _ in runs[n])
         ccpu = statistics.median(c for _, _, c in runs[n])
         # CPU time the server spent per request: less sensitive to other load than req/s.
-        us = statistics.median(1e4 * s / r for r, s, _ in runs[n] if r)
+        us = us_med[n] = statistics.median(1e4 * s / r for r, s, _ in runs[n] if r)
         print(f"{n:<14}{med[n]:>16,.0f}  {rounds:<30}{scpu:>10.0f}%{ccpu:>11.0f}%{us:>15.2f}")
     for n in names:
         if n.startswith("serve-"):
             parts = [f"{n} / {ref} = {med[n] / med[ref]:.2f}x" for ref in ("uvloop", "asyncio") if ref in med]
+            base, _, tree = n.partition("@")
+            first = f"{base}@{next(iter(trees))}" if trees else n
+            if first != n:  # the same rounds, so the ratio cancels most of the machine's drift
+                ratios = [r / r0 for (r, _, _), (r0, _, _) in zip(runs[n], runs[first]) if r0]
+                parts.append(f"{n} / {first} = {med[n] / med[first]:.3f}x "
+                             f"(per round: {' '.join(f'{x:.2f}' for x in ratios)}); "
+                             f"server us/req {us_med[n] / us_med[first]:.3f}x")
             if parts:
                 print("   ".join(parts))
     print(f"load avg after: {load_average_text()}")

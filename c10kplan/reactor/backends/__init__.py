@@ -1,6 +1,7 @@
 """I/O multiplexing backends behind one small interface (as `selectors.BaseSelector`).
 
-Four verbs: register, modify, unregister, poll (plus close). Event masks use the poll(2) bit
+Four verbs: register, modify, unregister, poll (plus close); what each raises is the contract in
+`base.py` (AlreadyRegistered, NotRegistered, FdTooLarge), the same on every backend. Event masks use the poll(2) bit
 values, which epoll(7) shares, so the epoll backend hands the kernel's list through untouched:
 
     EVENT_READ  = POLLIN  (0x001) = EPOLLIN
@@ -20,19 +21,23 @@ from c10kplan.reactor.backends.base import (
     EVENT_ERROR,
     EVENT_READ,
     EVENT_WRITE,
+    AlreadyRegistered,
     Backend,
     FdTooLarge,
+    NotRegistered,
 )
 
 BACKENDS = ("epoll", "poll", "select")
 
 __all__ = [
     "BACKENDS",
+    "AlreadyRegistered",
     "EVENT_ERROR",
     "EVENT_READ",
     "EVENT_WRITE",
     "Backend",
     "FdTooLarge",
+    "NotRegistered",
     "available_backends",
     "check_trigger",
     "make_backend",

@@ -11,11 +11,16 @@ Some facts about epoll this module relies on (Linux >= 2.6.x; checked on 6.x):
   bounded per user by fs.epoll.max_user_watches.
 - Closing an fd removes it from the epoll set only once every dup of it is closed; we always
   unregister before close.
+- epoll_ctl(ADD) of an fd already in the set fails with EEXIST, MOD / DEL of an fd not in it with
+  ENOENT; CPython raises those as FileExistsError / FileNotFoundError, which this backend turns
+  into the contract's AlreadyRegistered / NotRegistered (base.py).
 """
 
 from __future__ import annotations
 
 import select
+
+from c10kplan.reactor.backends.base import AlreadyRegistered, NotRegistered
 
 
 class EpollBackend:
@@ -28,14 +33,23 @@ class EpollBackend:
         self._count = 0
 
     def register(self, fd: int, events: int) -> None:
-        self._ep.register(fd, events | self._flags)
+        try:
+            self._ep.register(fd, events | self._flags)
+        except FileExistsError:  # EEXIST
+            raise AlreadyRegistered(fd) from None
         self._count += 1
 
     def modify(self, fd: int, events: int) -> None:
-        self._ep.modify(fd, events | self._flags)
+        try:
+            self._ep.modify(fd, events | self._flags)
+        except FileNotFoundError:  # ENOENT
+            raise NotRegistered(fd) from None
 
     def unregister(self, fd: int) -> None:
-        self._ep.unregister(fd)
+        try:
+            self._ep.unregister(fd)
+        except FileNotFoundError:  # ENOENT
+            raise NotRegistered(fd) from None
         self._count -= 1
 
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:

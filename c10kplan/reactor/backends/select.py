@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import select as _select
 
-from c10kplan.reactor.backends.base import EVENT_READ, EVENT_WRITE, FdTooLarge
+from c10kplan.reactor.backends.base import (
+    EVENT_READ,
+    EVENT_WRITE,
+    AlreadyRegistered,
+    FdTooLarge,
+    NotRegistered,
+)
 
 FD_SETSIZE = 1024
 
@@ -29,12 +35,12 @@ class SelectBackend:
         if fd >= FD_SETSIZE:
             raise FdTooLarge(f"fd {fd} >= FD_SETSIZE ({FD_SETSIZE}): select(2) cannot watch it")
         if fd in self._events:
-            raise KeyError(f"fd {fd} is already registered")
+            raise AlreadyRegistered(fd)
         self._set(fd, events)
 
     def modify(self, fd: int, events: int) -> None:
         if fd not in self._events:
-            raise KeyError(f"fd {fd} is not registered")
+            raise NotRegistered(fd)
         self._set(fd, events)
 
     def _set(self, fd: int, events: int) -> None:
@@ -43,7 +49,8 @@ class SelectBackend:
         (self._writers.add if events & EVENT_WRITE else self._writers.discard)(fd)
 
     def unregister(self, fd: int) -> None:
-        del self._events[fd]
+        if self._events.pop(fd, None) is None:
+            raise NotRegistered(fd)
         self._readers.discard(fd)
         self._writers.discard(fd)
 
