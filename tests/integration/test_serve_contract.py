@@ -7,6 +7,7 @@ protocol; tests measure deltas of its counters, so they do not depend on each ot
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
@@ -18,6 +19,7 @@ from c10kplan.host.procfs import ProcFS
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.reactor.protocols import rot13
 from c10kplan.reactor.server import HIGH_WATER, READ_SIZE
+from tests.helpers import wait_for
 
 VARIANTS = {
     "epoll-level": ["--backend", "epoll", "--trigger", "level"],
@@ -58,20 +60,23 @@ def exchange(port: int, payload: bytes, *, half_close: bool = True) -> bytes:
         s.close()
 
 
-def push_until_blocked(s: socket.socket, data: bytes, quiet: float = 0.3, limit: float = 10.0) -> int:
-    """Send (nonblocking) until the peer has taken nothing for `quiet` seconds; bytes sent."""
+def push_until(s: socket.socket, data: bytes, done, limit: float = 30.0) -> int:
+    """Send (nonblocking) until the send blocks AND `done()` says the server got where the test
+    wants it (asked only while blocked); bytes sent. Not "quiet for N ms": a loaded server can
+    be slow to read without having stopped."""
     s.setblocking(False)
-    sent, idle_since = 0, None
+    sent = 0
     deadline = time.monotonic() + limit
-    while sent < len(data) and time.monotonic() < deadline:
+    while sent < len(data):
         try:
             sent += s.send(data[sent : sent + 65536])
-            idle_since = None
+            continue
         except BlockingIOError:
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since > quiet:
-                break
-            time.sleep(0.01)
+            pass
+        if done():
+            break
+        assert time.monotonic() < deadline, f"the server never got there ({sent} bytes sent)"
+        select.select([], [s], [], 0.05)  # writable again, or ask again
     s.settimeout(30)
     return sent
 
@@ -88,15 +93,6 @@ def recv_exactly(s: socket.socket, n: int) -> bytes:
 
 def open_fds(pid: int) -> int:
     return len(ProcFS().listdir(f"proc/{pid}/fd"))
-
-
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="class", params=list(VARIANTS), ids=list(VARIANTS))
@@ -170,10 +166,9 @@ class TestServeContract:
         part-way (send buffer full), queue, pause, and resume when the client reads."""
         payload = os.urandom(24 * 1024 * 1024)
         with connect(echo_server.port, timeout=30, bufsize=65536) as s:
-            sent = push_until_blocked(s, payload)
-            assert sent < len(payload), "kernel buffers absorbed 8 MiB: no partial send exercised"
-            stats = echo_server.stats()["total"]
-            assert stats["queued_bytes"] > 0 or stats["paused"] > 0
+            # Until the server queues output: its send to us stopped part-way.
+            sent = push_until(s, payload, lambda: echo_server.stats()["total"]["queued_bytes"] > 0)
+            assert sent < len(payload), "kernel buffers absorbed 24 MiB: no partial send exercised"
             rest = threading.Thread(target=s.sendall, args=(payload[sent:],))
             rest.start()
             got = recv_exactly(s, len(payload))
@@ -183,15 +178,17 @@ class TestServeContract:
     def test_client_that_never_reads_bounds_server_memory(self, echo_server):
         before = echo_server.stats()["total"]
         with connect(echo_server.port) as s:
-            # Blocked for 300 ms: the server stopped reading this connection.
-            pushed = push_until_blocked(s, os.urandom(32 * 1024 * 1024))
+            # Until the server stops reading this connection (paused at the high-water mark).
+            pushed = push_until(s, os.urandom(32 * 1024 * 1024),
+                                lambda: echo_server.stats()["total"]["paused"] > before["paused"])
             after = echo_server.stats()["total"]
             assert after["paused"] == before["paused"] + 1
             # One connection: its queue stops growing one read past the high-water mark.
             assert after["queued_bytes"] - before["queued_bytes"] <= HIGH_WATER + READ_SIZE
             assert pushed > HIGH_WATER + READ_SIZE  # the peer did try to push far more
             assert after["rss_bytes"] - before["rss_bytes"] < 8 * (HIGH_WATER + READ_SIZE)
-        wait_for(lambda: echo_server.stats()["total"]["paused"] == before["paused"])
+        # The client closed with unread data (an RST): the server closes it, and unpauses.
+        assert wait_for(lambda: echo_server.stats()["total"]["paused"] == before["paused"])
 
     def test_reset_mid_stream_closes_only_that_connection(self, echo_server):
         before = echo_server.stats()["total"]
@@ -215,10 +212,10 @@ class TestServeContract:
         payload = os.urandom(300_000)
         with connect(echo_server.port) as s:
             s.sendall(payload[:1000])
-            time.sleep(0.05)
+            first = recv_exactly(s, 1000)  # answered: the rest arrives in reads of its own
             s.sendall(payload[1000:])
             s.shutdown(socket.SHUT_WR)
-            got = bytearray()
+            got = bytearray(first)
             while chunk := s.recv(65536):
                 got += chunk
         assert bytes(got) == payload  # everything, then EOF from the server

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from c10kplan.errors import EnvironmentProblem
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.verify.server import server_stats, start_server
+from tests.helpers import wait_for
 from tests.proc_helpers import wait_gone
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -58,9 +58,7 @@ def test_a_server_killed_by_a_real_time_signal_is_described_and_stats_fall_back(
     try:
         assert srv.stats()["total"]["active"] == 0
         os.kill(srv.pid, 40)  # default action of SIGRTMIN+6: terminate; no signal.Signals member
-        deadline = time.monotonic() + 10
-        while srv.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert wait_for(lambda: not srv.alive())
         assert srv.exit_description() == "killed by signal 40"
         with pytest.raises(EnvironmentProblem, match="killed by signal 40"):
             srv.stats()

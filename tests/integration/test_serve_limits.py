@@ -9,6 +9,8 @@ import time
 import pytest
 
 from c10kplan.reactor.launch import ServerProcess, process_cpu_seconds
+from tests.helpers import wait_for
+
 
 def echo_ok(s: socket.socket, msg: bytes = b"ping") -> bool:
     s.sendall(msg)
@@ -48,22 +50,22 @@ def test_emfile_keeps_serving_and_does_not_spin(variant):
         try:
             for _ in range(80):  # well past 48 fds
                 held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
-            time.sleep(0.3)
-            stats = srv.stats()["total"]
+            stats = wait_for(lambda: (t := srv.stats()["total"])["active"] + t["rejected"] >= 80 and t)
+            assert stats, "not every connection was served or rejected"
             assert 20 <= stats["active"] < 48
             assert stats["rejected"] >= 80 - 48
             assert stats["errors"].get("EMFILE", 0) >= 1
             assert sum(closed_by_server(s, 0.5) for s in held[60:]) == 20  # the last ones were dropped
             # Saturated: one second with more connections arriving must cost little CPU.
+            # (CPU seconds of the worker, not wall time: other load on the machine only lowers it.)
             cpu0 = process_cpu_seconds(worker)
             t_end = time.monotonic() + 1.0
             while time.monotonic() < t_end:
                 extra.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
-                time.sleep(0.02)
-            time.sleep(0.2)
+                time.sleep(0.02)  # pacing of this bounded load loop (~50 connects/s), not a window
+            assert all(closed_by_server(s, 5) for s in extra)  # each one was dealt with
             used = process_cpu_seconds(worker) - cpu0
-            assert used < 0.4, f"worker used {used:.2f} s CPU in ~1.2 s while out of fds"
-            assert all(closed_by_server(s, 2) for s in extra)
+            assert used < 0.4, f"worker used {used:.2f} s CPU in ~1 s while out of fds"
             # The first connections (accepted before the limit) still echo.
             assert all(echo_ok(s) for s in held[:10])
         finally:
@@ -79,10 +81,8 @@ def test_select_backend_rejects_fds_above_fd_setsize_cleanly():
         try:
             for _ in range(1100):
                 conns.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
-            deadline = time.monotonic() + 10
-            while (stats := srv.stats()["total"])["active"] + stats["rejected"] < 1100:
-                assert time.monotonic() < deadline, stats
-                time.sleep(0.05)
+            stats = wait_for(lambda: (t := srv.stats()["total"])["active"] + t["rejected"] >= 1100 and t)
+            assert stats, srv.stats()["total"]
             assert 1000 <= stats["active"] < 1024  # every fd below FD_SETSIZE, less the server's own
             assert stats["rejected"] == 1100 - stats["active"]
             assert closed_by_server(conns[-1])
@@ -91,7 +91,7 @@ def test_select_backend_rejects_fds_above_fd_setsize_cleanly():
             for s in conns:
                 s.close()
         # Once fds are free again the same server accepts and serves.
-        time.sleep(0.3)
+        assert wait_for(lambda: srv.stats()["total"]["active"] == 0)
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
             assert echo_ok(s)
         assert srv.stop() == 0
@@ -104,8 +104,7 @@ def test_max_connections_is_a_server_total(workers):
         try:
             for _ in range(10):
                 conns.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
-            time.sleep(0.3)
-            stats = srv.stats()["total"]
+            stats = wait_for(lambda: (t := srv.stats()["total"])["active"] + t["rejected"] >= 10 and t)
             # A server total, whichever worker SO_REUSEPORT picked for each connection.
             assert stats["active"] == 6
             assert stats["rejected"] == 4

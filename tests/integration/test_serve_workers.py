@@ -13,6 +13,7 @@ import pytest
 
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.reactor.stats import read_stats
+from tests.helpers import wait_for
 from tests.proc_helpers import wait_gone
 
 
@@ -62,9 +63,7 @@ def test_dead_worker_is_reported_and_the_rest_keep_serving():
     with ServerProcess(["--workers", "2"]) as srv:
         victim, survivor = srv.worker_pids()
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while "worker-died" not in srv.stderr() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: "worker-died" in srv.stderr())
         assert f'"pid":{victim},"status":"killed by SIGKILL"' in srv.stderr()
         for i in range(10):  # the survivor's listener takes every new connection
             assert echo(srv.port, b"x%d" % i) == b"x%d" % i
@@ -72,25 +71,29 @@ def test_dead_worker_is_reported_and_the_rest_keep_serving():
         assert wait_gone([survivor]) == []
 
 
-def test_stats_file_refreshes_within_300ms_of_sigusr1():
+def test_each_sigusr1_refreshes_the_stats_file():
+    """No periodic stats (--stats-interval 0): only the signal can make a newer document. How
+    fast it comes is a benchmark's business, not a test's on a shared machine."""
     with ServerProcess(["--workers", "2"]) as srv:
         srv.stats()  # warm
         for _ in range(3):
             t0 = time.time()
             os.kill(srv.pid, signal.SIGUSR1)
-            while (doc := read_stats(srv.stats_file))["time"] < t0:
-                assert time.time() - t0 < 0.3, "stats file not refreshed within 300 ms"
-                time.sleep(0.005)
+            doc = wait_for(lambda: (d := read_stats(srv.stats_file))["time"] >= t0 and d)
+            assert doc, "stats file not refreshed after SIGUSR1"
             assert {w["worker"] for w in doc["workers"]} == {0, 1}
 
 
 def test_periodic_stats_lines_on_stderr():
-    with ServerProcess(["--stats-interval", "0.2", "--workers", "2"]) as srv:
-        time.sleep(0.9)
-        assert srv.stop() == 0
+    def stats_lines():
         lines = [json.loads(x) for x in srv.stderr().splitlines()]
-        stats = [x for x in lines if x.get("event") == "stats"]
-        assert len(stats) >= 4 and {x["worker"] for x in stats} == {0, 1}
+        return [x for x in lines if x.get("event") == "stats"]
+
+    with ServerProcess(["--stats-interval", "0.2", "--workers", "2"]) as srv:
+        # Two rounds of both workers: the lines keep coming, from each worker.
+        assert wait_for(lambda: len(stats_lines()) >= 4 and {x["worker"] for x in stats_lines()} == {0, 1})
+        assert srv.stop() == 0
+        stats = stats_lines()
         assert {"accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "errors", "rss_bytes"} <= set(stats[0])
 
 
@@ -108,8 +111,10 @@ def test_undrained_stderr_does_not_stall_the_workers():
     """Stats lines every 10 ms into a stderr pipe nobody reads: the supervisor blocks once the
     pipe is full (64 KiB); the workers, which report only when asked and write their own log
     lines nonblocking, keep serving."""
+    import fcntl
     import subprocess
     import sys
+    import termios
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "c10kplan", "serve", "--workers", "2", "--stats-interval", "0.01"],
@@ -117,7 +122,15 @@ def test_undrained_stderr_does_not_stall_the_workers():
     )
     try:
         port = int(proc.stdout.readline().split(b":")[-1])
-        time.sleep(2.5)  # ~250 rounds x 2 lines x ~280 B: well past the pipe's 64 KiB
+        err = proc.stderr.fileno()
+        capacity = fcntl.fcntl(err, fcntl.F_GETPIPE_SZ)  # bytes (64 KiB by default)
+
+        def unread() -> int:  # FIONREAD: bytes waiting in the pipe
+            return int.from_bytes(fcntl.ioctl(err, termios.FIONREAD, b"\0" * 4), "little")
+
+        # Full: less room left than one stats line (~280 B; a pipe write of up to PIPE_BUF
+        # bytes is all-or-nothing, so the supervisor's next one blocks).
+        assert wait_for(lambda: unread() > capacity - 1024, timeout=30), unread()
         for i in range(20):
             assert echo(port, b"m%d" % i) == b"m%d" % i
     finally:
@@ -130,19 +143,16 @@ def test_undrained_stderr_does_not_stall_the_workers():
 def test_dead_worker_frees_its_share_of_max_connections():
     with ServerProcess(["--workers", "2", "--max-connections", "4"]) as srv:
         held = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
-        time.sleep(0.2)
-        doc = srv.stats()
+        doc = wait_for(lambda: (d := srv.stats())["total"]["active"] == 4 and d)
+        assert doc, "the 4 connections were not all admitted"
         busy = [w for w in doc["workers"] if w["active"]]
         victim = busy[0]
         os.kill(victim["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while "worker-died" not in srv.stderr() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: "worker-died" in srv.stderr())
         # The survivor may now admit up to 4 in total again, not 4 - (the victim's count).
         extra = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(victim["active"])]
-        time.sleep(0.2)
-        total = srv.stats()["total"]
-        assert total["active"] == 4, total
+        total = wait_for(lambda: (t := srv.stats()["total"])["active"] + t["rejected"] >= 4 and t)
+        assert total and total["active"] == 4 and total["rejected"] == 0, total
         for s in held + extra:
             s.close()
         srv.stop()
@@ -153,14 +163,11 @@ def test_stats_file_directory_removed_is_reported_not_fatal(tmp_path):
     stats_dir.mkdir()
     stats_file = stats_dir / "s.json"
     with ServerProcess(["--stats-file", str(stats_file), "--stats-interval", "0.1"]) as srv:
-        for _ in range(50):  # a temp file may exist for an instant while the server writes
-            try:
-                shutil.rmtree(stats_dir)
-                break
-            except OSError:
-                time.sleep(0.01)
-        assert not stats_dir.exists()
-        time.sleep(0.4)
+        def removed() -> bool:  # a temp file may appear for an instant while the server writes
+            shutil.rmtree(stats_dir, ignore_errors=True)
+            return not stats_dir.exists()
+
+        assert wait_for(removed)
+        assert wait_for(lambda: '"event":"error","message":"cannot write' in srv.stderr())
         assert echo(srv.port, b"alive") == b"alive"
         assert srv.stop() == 0
-        assert '"event":"error","message":"cannot write' in srv.stderr()
