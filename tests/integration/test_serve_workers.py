@@ -91,7 +91,7 @@ def test_periodic_stats_lines_on_stderr():
 
     with ServerProcess(["--stats-interval", "0.2", "--workers", "2"]) as srv:
         # Two rounds of both workers: the lines keep coming, from each worker.
-        assert wait_for(lambda: len(stats_lines()) >= 4 and {x["worker"] for x in stats_lines()} == {0, 1})
+        assert wait_for(lambda: len(lines := stats_lines()) >= 4 and {x["worker"] for x in lines} == {0, 1})
         assert srv.stop() == 0
         stats = stats_lines()
         assert {"accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "errors", "rss_bytes"} <= set(stats[0])

@@ -1,8 +1,9 @@
 """I/O multiplexing backends behind one small interface (as `selectors.BaseSelector`).
 
-Four verbs: register, modify, unregister, poll (plus close); what each raises is the contract in
-`base.py` (AlreadyRegistered, NotRegistered, FdTooLarge), the same on every backend. Event masks use the poll(2) bit
-values, which epoll(7) shares, so the epoll backend hands the kernel's list through untouched:
+Four verbs: register, modify, unregister, poll (plus close); what each raises is the contract
+in `base.py` (AlreadyRegistered, NotRegistered, FdTooLarge), the same on every backend. Event
+masks use the poll(2) bit values, which epoll(7) shares, so the epoll backend hands the kernel's
+list through untouched:
 
     EVENT_READ  = POLLIN  (0x001) = EPOLLIN
     EVENT_WRITE = POLLOUT (0x004) = EPOLLOUT
