@@ -24,6 +24,9 @@ rounds are therefore bimodal; the median shows which mode dominated.
     git worktree add --detach /tmp/old main
     cd /tmp && PYTHONPATH=$OLDPWD python $OLDPWD/scripts/bench_echo.py --only serve-level serve-edge \
         --tree old=/tmp/old --tree new=$OLDPWD
+    # ... the table, one row per server@tree, then (2026-12-01, load avg 3-5 from other jobs):
+    serve-level@new / serve-level@old = 1.298x (per round: 1.35 1.89 1.38 1.06 1.19 0.62 1.09); server us/req 0.973x
+    serve-edge@new / serve-edge@old = 1.028x (per round: 1.10 0.41 0.90 1.39 0.52 1.16 2.56); server us/req 0.999x
 
 Sample output (2 cores shared with other jobs; see the load average):
 
