@@ -9,7 +9,6 @@ Exit codes, for every command:
 
 from __future__ import annotations
 
-import errno as _errno
 from enum import IntEnum
 
 
@@ -53,21 +52,3 @@ class NotReady(C10kError):
     """The host is not ready for the target, or a verification failed."""
 
     exit_status = ExitStatus.NOT_READY
-
-
-def errno_name(code: int | str | None) -> str:
-    """The symbolic name errors are counted and reported by: "ECONNRESET" for 104; strings
-    ("EOF", "TIMEOUT", ...) pass through; an int Python has no name for gives "errno<N>"; no
-    errno at all (an OSError raised without one) gives "E?"."""
-    if isinstance(code, str):
-        return code
-    if code is None:
-        return "E?"
-    return _errno.errorcode.get(code, f"errno{code}")
-
-
-def add_counts(into: dict[str, int], other: dict[str, int]) -> dict[str, int]:
-    """Add the counts of `other` (errors by name) into `into`; returns `into`."""
-    for key, value in other.items():
-        into[key] = into.get(key, 0) + value
-    return into

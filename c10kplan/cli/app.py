@@ -64,9 +64,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from c10kplan.cli import bench, check, merge, profiles, serve, storm
+    from c10kplan.cli import bench, check, merge, profiles, serve, storm, verify
 
-    for module in (check, profiles, serve, storm, merge, bench):
+    for module in (check, profiles, serve, storm, verify, merge, bench):
         module.register(app)
 
 

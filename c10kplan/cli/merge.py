@@ -10,9 +10,9 @@ from c10kplan.cli import render
 
 
 def _print_merge(res) -> None:  # noqa: ANN001 (FleetResult, imported lazily)
-    from c10kplan.cli.storm import _print_storm_tables
+    from c10kplan.cli.storm import print_storm_tables
 
-    _print_storm_tables(res.storm)
+    print_storm_tables(res.storm)
     render.line()
     render.table(
         [[p.name, p.share, p.target, f"{p.established}/{p.connections}", p.held, p.messages_received,

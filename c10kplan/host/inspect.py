@@ -17,14 +17,10 @@ Kernel facts (units as the kernel prints them):
 - net.ipv4.ip_local_port_range: "low high" inclusive, per network namespace; the kernel refuses
   (EINVAL) to set low > high, so an inverted range can only come from a hand-made tree.
   ip_local_reserved_ports: a ranges list.
-- proc/PID/status VmRSS: resident set size in kB (= KiB); a forked child counts the pages it
-  still shares with its parent.
 - /sys/class/net/IF/speed: Mbit/s; -1 or an EINVAL read (virtual NICs) means unknown.
 """
 
 from __future__ import annotations
-
-import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,25 +142,6 @@ def reserved_ports_in(procfs: ProcFS, low: int, high: int) -> int:
     them. 0 when the file is hidden or unreadable (the kernel default reserves none)."""
     ranges = parse.parse_ranges(procfs.read_sysctl("net.ipv4.ip_local_reserved_ports"))
     return parse.count_in_range(ranges or [], low, high)
-
-
-# /proc/PID/stat and /proc/stat count CPU time in clock ticks, this many per second (100 on Linux).
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
-
-def process_ticks(procfs: ProcFS, pids: list[int]) -> int:
-    """Sum of utime + stime (clock ticks) of the processes; missing ones count 0."""
-    total = 0
-    for pid in pids:
-        stat = parse.parse_pid_stat(procfs.read(f"proc/{pid}/stat"))
-        if stat is not None:
-            total += stat.utime_ticks + stat.stime_ticks
-    return total
-
-
-def process_rss_bytes(procfs: ProcFS, pid: int | str = "self") -> int | None:
-    """VmRSS of one process in bytes; None when its /proc/PID/status is gone or unreadable."""
-    return parse.status_rss_bytes(procfs.read(f"proc/{pid}/status"))
 
 
 _SYSCTLS: tuple[tuple[str, str, object], ...] = (

@@ -10,7 +10,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from c10kplan.errors import EnvironmentProblem, errno_name
+from c10kplan.counts import errno_name
+from c10kplan.errors import EnvironmentProblem
 from c10kplan.files import atomic_write
 
 

@@ -31,7 +31,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.errors import ApplyFailed, BadInput, ProfileError, errno_name
+from c10kplan.counts import errno_name
+from c10kplan.errors import ApplyFailed, BadInput, ProfileError
 from c10kplan.files import Step, no_step
 from c10kplan.host.parse import parse_ints
 from c10kplan.host.procfs import ProcFS, sysctl_relpath

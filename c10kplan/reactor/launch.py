@@ -7,23 +7,21 @@ scripts need (fresh netns, paced connects, load average) live in scripts/benchli
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.host.inspect import CLOCK_TICKS_PER_S, process_ticks
-from c10kplan.host.procfs import ProcFS
-from c10kplan.processes import describe_status, set_pdeathsig, stop_process
+from c10kplan.host.process import process_cpu_seconds  # noqa: F401 - tests and benchmarks time a worker
+from c10kplan.processes import ChildSet, OwnedTempDir, describe_status
 from c10kplan.reactor.stats import read_stats
+
+TEMP_PURPOSE = "serve"  # its temp dir: /tmp/c10kplan-serve-PID-XXXXXXXX (processes/tempdirs.py)
 
 
 class ServerProcess:
@@ -34,7 +32,9 @@ class ServerProcess:
     verify's options: `new_session` starts serve in its own session and process group (a
     terminal's Ctrl-C reaches only the parent, which then stops the whole group: serve and any
     worker that outlived it); `pdeathsig` has the kernel SIGKILL serve when this process dies
-    (PR_SET_PDEATHSIG, kept across exec), so even a SIGKILLed parent leaves nothing behind.
+    (processes/__init__.py), so even a SIGKILLed parent leaves no process behind; its temp dir
+    (stats file, stderr) is swept by the next ServerProcess once this process is gone.
+    `stop_clean` is False once a stop needed SIGKILL.
     """
 
     def __init__(
@@ -48,9 +48,9 @@ class ServerProcess:
         new_session: bool = False,
         pdeathsig: bool = False,
     ) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="c10kplan-serve-")
-        self.stats_file = Path(self._dir.name) / "stats.json"
-        self.stderr_file = Path(self._dir.name) / "stderr.txt"
+        self._dir = OwnedTempDir(TEMP_PURPOSE)
+        self.stats_file = self._dir.path / "stats.json"
+        self.stderr_file = self._dir.path / "stderr.txt"
         cmd = [*prefix, sys.executable, "-m", "c10kplan", "serve", *args]
         if "--stats-file" not in args:
             cmd += ["--stats-file", str(self.stats_file)]
@@ -58,19 +58,20 @@ class ServerProcess:
             cmd += ["--stats-interval", "0"]
         self.cmd = cmd
         self.stop_timeout = stop_timeout
-        self._group = new_session
         self.returncode: int | None = None
+        self.stop_clean: bool | None = None  # set by stop(): False when it needed SIGKILL
+        self._kids = ChildSet(1)
         # stderr goes to a file: a pipe nobody drains could block a chatty server.
         self._err = open(self.stderr_file, "wb")  # noqa: SIM115 - closed in stop()
         try:
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err, env=env,
-                start_new_session=new_session, preexec_fn=set_pdeathsig if pdeathsig else None,
-            )
-        except OSError as exc:
+            self._child = self._kids.run(cmd, stdout=subprocess.PIPE, stderr=self._err, env=env,
+                                         new_session=new_session, pdeathsig=signal.SIGKILL if pdeathsig else 0)
+        except BaseException:
             self._err.close()
             self._dir.cleanup()
-            raise EnvironmentProblem(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
+            raise
+        assert self._child.popen is not None
+        self.proc = self._child.popen
         try:
             self.host, self.port = self._wait_listening(start_timeout)
         except BaseException:
@@ -88,8 +89,7 @@ class ServerProcess:
                 raise EnvironmentProblem(f"serve did not print `listening` within {timeout:.0f} s")
             chunk = os.read(fd, 4096)
             if not chunk:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(2)  # its last words are in stderr once it has exited
+                self._kids.wait_until(lambda: self._child.exited, 2.0)  # its last words are in stderr
                 raise EnvironmentProblem(f"serve did not start: {self.stderr_tail() or 'no output'}")
             buf += chunk
         word, _, addr = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip().partition(" ")
@@ -139,12 +139,14 @@ class ServerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int | None:
         """Signal the supervisor (its whole group with new_session), wait up to `timeout` s
-        (default stop_timeout), then SIGKILL. Idempotent; returns its exit code."""
-        wait = self.stop_timeout if timeout is None else timeout
-        self.returncode = stop_process(self.proc, sig, wait, group=self._group)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._err.close()
+        (default stop_timeout), then SIGKILL (and stop_clean is False). Idempotent; returns its
+        exit code."""
+        if self.stop_clean is None:
+            wait = self.stop_timeout if timeout is None else timeout
+            self.stop_clean = self._kids.stop(sig, wait)
+            self._kids.close()
+            self._err.close()
+        self.returncode = self._child.returncode
         return self.returncode
 
     def close(self) -> None:
@@ -156,8 +158,3 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process in seconds (0.0 once it is gone)."""
-    return process_ticks(ProcFS(), [pid]) / CLOCK_TICKS_PER_S

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from c10kplan.errors import errno_name
+from c10kplan.counts import errno_name
 from c10kplan.processes import read_wake_bytes
 from c10kplan.reactor.backends import (
     EVENT_ERROR,

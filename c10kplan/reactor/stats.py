@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.errors import BadInput, add_counts
+from c10kplan.counts import add_counts
+from c10kplan.errors import BadInput
 from c10kplan.files import atomic_write
-from c10kplan.host.inspect import process_rss_bytes
+from c10kplan.host.process import process_rss_bytes
 from c10kplan.host.procfs import ProcFS
 
 COUNTERS = ("accepted", "active", "closed", "rejected", "bytes_in", "bytes_out", "queued_bytes", "paused")

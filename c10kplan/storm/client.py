@@ -26,8 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from c10kplan.errors import add_counts, errno_name
-from c10kplan.processes import encode_line
+from c10kplan.counts import add_counts, errno_name
 from c10kplan.reactor.backends import EVENT_ERROR, EVENT_READ, EVENT_WRITE, make_backend
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.pacing import TokenBucket
@@ -557,7 +556,7 @@ class StormProcess:
 
     def run(self) -> ProcessResult:
         """All phases, talking to the parent through `report` and the control fd."""
-        from c10kplan.host.inspect import process_rss_bytes
+        from c10kplan.host.process import process_rss_bytes
         from c10kplan.host.procfs import ProcFS
 
         # Resident memory before any connection: verify subtracts it to get the cost per socket.
@@ -582,15 +581,3 @@ class StormProcess:
             self.wait_command()  # "close" (or stop): keep holding until the parent has measured
         self.close_all()
         return res
-
-
-def pipe_reporter(fd: int) -> Callable[[dict], None]:
-    """Write each event as one JSON line to a pipe (blocking: the parent always reads)."""
-
-    def report(event: dict) -> None:
-        view = memoryview(encode_line(event))
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-
-    return report

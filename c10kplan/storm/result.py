@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from c10kplan.errors import add_counts
+from c10kplan.counts import add_counts
 from c10kplan.storm.histo import Histograms
 from c10kplan.storm.share import Placement
 from c10kplan.storm.stats import Percentiles, merge_encoded

@@ -1,10 +1,8 @@
 """Fan-out: fork one storm process per share, steer them through ramp -> hold -> close, and
-merge their results. Bounded waits everywhere; a crashed child is reported, never waited on
-forever; no child outlives the parent.
+merge their results. The processes are children of one processes.ChildSet (PDEATHSIG SIGKILL,
+the one report schema, bounded stops); a crashed child is reported, never waited on forever.
 
 Process facts (Linux):
-- prctl(PR_SET_PDEATHSIG = 1, SIGKILL) in a child makes the kernel kill it when the thread that
-  forked it dies, even if the parent is SIGKILLed and cannot clean up.
 - Children ignore SIGINT: a Ctrl-C on the terminal reaches the whole foreground process group,
   and the parent alone decides (it stops and reaps them in `close`).
 - RLIMIT_NOFILE: each child raises its soft limit to the hard limit (allowed without
@@ -13,18 +11,14 @@ Process facts (Linux):
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import signal
-import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from c10kplan.processes import describe_status, die_with_parent, raise_nofile_soft_limit, split_lines
-from c10kplan.storm.client import DRAIN_SECONDS, StormProcess, pipe_reporter
+from c10kplan.processes import Child, ChildSet, Reporter, check_processes, describe_status, raise_nofile_soft_limit
+from c10kplan.storm.client import DRAIN_SECONDS, StormProcess
 from c10kplan.storm.config import StormConfig, split
 from c10kplan.storm.result import ProcessResult, StormResult, combine
 
@@ -33,23 +27,33 @@ HISTORY = 8  # progress reports kept per child (2 s at one per PROGRESS_EVERY)
 
 
 @dataclass
-class _Child:
-    index: int
-    pid: int
+class _Share:
+    """What the parent knows of one storm process, from its reports."""
+
+    child: Child
     target: int
-    control: int | None  # write end of the command pipe
-    reports: int | None  # read end of the event pipe
-    buf: bytes = b""
     ramped: bool = False
     result: ProcessResult | None = None
     hist: dict[str, str] = field(default_factory=dict)
     error: str = ""
-    exit_status: int | None = None
     last: dict = field(default_factory=dict)
     # (at, received) of the latest progress reports, oldest first: places the reply count on the
     # parent's time line (`received_at`).
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     rss_start: int | None = None  # VmRSS before its first connect
+
+    @property
+    def index(self) -> int:
+        return self.child.index
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
+    def reporting(self) -> bool:
+        """Its report pipe is still open (it has not exited)."""
+        return self.child.reports is not None
 
 
 def count_at(history: Sequence[tuple[float, int]], t: float) -> int:
@@ -65,26 +69,13 @@ def count_at(history: Sequence[tuple[float, int]], t: float) -> int:
     return after[0][1] if after else 0
 
 
-def _child_main(cfg: StormConfig, index: int, start: int, end: int, control: int, reports: int,
-                parent: int) -> None:
-    code = 1
-    try:
-        if not die_with_parent(parent):
-            return
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise_nofile_soft_limit()
-        report = pipe_reporter(reports)
-        try:
-            StormProcess(cfg, index, start, end, control_fd=control, report=report).run()
-            code = 0
-        except BaseException as exc:  # report, then exit: the parent names the crash
-            detail = f"{type(exc).__name__}: {exc}"
-            with contextlib.suppress(BaseException):
-                report({"event": "error", "index": index, "message": detail,
-                        "trace": traceback.format_exc(limit=5)})
-    finally:
-        os._exit(code)
+def _storm_body(cfg: StormConfig, index: int, start: int, end: int, report: Reporter, control: int | None) -> int:
+    """One storm process (forked): its errors reach the parent as an "error" report."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise_nofile_soft_limit()
+    StormProcess(cfg, index, start, end, control_fd=control, report=report).run()
+    return 0
 
 
 class StormRun:
@@ -93,28 +84,16 @@ class StormRun:
     def __init__(self, cfg: StormConfig, on_event: Callable[[dict], None] | None = None) -> None:
         self.cfg = cfg
         self.on_event = on_event or (lambda e: None)
-        self.children: list[_Child] = []
+        self.kids = ChildSet(cfg.processes, on_report=self._event)
+        self.children: list[_Share] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        parent = os.getpid()
+        check_processes(self.cfg.processes, "storm")
         for index, (start, end) in enumerate(split(self.cfg.connections, self.cfg.processes)):
-            ctl_r, ctl_w = os.pipe()
-            rep_r, rep_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # child
-                os.close(ctl_w)
-                os.close(rep_r)
-                for other in self.children:
-                    for fd in (other.control, other.reports):
-                        if fd is not None:
-                            with contextlib.suppress(OSError):
-                                os.close(fd)
-                _child_main(self.cfg, index, start, end, ctl_r, rep_w, parent)
-            os.close(ctl_r)
-            os.close(rep_w)
-            self.children.append(_Child(index, pid, end - start, ctl_w, rep_r))
+            child = self.kids.fork(partial(_storm_body, self.cfg, index, start, end), control=True)
+            self.children.append(_Share(child, end - start))
 
     @property
     def rss_start_bytes(self) -> int:
@@ -132,7 +111,7 @@ class StormRun:
         """Replies received by time `t` (time.monotonic) over all processes, from the progress
         reports around `t`: reads reports until each live process has sent one dated after `t`
         (at most `wait` s), then interpolates linearly between the two that bracket `t`."""
-        def reported_after(c: _Child) -> bool:
+        def reported_after(c: _Share) -> bool:
             return c.result is not None or (bool(c.history) and c.history[-1][0] >= t)
 
         self._wait(reported_after, wait)
@@ -140,7 +119,7 @@ class StormRun:
 
     @property
     def pids(self) -> list[int]:
-        return [c.pid for c in self.children if c.exit_status is None]
+        return [c.pid for c in self.children if not c.child.exited]
 
     def __enter__(self) -> "StormRun":
         self.start()
@@ -151,90 +130,35 @@ class StormRun:
 
     # -- talking to the children ------------------------------------------------------------
 
-    def _command(self, child: _Child, cmd: str) -> None:
-        if child.control is None:
-            return
-        try:
-            os.write(child.control, (cmd + "\n").encode())
-        except OSError:  # the child is gone; its pipe tells the rest
-            pass
-
     def command_all(self, cmd: str) -> None:
-        for child in self.children:
-            self._command(child, cmd)
+        for share in self.children:
+            share.child.command(cmd)
 
-    def _pump(self, timeout: float) -> None:
-        """Read whatever the children reported within `timeout` seconds."""
-        fds = {c.reports: c for c in self.children if c.reports is not None}
-        if not fds:
-            time.sleep(max(0.0, min(timeout, 0.05)))
-            return
-        poller = select.poll()  # not select(2): no FD_SETSIZE cap on how many children report
-        for fd in fds:
-            poller.register(fd, select.POLLIN)
-        try:
-            ready = [fd for fd, _mask in poller.poll(max(0, int(timeout * 1000)))]
-        except InterruptedError:
-            return
-        for fd in ready:
-            child = fds[fd]
-            try:
-                data = os.read(fd, 1 << 20)
-            except OSError:
-                data = b""
-            if not data:
-                os.close(fd)
-                child.reports = None
-                self._reap(child, block=False)
-                continue
-            events, child.buf = split_lines(child.buf, data)
-            for event in events:  # a line that is not a JSON object is skipped, never raised on
-                self._event(child, event)
-
-    def _event(self, child: _Child, event: dict) -> None:
-        kind = event.get("event")
+    def _event(self, child: Child, event: dict) -> None:
+        share = self.children[child.index]
+        kind = event["event"]
         if kind == "started":
-            child.rss_start = event.get("rss_bytes")
+            share.rss_start = event.get("rss_bytes")
         elif kind == "ramped":
-            child.ramped = True
+            share.ramped = True
         elif kind == "result":
-            child.result = ProcessResult.model_validate(event["result"])
-            child.hist = event.get("hist", {})
+            share.result = ProcessResult.model_validate(event["result"])
+            share.hist = event.get("hist", {})
         elif kind == "error":
-            child.error = event.get("message", "")
+            share.error = event.get("message", "")
+            event = {"index": child.index, **event}
         if kind in ("progress", "ramped"):
-            child.last = event
+            share.last = event
         if kind == "progress" and isinstance(event.get("at"), (int, float)):
-            child.history.append((float(event["at"]), int(event.get("received", 0))))
+            share.history.append((float(event["at"]), int(event.get("received", 0))))
         self.on_event(event)
 
-    def _reap(self, child: _Child, *, block: bool) -> None:
-        if child.exit_status is not None:
-            return
-        try:
-            pid, status = os.waitpid(child.pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            child.exit_status = -1
-            return
-        if pid:
-            child.exit_status = status
-
-    def _wait(self, done: Callable[[_Child], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            live = [c for c in self.children if c.reports is not None and not done(c)]
-            if not live:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self._pump(min(left, 0.25))
+    def _wait(self, done: Callable[[_Share], bool], timeout: float) -> bool:
+        return self.kids.wait_until(lambda: all(done(c) for c in self.children if c.reporting), timeout)
 
     def pump(self, seconds: float) -> None:
         """Keep reading the children's reports for `seconds` (use instead of sleeping)."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self._pump(min(left, 0.25))
+        self.kids.wait_until(lambda: False, seconds)
 
     def wait_ramped(self, timeout: float) -> bool:
         """Until every live child finished its ramp (True) or the timeout passed (False)."""
@@ -247,21 +171,8 @@ class StormRun:
         """Tell every child to close and exit; SIGKILL any that does not within EXIT_WAIT."""
         if not kill:
             self.command_all("close")
-            deadline = time.monotonic() + EXIT_WAIT
-            while time.monotonic() < deadline and any(c.exit_status is None for c in self.children):
-                self._pump(0.05)
-                for c in self.children:
-                    self._reap(c, block=False)
-        for c in self.children:
-            if c.exit_status is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(c.pid, signal.SIGKILL)
-                self._reap(c, block=True)
-            for fd in (c.control, c.reports):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            c.control = c.reports = None
+            self.kids.wait_until(lambda: not self.kids.live, EXIT_WAIT, slice_s=0.05)
+        self.kids.close()
 
     # -- results ----------------------------------------------------------------------------
 
@@ -271,14 +182,14 @@ class StormRun:
             if c.result is not None:
                 out.append(c.result)
                 continue
-            status = "killed" if c.exit_status is not None and os.WIFSIGNALED(c.exit_status) else "crashed"
-            why = describe_status(c.exit_status)
+            code = c.child.returncode
+            status = "killed" if code is not None and code < 0 else "crashed"
+            why = describe_status(returncode=code)
             detail = c.error or (why if status == "killed" else f"{why} without a result")
-            if c.exit_status is None:
+            if code is None:
                 status, detail = "killed", "did not answer in time"
-            last = c.last
             out.append(ProcessResult(index=c.index, pid=c.pid, target=c.target,
-                                     established=last.get("established", 0), held=0,
+                                     established=c.last.get("established", 0), held=0,
                                      status=status, detail=detail))
         return out
 
@@ -313,7 +224,7 @@ def run_storm(cfg: StormConfig, on_event: Callable[[dict], None] | None = None,
         if not run.wait_ramped(ramp_bound(cfg)):
             for c in run.children:
                 if not c.ramped:
-                    run._command(c, "stop")
+                    c.child.command("stop")
         run.command_all("hold")
         if on_hold is not None:
             on_hold(run)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from c10kplan.errors import BadInput
 from c10kplan.host.inspect import port_range, reserved_ports_in
 from c10kplan.host.procfs import ProcFS
-from c10kplan.processes import hard_nofile
+from c10kplan.processes import check_processes, hard_nofile
 from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
 
 
@@ -43,9 +43,11 @@ def build_config(host: str, port: int, *, connections: int, processes: str | int
     procfs = procfs or ProcFS()
     if connections < 1:
         raise BadInput("--connections must be at least 1")
+    n = resolve_processes(processes, connections)
+    check_processes(n, "storm")  # before the source addresses: 2e9 connections need 100,000 processes
     return StormConfig(
         host=host, port=port, connections=connections,
-        processes=resolve_processes(processes, connections),
+        processes=n,
         source_ips=resolve_source_ips(source_ips, host, connections, procfs),
         **settings,
     )

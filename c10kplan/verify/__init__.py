@@ -1,19 +1,44 @@
 """`c10kplan verify`: prove the plan on this host with the bundled server and the storm.
 
-    options.py  VerifyOptions
-    run.py      plan -> serve -> storm -> measure -> compare -> verdict
+    options.py  VerifyOptions: what to prove
+    result.py   VerifyResult, PlanSummary: what was found
+    run.py      run_here: plan -> serve -> storm -> measure -> compare -> verdict, on this host
+    netns.py    run_in_netns: the same run inside `unshare -n` (calls run_here there)
     server.py   `c10kplan serve` as a child process group
-    measure.py  host samples through ProcFS (meminfo, sockstat, RSS, fds)
+    measure.py  host samples through ProcFS (meminfo, sockstat, CPU)
     compare.py  measured vs planned rows, and the verdict (pure)
-    netns.py    --netns: the same run inside `unshare -n`
+
+run_verify (below) picks one of the two and checks what needs no process first.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from c10kplan.verify.options import VerifyOptions
+
+if TYPE_CHECKING:
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.verify.result import VerifyResult
 
 __all__ = ["VerifyOptions", "run_verify"]
 
 
-def run_verify(*args, **kwargs):  # lazy: keeps `import c10kplan.verify` light
-    from c10kplan.verify.run import run_verify as _run
+def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
+               on_event: Callable[[dict], None] | None = None,
+               on_output: Callable[[str], None] | None = None) -> VerifyResult:
+    """Prove (or disprove) the target. Raises BadInput before anything starts when --calibrate
+    names a file that cannot be written or the processes asked for exceed the host's cap,
+    NotReady when the plan fails first. With --netns, lines the namespace side writes to
+    stderr go to `on_output`. Heavy imports wait until here: `import c10kplan.verify` stays light."""
+    from c10kplan.verify.run import check_calibration_path, check_process_request, run_here
 
-    return _run(*args, **kwargs)
+    if opts.calibrate is not None:
+        check_calibration_path(opts.calibrate)
+    check_process_request(opts)
+    if opts.netns:
+        from c10kplan.verify.netns import run_in_netns
+
+        return run_in_netns(opts, on_event=on_event, on_output=on_output)
+    return run_here(opts, procfs, on_event)

@@ -1,6 +1,6 @@
 """Host-side measurements during verify, all through ProcFS: /proc/meminfo (MemAvailable and
-Slab, bytes), /proc/net/sockstat (TCP sockets in use; TCP mem in PAGES), VmRSS and open fds of
-the server and storm processes.
+Slab, bytes), /proc/net/sockstat (TCP sockets in use; TCP mem in PAGES), CPU time of the host
+and of the server and storm processes (per-process probes: host/process.py).
 
 Kernel facts:
 - Slab (bytes, /proc/meminfo "kB" = KiB) holds struct tcp_sock, socket inodes, dentries, files
@@ -8,7 +8,6 @@ Kernel facts:
   other load on the host shows up in the delta; verify reports the figure it saw.
 - /proc/net/sockstat "TCP: inuse" counts sockets of the reader's network namespace; "mem" is
   host-wide tcp_memory_allocated in pages.
-- VmRSS of a forked child counts pages it shares with its parent.
 - CPU time: /proc/PID/stat utime + stime and the host line of /proc/stat are in clock ticks
   (SC_CLK_TCK per second, 100 on Linux). On loopback much of a message's cost is the receiver's
   TCP input path, run in NET_RX softirq; the host line counts it as softirq, while a process is
@@ -23,8 +22,8 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
-from c10kplan.host.inspect import CLOCK_TICKS_PER_S, process_rss_bytes, process_ticks
-from c10kplan.host.parse import parse_meminfo, parse_proc_stat_cpu, parse_sockstat, parse_status
+from c10kplan.host.parse import parse_meminfo, parse_proc_stat_cpu, parse_sockstat
+from c10kplan.host.process import CLOCK_TICKS_PER_S, process_ticks
 from c10kplan.host.procfs import ProcFS
 
 
@@ -50,26 +49,8 @@ def sample_host(procfs: ProcFS) -> HostSample:
     )
 
 
-def rss_bytes(procfs: ProcFS, pids: list[int]) -> int:
-    """Sum of VmRSS of the processes (missing ones count 0)."""
-    return sum(process_rss_bytes(procfs, pid) or 0 for pid in pids)
-
-
-def open_fds(procfs: ProcFS, pid: int) -> int:
-    return len(procfs.listdir(f"proc/{pid}/fd"))
-
-
 def delta(after: int | None, before: int | None) -> int | None:
     return None if after is None or before is None else after - before
-
-
-def process_alive(procfs: ProcFS, pid: int) -> bool | None:
-    """True while the process exists and is not a zombie (State: Z in /proc/PID/status); None
-    when this tree cannot tell (a captured tree without live processes: no proc/self)."""
-    text = procfs.read(f"proc/{pid}/status")
-    if text is None:
-        return None if procfs.read("proc/self/status") is None else False
-    return not parse_status(text).get("State", "").startswith("Z")
 
 
 class CpuSample(BaseModel):

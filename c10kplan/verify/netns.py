@@ -1,10 +1,12 @@
 """`verify --netns`: run the whole verify inside a throwaway network namespace.
 
-verify re-executes itself as `unshare -n -- python -m c10kplan.verify OPTIONS_JSON`. Inside:
-loopback up (`ip link set lo up`: a new namespace has only `lo`, and it is down), the net.*
-keys of --profile applied with `c10kplan apply`, then the ordinary verify. The result comes
-back as one JSON document on stdout; errors as {"error": {"kind", "message"}} with the same
-exit code. The namespace disappears when its last process exits: nothing on the host changes.
+verify re-executes itself as `unshare -n -- python -m c10kplan.verify OPTIONS_JSON`, a child
+of the process layer with a report pipe. Inside: loopback up (`ip link set lo up`: a new
+namespace has only `lo`, and it is down), the net.* keys of --profile applied with
+`c10kplan apply`, then the ordinary verify on that host (run.run_here). Progress events come
+back over the report pipe, the result as one JSON document on stdout; errors as
+{"error": {"kind", "message"}} with the same exit code. The namespace disappears when its last
+process exits: nothing on the host changes.
 
 Kernel facts: net.core.somaxconn, net.ipv4.ip_local_port_range, tcp_rmem/wmem,
 tcp_max_syn_backlog and tcp_tw_reuse are per network namespace (a new namespace starts from
@@ -26,60 +28,63 @@ from collections.abc import Callable
 from c10kplan import errors
 from c10kplan.errors import C10kError, EnvironmentProblem
 from c10kplan.processes import (
+    Child,
+    ChildSet,
+    OwnedTempDir,
     bring_loopback_up,
-    decode_line,
     describe_status,
-    json_line,
-    set_pdeathsig,
-    stop_process,
     unshare_net_argv,
+    upstream_reporter,
 )
 from c10kplan.verify.options import VerifyOptions
+from c10kplan.verify.result import VerifyResult
+from c10kplan.verify.run import run_here
 
 INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"
-EVENT_PREFIX = "@event "  # progress events travel on stderr, one JSON per line
 INTERRUPT_WAIT = 20.0  # s for the inner verify to clean up after SIGINT before SIGKILL
 
 
 def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None = None,
-                 on_output: Callable[[str], None] | None = None):
-    """Run verify inside `unshare -n`. Progress events go to `on_event`; any other line the
-    namespace side writes to stderr (a warning, a crash) goes to `on_output`, without its
-    newline (the CLI prints them; the library prints nothing, and by default drops them: the
-    last one still ends up in the error when no result comes back)."""
-    from c10kplan.verify.run import VerifyResult
-
+                 on_output: Callable[[str], None] | None = None) -> VerifyResult:
+    """Run verify inside `unshare -n`. Its progress events (its report pipe) go to `on_event`;
+    the lines it writes to stderr (a warning, a crash) go to `on_output`, without their newline
+    (the CLI prints them; the library prints nothing, and by default drops them: the last one
+    still ends up in the error when no result comes back)."""
     argv = [*unshare_net_argv("--netns"), sys.executable, "-m", "c10kplan.verify", opts.model_dump_json()]
-    env = dict(os.environ, **{INSIDE_ENV: "1"})
-    last_output = ""
-    with tempfile.TemporaryFile() as out:
-        # PDEATHSIG: if this process is killed outright, the namespace side dies too, and its
-        # own children (server, storm) follow through theirs.
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, env=env,
-                                preexec_fn=set_pdeathsig)
+    said: list[str] = []
+
+    def on_line(text: str) -> None:
+        if text.strip():
+            said.append(text.strip())
+            if on_output is not None:
+                on_output(text)
+
+    def on_report(child: Child, event: dict) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    with tempfile.TemporaryFile() as out, ChildSet(1, on_report=on_report) as kids:
+        # The namespace side is a child of the process layer (PDEATHSIG): if this process is
+        # killed outright, it dies too, and its own children (server, storm) follow.
+        child = kids.run(argv, stdout=out, stderr=subprocess.PIPE, env={**os.environ, INSIDE_ENV: "1"},
+                         report=True)
+        assert child.popen is not None and child.popen.stderr is not None
+        err_fd = child.popen.stderr.fileno()
+        kids.watch_lines(child.popen.stderr, on_line)
         try:
-            assert proc.stderr is not None
-            for raw in proc.stderr:  # until the inner verify closes stderr (it exits)
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                if text.startswith(EVENT_PREFIX):
-                    event = decode_line(text[len(EVENT_PREFIX):])
-                    if on_event is not None and event is not None:
-                        on_event(event)
-                elif text.strip():
-                    last_output = text.strip()
-                    if on_output is not None:
-                        on_output(text)
-            proc.wait()
+            # until it exited and its stderr is read to the end
+            while not child.exited or kids.watching(err_fd):
+                kids.pump(None)
         except BaseException:
             # Pass the interrupt on and give the inner verify time to stop its server and storm.
-            stop_process(proc, signal.SIGINT, INTERRUPT_WAIT)
+            kids.stop(signal.SIGINT, INTERRUPT_WAIT)
             raise
         out.seek(0)
         data = out.read().decode("utf-8", "replace")
-    return _decode(data, proc.returncode, VerifyResult, last_output)
+    return _decode(data, child.returncode or 0, said[-1] if said else "")
 
 
-def _decode(data: str, code: int, result_type, last_output: str = ""):
+def _decode(data: str, code: int, last_output: str = "") -> VerifyResult:
     try:
         doc = json.loads(data) if data.strip() else None
     except ValueError:
@@ -92,24 +97,22 @@ def _decode(data: str, code: int, result_type, last_output: str = ""):
         said = f": {last_output}" if last_output else ""
         raise EnvironmentProblem(f"verify inside the namespace {describe_status(returncode=code)}"
                                  f" without a result{said}")
-    return result_type.model_validate(doc)
+    return VerifyResult.model_validate(doc)
 
 
 def inner_main(argv: list[str]) -> int:
-    """The namespace side: loopback up, profile applied, verify, one JSON document out."""
+    """The namespace side: loopback up, profile applied, verify, one JSON document out; its
+    progress events go to the outer verify over the report pipe it was given."""
     from c10kplan.host.procfs import ProcFS
-    from c10kplan.verify.run import _run_here
 
-    def emit_event(event: dict) -> None:
-        sys.stderr.write(EVENT_PREFIX + json_line(event))
-        sys.stderr.flush()
-
+    reporter = upstream_reporter()
     try:
         opts = VerifyOptions.model_validate_json(argv[0])
         _bring_loopback_up()
         if opts.profile:
             _apply_profile(opts.profile)
-        result = _run_here(opts.model_copy(update={"netns": False}), ProcFS(), emit_event, in_netns=True)
+        # the storm's events are records of the one schema already: passed on as they are
+        result = run_here(opts.model_copy(update={"netns": False}), ProcFS(), reporter, in_netns=True)
         print(result.model_dump_json())
         return 0
     except C10kError as exc:
@@ -148,7 +151,7 @@ def _apply_profile(name: str) -> None:
     from c10kplan.profiles.backup import StateStore
 
     try:
-        with tempfile.TemporaryDirectory(prefix="c10kplan-netns-state-") as state:
+        with OwnedTempDir("netns-state") as state:
             apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state), patterns=("net.*",))
     except C10kError as exc:
         cls = errors.ProfileError if exc.exit_status == errors.ExitStatus.BAD_INPUT else EnvironmentProblem

@@ -1,15 +1,17 @@
-"""verify: plan for role "both", start the server and the storm the plan calls for, hold N
-connections with messages, measure the host, compare measured with planned, judge.
+"""verify on this host: plan for role "both", start the server and the storm the plan calls
+for, hold N connections with messages, measure the host, compare measured with planned, judge.
+(`verify --netns` runs this same function inside a namespace: netns.py.)
 
 Order (every wait bounded; `finally` always stops the storm and the server):
- 0. --calibrate FILE: its folder must take a new file (BadInput otherwise, nothing started)
- 1. plan (FAIL items -> NotReady before anything starts, unless --force)
+ 1. plan (FAIL items -> NotReady before anything starts, unless --force); the processes it
+    needs against the host's cap (BadInput before anything forks)
  2. start `c10kplan serve`; server stats "idle"; host sample "before"
  3. storm: ramp every process; hold together; `settle` s into the hold: host sample "during",
     server stats, RSS and open fds of every process, CPU sample "start"
  4. after the hold: CPU sample "end", server stats "held" (errors, active), then the storm
     closes its sockets
  5. compare, verdict, optional calibration file
+What steps 2-4 see goes into one typed record, Observed.
 """
 
 from __future__ import annotations
@@ -18,79 +20,29 @@ import datetime as _dt
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING
 
 from c10kplan.errors import BadInput, NotReady
+from c10kplan.host.process import open_fds, process_alive, rss_bytes
 from c10kplan.host.procfs import ProcFS
+from c10kplan.processes import check_processes
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig, loopback_addresses
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
-from c10kplan.verify.measure import (
-    CpuUse,
-    HostSample,
-    cpu_use,
-    delta,
-    open_fds,
-    process_alive,
-    rss_bytes,
-    sample_cpu,
-    sample_host,
-)
+from c10kplan.verify.measure import CpuSample, CpuUse, HostSample, cpu_use, delta, sample_cpu, sample_host
 from c10kplan.verify.options import VerifyOptions
-from c10kplan.verify.server import server_stats, start_server
+from c10kplan.verify.result import PlanSummary, VerifyResult
+from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
+
+if TYPE_CHECKING:
+    from c10kplan.planner import Plan
+    from c10kplan.storm.runner import StormRun
 
 
-class PlanSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    ready: bool
-    server_processes: int
-    client_processes: int
-    source_addresses: int  # the minimum per destination
-    fast_source_addresses: int  # each at most a quarter full: what the storm binds
-    kernel_bytes_per_socket: int
-    user_bytes_per_connection: int
-    sockets: int
-    fds_per_process: int
-    messages_per_s: float
-    server_us_per_message: float  # CPU time per echo round trip (planner/cpu.py)
-    client_us_per_message: float
-    required_cores: float
-    cores: int | None
-    failing: list[str]
-
-
-class VerifyResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    connections: int
-    duration: float
-    message_rate: float
-    netns: bool
-    profile: str | None
-    plan: PlanSummary
-    forced: bool
-    server_workers: int
-    storm_processes: int
-    server_endpoint: str
-    before: HostSample
-    during: HostSample | None
-    server_active: int | None
-    server_errors: dict[str, int]
-    server_rss_bytes: int | None
-    storm_rss_bytes: int | None
-    storm: StormResult
-    cpu: CpuUse | None = None  # CPU per message over the hold; None when idle or unmeasured
-    comparisons: list[Comparison]
-    calibration_file: str | None
-    problems: list[str]
-    verdict: str  # PASS | FAIL
-
-
-def make_plan(opts: VerifyOptions, procfs: ProcFS):
+def make_plan(opts: VerifyOptions, procfs: ProcFS) -> Plan:
     from c10kplan.host.inspect import collect_facts
     from c10kplan.planner import Target, plan
 
@@ -100,7 +52,7 @@ def make_plan(opts: VerifyOptions, procfs: ProcFS):
     return plan(collect_facts(procfs, pid=None), target)
 
 
-def summarize(p) -> PlanSummary:
+def summarize(p: Plan) -> PlanSummary:
     return PlanSummary(
         ready=p.ready, server_processes=p.server_processes, client_processes=p.client_processes,
         source_addresses=p.source_addresses,
@@ -112,21 +64,6 @@ def summarize(p) -> PlanSummary:
         required_cores=round(p.cpu.required_cores, 3), cores=p.cpu.cores,
         failing=[f"{f.id} (observed {f.observed}, required {f.required})" for f in p.findings if f.status == "FAIL"],
     )
-
-
-def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
-               on_event: Callable[[dict], None] | None = None,
-               on_output: Callable[[str], None] | None = None) -> VerifyResult:
-    """Prove (or disprove) the target on this host. Raises NotReady when the plan fails first,
-    BadInput (before anything starts) when --calibrate names a file that cannot be written.
-    With --netns, lines the namespace side writes to stderr besides events go to `on_output`."""
-    if opts.calibrate is not None:
-        check_calibration_path(opts.calibrate)
-    if opts.netns:
-        from c10kplan.verify.netns import run_in_netns
-
-        return run_in_netns(opts, on_event=on_event, on_output=on_output)
-    return _run_here(opts, procfs or ProcFS(), on_event)
 
 
 def check_calibration_path(path: str) -> Path:
@@ -150,146 +87,224 @@ def check_calibration_path(path: str) -> Path:
     return target
 
 
-def _run_here(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], None] | None,
-              *, in_netns: bool = False) -> VerifyResult:
-    the_plan = make_plan(opts, procfs)
-    summary = summarize(the_plan)
+def check_process_request(opts: VerifyOptions, workers: int | None = None, storm_processes: int | None = None) -> None:
+    """BadInput when the server workers plus the storm processes plus serve's supervisor exceed
+    the host's process cap. Before the plan, with the numbers given on the command line (an
+    `auto` one counts 1); after it, with the numbers the plan worked out."""
+    counts = []
+    for given, worked_out, name in ((opts.workers, workers, "server workers"),
+                                    (opts.storm_processes, storm_processes, "storm processes")):
+        if worked_out is not None:
+            counts.append((worked_out, f"{worked_out:,} {name}"))
+        elif given == "auto":
+            counts.append((1, f"{name} from the plan (at least 1)"))
+        else:
+            n = min(given, opts.connections) if name == "storm processes" else given
+            counts.append((n, f"{n:,} {name}"))
+    needed = sum(n for n, _ in counts) + 1
+    check_processes(needed, "verify", ", ".join(text for _, text in counts) + " and serve")
+
+
+@dataclass
+class Observed:
+    """What verify saw of the server, the storm and the host while the connections were held."""
+
+    before: HostSample  # right before the storm
+    server_pids: list[int] = field(default_factory=list)
+    server_rss_idle: int | None = None  # bytes, before the storm
+    during: HostSample | None = None  # `settle` s into the hold
+    server_rss: int | None = None
+    storm_rss: int | None = None
+    storm_rss_start: int = 0  # the storm processes' VmRSS before their first connect
+    server_fds: int = 0  # open fds of the busiest server worker
+    storm_fds: int = 0  # of the busiest storm process
+    storm_pids: list[int] = field(default_factory=list)
+    cpu_start: CpuSample | None = None
+    cpu_end: CpuSample | None = None
+    server_active: int | None = None  # after the hold
+    server_errors: dict[str, int] = field(default_factory=dict)
+    workers_gone: list[int] = field(default_factory=list)
+    server_exit: str | None = None  # how serve ended, if it did during the run
+    server_stop: str | None = None  # set when serve needed SIGKILL to stop
+
+    def user_bytes(self) -> int | None:
+        """RSS growth of the server and the storm processes over the hold."""
+        if self.server_rss is None or self.server_rss_idle is None or self.storm_rss is None:
+            return None
+        return (self.server_rss - self.server_rss_idle) + (self.storm_rss - self.storm_rss_start)
+
+    def crashes(self) -> list[str]:
+        out = []
+        if self.workers_gone:
+            out.append("server worker(s) " + ", ".join(map(str, self.workers_gone)) + " died during the run")
+        if self.server_exit:
+            out.append(f"the server {self.server_exit} during the run")
+        if self.server_stop:
+            out.append(self.server_stop)
+        return out
+
+
+class _Watch:
+    """The storm's hooks: fill `seen` at the hold (`on_hold`) and after it (`on_held`)."""
+
+    def __init__(self, seen: Observed, opts: VerifyOptions, server: ServerProcess, procfs: ProcFS) -> None:
+        self.seen, self.opts, self.server, self.procfs = seen, opts, server, procfs
+
+    def _server_ended(self) -> None:
+        if not self.server.alive():
+            self.seen.server_exit = self.server.exit_description()
+
+    def on_hold(self, run: StormRun) -> None:
+        seen, procfs = self.seen, self.procfs
+        run.pump(min(self.opts.settle, self.opts.duration / 2))
+        seen.during = sample_host(procfs)
+        seen.storm_pids = run.pids
+        seen.storm_rss = rss_bytes(procfs, run.pids)
+        seen.storm_rss_start = run.rss_start_bytes
+        seen.storm_fds = max((open_fds(procfs, pid) for pid in run.pids), default=0)
+        if seen.server_pids:
+            seen.server_rss = rss_bytes(procfs, seen.server_pids)
+        seen.server_fds = max((open_fds(procfs, pid) for pid in seen.server_pids), default=0)
+        self._server_ended()
+        start = sample_cpu(procfs, seen.server_pids, run.pids, messages=0)
+        # The replies at the very moment of the sample, not at the last progress report (up to
+        # PROGRESS_EVERY older): interpolated between the reports around it.
+        seen.cpu_start = start.model_copy(update={"messages": run.received_at(start.at)})
+
+    def on_held(self, run: StormRun) -> None:
+        seen, procfs = self.seen, self.procfs
+        if seen.cpu_start is not None:
+            seen.cpu_end = sample_cpu(procfs, seen.server_pids, seen.storm_pids, run.received)
+        seen.workers_gone = [pid for pid in seen.server_pids if process_alive(procfs, pid) is False]
+        stats = server_stats(self.server)
+        if stats:
+            seen.server_active = stats["total"].get("active")
+            seen.server_errors = dict(stats["total"].get("errors") or {})
+        self._server_ended()
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """How the run was set up: what the report names besides the measurements."""
+
+    opts: VerifyOptions
+    summary: PlanSummary
+    in_netns: bool
+    workers: int
+    storm_processes: int
+    endpoint: str
+
+
+def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callable[[dict], None] | None = None,
+             *, in_netns: bool = False) -> VerifyResult:
+    """verify on this host (in whatever network namespace this process is in). Raises NotReady
+    when the plan fails (unless --force) and BadInput when the processes it needs exceed the
+    host's cap, both before anything starts."""
+    procfs = procfs or ProcFS()
+    summary = summarize(make_plan(opts, procfs))
     if not summary.ready and not opts.force:
         raise NotReady(
             "the plan fails, so the target cannot pass: " + "; ".join(summary.failing)
             + " (fix these with `c10kplan check`, or run anyway with --force)"
         )
-    workers = the_plan.server_processes if opts.workers == "auto" else opts.workers
-    storm_procs = the_plan.client_processes if opts.storm_processes == "auto" else opts.storm_processes
+    workers = summary.server_processes if opts.workers == "auto" else opts.workers
+    storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
+    check_process_request(opts, workers, storm_procs)
     # The plan's fast count keeps each address at most a quarter full (planner/sharding.py:
     # connect() slows down past about half the port range); its minimum would not.
     needed = summary.fast_source_addresses
     sources = loopback_addresses(needed) if needed > 1 else ()
 
-    captured: dict = {}
     server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger)
     try:
         idle = server_stats(server)
-        captured["server_pids"] = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
-        captured["server_rss_idle"] = rss_bytes(procfs, captured["server_pids"]) if idle else None
+        pids = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
+        rss_idle = rss_bytes(procfs, pids) if idle else None
         # Host-wide figures move with everything else on the host: sample right before the
         # storm and soon after the ramp, so the window holds little besides our sockets.
-        before = sample_host(procfs)
+        seen = Observed(before=sample_host(procfs), server_pids=pids, server_rss_idle=rss_idle)
         cfg = StormConfig(
             host=server.host, port=server.port, connections=opts.connections,
             connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
             message_size=opts.message_size, message_rate=opts.message_rate,
             duration=opts.duration, protocol="echo",
         )
-        storm = _storm(cfg, opts, server, procfs, captured, on_event)
+        storm = _storm(cfg, _Watch(seen, opts, server, procfs), on_event)
     finally:
         server.close()
-    crashes = []
-    if captured.get("workers_gone"):
-        crashes.append("server worker(s) " + ", ".join(map(str, captured["workers_gone"]))
-                       + " died during the run")
-    if captured.get("server_exit"):
-        crashes.append(f"the server {captured['server_exit']} during the run")
-    return _report(opts, summary, in_netns, workers, storm_procs, server, before, captured, storm, crashes)
+    if server.stop_clean is False:
+        seen.server_stop = (f"the server did not stop within {STOP_TIMEOUT:g} s of SIGTERM"
+                            f" ({server.exit_description()})")
+    setup = _Setup(opts, summary, in_netns, workers, storm_procs, f"{server.host}:{server.port}")
+    return _report(setup, seen, storm)
 
 
-def _storm(cfg: StormConfig, opts: VerifyOptions, server: ServerProcess, procfs: ProcFS,
-           captured: dict, on_event) -> StormResult:
+def _storm(cfg: StormConfig, watch: _Watch, on_event: Callable[[dict], None] | None) -> StormResult:
     from c10kplan.storm.runner import run_storm
 
-    def on_hold(run) -> None:
-        run.pump(min(opts.settle, opts.duration / 2))
-        captured["during"] = sample_host(procfs)
-        captured["storm_rss"] = rss_bytes(procfs, run.pids)
-        captured["storm_rss_start"] = run.rss_start_bytes
-        captured["storm_fds"] = max((open_fds(procfs, pid) for pid in run.pids), default=0)
-        pids = captured.get("server_pids") or []
-        captured["server_rss"] = rss_bytes(procfs, pids) if pids else None
-        captured["server_fds"] = max((open_fds(procfs, pid) for pid in pids), default=0)
-        if not server.alive():
-            captured["server_exit"] = server.exit_description()
-        captured["storm_pids"] = run.pids
-        start = sample_cpu(procfs, pids, run.pids, messages=0)
-        # The replies at the very moment of the sample, not at the last progress report (up to
-        # PROGRESS_EVERY older): interpolated between the reports around it.
-        captured["cpu_start"] = start.model_copy(update={"messages": run.received_at(start.at)})
-
-    def on_held(run) -> None:
-        if "cpu_start" in captured:
-            captured["cpu_end"] = sample_cpu(procfs, captured.get("server_pids") or [],
-                                             captured["storm_pids"], run.received)
-        gone = [pid for pid in captured.get("server_pids") or [] if process_alive(procfs, pid) is False]
-        if gone:
-            captured["workers_gone"] = gone
-        stats = server_stats(server)
-        if stats:
-            captured["server_active"] = stats["total"].get("active")
-            captured["server_errors"] = dict(stats["total"].get("errors") or {})
-        if not server.alive():
-            captured["server_exit"] = server.exit_description()
-
-    return run_storm(cfg, on_event=on_event, on_hold=on_hold, on_held=on_held)
+    return run_storm(cfg, on_event=on_event, on_hold=watch.on_hold, on_held=watch.on_held)
 
 
-def _report(opts, summary: PlanSummary, in_netns, workers, storm_procs, server, before, captured,
-            storm: StormResult, crashes) -> VerifyResult:
-    during: HostSample | None = captured.get("during")
+CPU_HOW = ("host busy CPU time (/proc/stat, softirq included) over the hold / replies, shared "
+           "between server and storm by their own utime + stime")
+
+
+def _comparisons(setup: _Setup, seen: Observed, storm: StormResult, cpu: CpuUse | None) -> list[Comparison]:
+    """Measured against planned, one row per figure."""
+    opts, summary = setup.opts, setup.summary
+    during, before = seen.during, seen.before
     sockets = 2 * storm.held  # both ends are on this host
     slab = delta(during.slab_bytes, before.slab_bytes) if during else None
     avail = delta(before.mem_available_bytes, during.mem_available_bytes) if during else None
-    server_rss = captured.get("server_rss")
-    storm_rss = captured.get("storm_rss")
-    user_delta = None
-    if server_rss is not None and captured.get("server_rss_idle") is not None and storm_rss is not None:
-        user_delta = (server_rss - captured["server_rss_idle"]) + (storm_rss - captured["storm_rss_start"])
-    planned_user_total = summary.user_bytes_per_connection
-    cpu = cpu_use(captured.get("cpu_start"), captured.get("cpu_end"))
-    cpu_how = ("host busy CPU time (/proc/stat, softirq included) over the hold / replies, shared "
-               "between server and storm by their own utime + stime")
-    comparisons = [
+    user = summary.user_bytes_per_connection
+    return [
         row("connections held", "connections", storm.held, opts.connections,
             "storm: connections still open at the end of the hold", tolerance=0.0),
         row("kernel memory per socket", "bytes", per(slab, sockets), summary.kernel_bytes_per_socket,
             "Slab delta (/proc/meminfo) / sockets held (2 per connection)"),
-        row("MemAvailable drop per socket", "bytes", per(avail, sockets),
-            summary.kernel_bytes_per_socket + planned_user_total,
+        row("MemAvailable drop per socket", "bytes", per(avail, sockets), summary.kernel_bytes_per_socket + user,
             "MemAvailable drop / sockets; planned = kernel + user per socket", tolerance=None),
-        row("user memory per socket", "bytes", per(user_delta, sockets), planned_user_total,
+        row("user memory per socket", "bytes", per(seen.user_bytes(), sockets), user,
             "(server RSS growth + storm RSS growth) / sockets", tolerance=None),
-        row("fds of the busiest process", "fds",
-            max(captured.get("server_fds") or 0, captured.get("storm_fds") or 0) or None,
+        row("fds of the busiest process", "fds", max(seen.server_fds, seen.storm_fds) or None,
             summary.fds_per_process, "max open fds (/proc/PID/fd) over server workers and storm processes"),
         row("source addresses", "addresses", storm.source_addresses, max(1, summary.fast_source_addresses),
             "storm: loopback addresses bound (IP_BIND_ADDRESS_NO_PORT); planned: each at most a quarter of"
             f" the port range (the bare minimum is {max(1, summary.source_addresses)})", tolerance=0.0),
         row("CPU per message, server", "us", None if cpu is None else cpu.server_us_per_message,
-            summary.server_us_per_message, cpu_how),
+            summary.server_us_per_message, CPU_HOW),
         row("CPU per message, storm", "us", None if cpu is None else cpu.storm_us_per_message,
-            summary.client_us_per_message, cpu_how),
+            summary.client_us_per_message, CPU_HOW),
         row("host CPU busy", "cores", None if cpu is None else cpu.host_busy_cores, summary.required_cores or None,
             "host busy time / wall time over the hold (everything on the host); planned = messages/s x"
             f" us per message, of {summary.cores or '?'} CPUs", tolerance=None),
     ]
+
+
+def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
+    opts, summary = setup.opts, setup.summary
+    cpu = cpu_use(seen.cpu_start, seen.cpu_end)
     problems = verdict_problems(
-        connections=opts.connections, storm=storm, server_active=captured.get("server_active"),
-        server_errors=captured.get("server_errors", {}), p99_max_ms=opts.p99_max_ms, crashes=crashes,
+        connections=opts.connections, storm=storm, server_active=seen.server_active,
+        server_errors=seen.server_errors, p99_max_ms=opts.p99_max_ms, crashes=seen.crashes(),
     )
-    if captured.get("server_active") is None:
+    if seen.server_active is None:
         problems.append("no server stats could be read")
+    sockets = 2 * storm.held
+    kernel = per(delta(seen.during.slab_bytes, seen.before.slab_bytes) if seen.during else None, sockets)
     calibration_file = None
-    kernel_per_socket = per(slab, sockets)
-    if opts.calibrate and kernel_per_socket and kernel_per_socket > 0:
-        calibration_file = _write_calibration(opts, kernel_per_socket, per(user_delta, sockets), storm.held, cpu)
+    if opts.calibrate and kernel and kernel > 0:
+        calibration_file = _write_calibration(opts, kernel, per(seen.user_bytes(), sockets), storm.held, cpu)
     elif opts.calibrate:
         problems.append("--calibrate: no kernel memory figure could be measured; no file written")
     return VerifyResult(
         connections=opts.connections, duration=opts.duration, message_rate=opts.message_rate,
-        netns=in_netns, profile=opts.profile, plan=summary, forced=opts.force and not summary.ready,
-        server_workers=workers, storm_processes=storm_procs,
-        server_endpoint=f"{server.host}:{server.port}", before=before, during=during,
-        server_active=captured.get("server_active"), server_errors=captured.get("server_errors", {}),
-        server_rss_bytes=server_rss, storm_rss_bytes=storm_rss, storm=storm, cpu=cpu, comparisons=comparisons,
+        netns=setup.in_netns, profile=opts.profile, plan=summary, forced=opts.force and not summary.ready,
+        server_workers=setup.workers, storm_processes=setup.storm_processes, server_endpoint=setup.endpoint,
+        before=seen.before, during=seen.during, server_active=seen.server_active,
+        server_errors=seen.server_errors, server_rss_bytes=seen.server_rss, storm_rss_bytes=seen.storm_rss,
+        storm=storm, cpu=cpu, comparisons=_comparisons(setup, seen, storm, cpu),
         calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
     )
 

@@ -1,12 +1,10 @@
-"""The server side of verify: `c10kplan serve` started through reactor.launch.ServerProcess,
-in its own session and process group, with PR_SET_PDEATHSIG.
+"""The server side of verify: `c10kplan serve` started through reactor.launch.ServerProcess
+(a child of the process layer, with PDEATHSIG: see c10kplan/processes), in its own session
+and process group.
 
-Process facts (Linux):
-- PR_SET_PDEATHSIG = SIGKILL is set before exec (it survives exec for non-setuid programs), so
-  serve dies with verify even if verify is SIGKILLed; serve's own workers carry PDEATHSIG
-  towards serve.
 - In a new session (its own process group) a Ctrl-C on the terminal reaches verify only, and
-  verify stops the whole group with SIGTERM (graceful, STOP_TIMEOUT) then SIGKILL.
+  verify stops the whole group with SIGTERM (graceful, STOP_TIMEOUT) then SIGKILL; a stop that
+  needed SIGKILL is reported by verify as a problem.
 - SIGUSR1 makes serve rewrite its stats file within ~300 ms.
 """
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -18,7 +20,7 @@ import pytest
 from c10kplan.errors import NotReady
 from c10kplan.host.procfs import ProcFS
 from c10kplan.verify import VerifyOptions, run_verify
-from tests.proc_helpers import alive, descendants
+from tests.proc_helpers import descendants, wait_gone
 
 
 def _cli(*args: str, timeout: float = 90, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -36,8 +38,10 @@ def test_verify_in_a_namespace_with_a_profile_passes_and_leaves_the_host_alone()
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs unshare(1) and ip(8); .ci/run installs util-linux and iproute2")
     before = _host_sysctls()
+    # --p99-max 1000: this test is about the profile and the host, not latency (p99 reached
+    # 85.9 ms here while other jobs loaded both CPUs)
     done = _cli("verify", "--connections", "300", "--duration", "1", "--message-rate", "2",
-                "--netns", "--profile", "c100k", "--json")
+                "--netns", "--profile", "c100k", "--p99-max", "1000", "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["netns"] is True and doc["profile"] == "c100k"
@@ -82,14 +86,16 @@ def test_verify_refuses_a_failing_plan_before_starting_anything():
 
 def test_calibrate_writes_a_file_check_accepts(tmp_path):
     from c10kplan.planner.calibration import load_calibration
-    from c10kplan.verify.run import MIN_CALIBRATION_TICKS
+    from c10kplan.verify.run import MIN_CALIBRATION_MESSAGES, MIN_CALIBRATION_TICKS
 
     # Slab is host-wide: 10,000 sockets (~40 MB of slab) stand well clear of other jobs' noise.
     path = tmp_path / "cal.json"
-    # 5,000 connections x 4 msg/s x 4 s: the CPU window (0.5 s settle to the end) holds about
-    # 70,000 round trips and ~3 CPU-seconds: enough for a CPU-per-message figure
-    done = _cli("verify", "--connections", "5000", "--duration", "4", "--message-rate", "4",
-                "--calibrate", str(path), "--json")
+    # 5,000 connections x 4 msg/s x 8 s: the CPU window (0.5 s settle to the end) holds about
+    # 150,000 round trips and ~2 CPU-seconds of server + storm time. 4 s was too short on a fast
+    # host (81 ticks < MIN_CALIBRATION_TICKS). --p99-max 1000: the test is about the file, and
+    # other jobs on the CPUs push p99 past 100 ms.
+    done = _cli("verify", "--connections", "5000", "--duration", "8", "--message-rate", "4",
+                "--p99-max", "1000", "--calibrate", str(path), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["calibration_file"] == str(path)
@@ -99,13 +105,18 @@ def test_calibrate_writes_a_file_check_accepts(tmp_path):
     assert cal.kernel_bytes_per_socket == round(measured)
     # an idle loopback TCP socket costs a few KiB of slab (tcp_sock alone is ~2.3 KiB)
     assert 1_000 < cal.kernel_bytes_per_socket < 32_000
-    # CPU per message: measured over the hold, kept in the file, and used by the planner
     cpu = doc["cpu"]
-    # enough process time to keep the figure (see MIN_CALIBRATION_TICKS), else the file says null
-    assert cpu["process_ticks"] >= MIN_CALIBRATION_TICKS, cpu
-    # replies counted at the moment of each CPU sample: 20,000/s over the 3.5 s after the settle
+    # replies counted at the moment of each CPU sample: 20,000/s over the 7.5 s after the settle
     # (a stale count from the last progress report would add up to 0.25 s worth, 5,000)
-    assert 56_000 <= cpu["messages"] <= 72_500 and cpu["host_busy_cores"] > 0
+    assert 120_000 <= cpu["messages"] <= 152_500 and cpu["host_busy_cores"] > 0
+    if cpu["process_ticks"] < MIN_CALIBRATION_TICKS:
+        # too little process time for a CPU figure (a very fast host): the file says null,
+        # and the planner keeps its own constants
+        assert cal.server_cpu_us_per_message is None and cal.client_cpu_us_per_message is None
+        assert "CPU over" not in cal.method
+        return
+    # CPU per message: measured over the hold, kept in the file, and used by the planner
+    assert cpu["messages"] >= MIN_CALIBRATION_MESSAGES and "CPU over" in cal.method
     assert cal.server_cpu_us_per_message == cpu["server_us_per_message"]
     assert cal.client_cpu_us_per_message == cpu["storm_us_per_message"]
     # a loopback echo round trip costs microseconds of CPU, not nanoseconds nor milliseconds
@@ -156,20 +167,16 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     if netns and shutil.which("unshare") is None:
         pytest.skip("needs unshare(1)")
     args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "1000", "--duration", "60",
-            "--workers", "2", "--storm-processes", "2", *(["--netns"] if netns else [])]
+            "--workers", "2", "--storm-processes", "2", "--progress", *(["--netns"] if netns else [])]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # wait for the server (+ its 2 workers) and the 2 storm processes to exist
-        deadline = time.monotonic() + 30
-        seen: set[int] = set()
-        while time.monotonic() < deadline and len(seen) < 5:
-            seen |= descendants(proc.pid)
-            time.sleep(0.2)
+        said = _wait_in_hold(proc, 1000)
+        # the server (+ its 2 workers) and the 2 storm processes
+        seen = descendants(proc.pid)
         assert len(seen) >= 5, f"verify did not start its processes: {seen}"
-        time.sleep(1.0)  # into the hold
-        seen |= descendants(proc.pid)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
+        err = said + rest
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -179,25 +186,18 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     else:
         assert proc.returncode == 130, err
         assert "verify interrupted" in err.decode()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(alive(p) for p in seen):
-        time.sleep(0.1)
-    assert [p for p in seen if alive(p)] == []
+    assert wait_gone(seen, timeout=15) == []
 
 
 def test_a_crashed_server_worker_is_reported_and_nothing_hangs():
     args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "600", "--duration", "6",
-            "--workers", "2", "--storm-processes", "1", "--json"]
+            "--workers", "2", "--storm-processes", "1", "--json", "--progress"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        workers: list[int] = []
-        while time.monotonic() < deadline and not workers:
-            serve = [p for p in descendants(proc.pid) if b" serve " in _cmdline(p) and descendants(p)]
-            workers = sorted(descendants(serve[0])) if serve else []
-            time.sleep(0.2)
-        assert workers, "verify did not start serve workers"
-        time.sleep(3.0)  # into the hold
+        _wait_in_hold(proc, 600)
+        serve = [p for p in descendants(proc.pid) if b" serve " in _cmdline(p) and descendants(p)]
+        workers = sorted(descendants(serve[0])) if serve else []
+        assert len(workers) == 2, "verify did not start serve workers"
         os.kill(workers[-1], signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -210,6 +210,23 @@ def test_a_crashed_server_worker_is_reported_and_nothing_hangs():
     assert f"server worker(s) {workers[-1]} died" in text
     assert "dropped during the hold" in text  # the storm saw that worker's connections go
     assert doc["verdict"] == "FAIL"
+
+
+def _wait_in_hold(proc: subprocess.Popen, connections: int, timeout: float = 60) -> bytes:
+    """Read verify's --progress line (stderr) until all connections are up and replies flow:
+    the hold has begun. Returns what was read."""
+    wanted = re.compile(rb"connections %d/%d .* messages/s [1-9]" % (connections, connections))
+    fd = proc.stderr.fileno()
+    got = b""
+    deadline = time.monotonic() + timeout
+    while not wanted.search(got.rsplit(b"\r", 1)[-1]):
+        left = deadline - time.monotonic()
+        assert left > 0, f"verify did not reach the hold: {got[-300:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"verify ended before the hold: {got[-300:]!r}"
+            got += chunk
+    return got
 
 
 def _cmdline(pid: int) -> bytes:

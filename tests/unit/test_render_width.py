@@ -131,7 +131,7 @@ def test_storm_result_fits_80_columns(term, monkeypatch, capsys):
 
 
 def test_verify_result_fits_80_columns(term, monkeypatch, capsys):
-    from c10kplan.cli.storm import _print_verify
+    from c10kplan.cli.verify import _print_verify
 
     term(80)
     cpu_how = ("host busy CPU time (/proc/stat, softirq included) over the hold / replies, "

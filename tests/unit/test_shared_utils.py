@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 
 from c10kplan.cli.app import main
-from c10kplan.errors import EnvironmentProblem, ExitStatus, errno_name
+from c10kplan.counts import errno_name
+from c10kplan.errors import EnvironmentProblem, ExitStatus
 from c10kplan.files import atomic_write
-from c10kplan.host.inspect import DEFAULT_PORT_RANGE, collect_facts, port_range, process_rss_bytes
+from c10kplan.host.inspect import DEFAULT_PORT_RANGE, collect_facts, port_range
+from c10kplan.host.process import process_rss_bytes, rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.planner.calibration import Calibration, load_calibration
 from c10kplan.profiles.apply import _errno_text
 from c10kplan.reactor.stats import WorkerStats, build_document, self_rss_bytes, write_stats
 from c10kplan.storm.setup import build_config
-from c10kplan.verify.measure import rss_bytes
 
 
 def _fsync_counter(monkeypatch) -> list[int]:

@@ -199,7 +199,7 @@ def test_combine_sums_and_judges():
 
 
 def test_progress_line_sums_processes_and_stays_quiet_when_disabled(capsys):
-    from c10kplan.cli.storm import _Progress
+    from c10kplan.cli.progress import Progress as _Progress
 
     shown = _Progress(100, enabled=True)
     shown._last_draw = -1.0  # draw on the first event
@@ -219,30 +219,14 @@ def test_progress_line_sums_processes_and_stays_quiet_when_disabled(capsys):
 # -- how a storm process ended ----------------------------------------------------------------
 
 
-def _status_of_child(action) -> tuple[int, int]:
-    """(pid, waitpid status) of a forked child that ran `action()`."""
-    import os
-
-    pid = os.fork()
-    if pid == 0:
-        try:
-            action()
-        finally:
-            os._exit(99)
-    return pid, os.waitpid(pid, 0)[1]
-
-
 def test_process_results_name_a_real_time_signal_and_an_exit_code():
-    import os
-
+    from c10kplan.processes import Child
     from c10kplan.storm.config import StormConfig
-    from c10kplan.storm.runner import StormRun, _Child
+    from c10kplan.storm.runner import StormRun, _Share
 
-    rt_pid, rt_status = _status_of_child(lambda: os.kill(os.getpid(), 40))  # SIGRTMIN+6: no enum name
-    ex_pid, ex_status = _status_of_child(lambda: os._exit(4))
     run = StormRun(StormConfig(host="127.0.0.1", port=1, connections=20, processes=2))
-    run.children = [_Child(0, rt_pid, 10, None, None, exit_status=rt_status),
-                    _Child(1, ex_pid, 10, None, None, exit_status=ex_status)]
+    run.children = [_Share(Child(0, 101, returncode=-40), 10),  # SIGRTMIN+6: no enum name
+                    _Share(Child(1, 102, returncode=4), 10)]
     killed, crashed = run.process_results()  # raised ValueError for signal 40 before
     assert (killed.status, killed.detail) == ("killed", "killed by signal 40")
     assert (crashed.status, crashed.detail) == ("crashed", "exited with status 4 without a result")

@@ -9,7 +9,7 @@ import pytest
 
 from c10kplan.host.parse import CpuTimes, parse_proc_stat_cpu
 from c10kplan.host.procfs import ProcFS
-from c10kplan.host.inspect import process_ticks
+from c10kplan.host.process import process_ticks
 from c10kplan.verify.measure import CpuSample, cpu_use, sample_cpu
 
 STAT = """cpu  100 5 40 900 10 3 50 7 20 0
@@ -115,39 +115,3 @@ def test_a_counter_is_read_at_a_moment_between_two_reports():
     assert count_at(history, 10.25) == 1_500
     assert count_at(history, 9.0) == 1_000 and count_at(history, 11.0) == 2_000  # nearest outside
     assert count_at([], 10.0) == 0
-
-
-def test_received_at_waits_for_a_report_after_the_moment_and_interpolates():
-    """StormRun.received_at: a live child is read until it reported after `t`; a child that sent
-    its result or is gone counts from what it reported; a silent child is waited for at most
-    `wait` seconds."""
-    import os
-    import time as _time
-
-    from c10kplan.processes import encode_line
-    from c10kplan.storm.config import StormConfig
-    from c10kplan.storm.runner import StormRun, _Child
-
-    run = StormRun(StormConfig(host="127.0.0.1", port=1, connections=3, processes=3))
-    t = 100.0
-    r_live, w_live = os.pipe()
-    r_silent, w_silent = os.pipe()
-    live = _Child(0, pid=-1, target=1, control=None, reports=r_live)
-    live.history.extend([(99.5, 1_000), (99.75, 1_500)])
-    done = _Child(1, pid=-1, target=1, control=None, reports=None)  # result in, pipe closed
-    done.history.extend([(99.9, 700), (100.1, 900)])
-    silent = _Child(2, pid=-1, target=1, control=None, reports=r_silent)
-    silent.history.append((99.0, 300))
-    run.children = [live, done, silent]
-    # the live child's next report, dated after t, is already in its pipe
-    os.write(w_live, encode_line({"event": "progress", "index": 0, "at": 100.25, "received": 2_500}))
-    t0 = _time.monotonic()
-    try:
-        got = run.received_at(t, wait=0.3)
-    finally:
-        for fd in (r_live, w_live, r_silent, w_silent):
-            os.close(fd)
-    # live: 1,500 at 99.75 .. 2,500 at 100.25 -> 2,000 at 100; done: 700 .. 900 -> 800;
-    # silent: its last report, 300, after waiting no longer than `wait` (plus one poll)
-    assert got == 2_000 + 800 + 300
-    assert _time.monotonic() - t0 < 0.3 + 0.5

@@ -12,7 +12,7 @@ from c10kplan import errors
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.verify import VerifyOptions
 from c10kplan.verify import netns
-from c10kplan.verify.run import VerifyResult, check_calibration_path
+from c10kplan.verify.run import check_calibration_path
 
 
 def test_calibration_path_in_a_writable_folder_is_accepted_and_nothing_is_left(tmp_path):
@@ -35,13 +35,11 @@ def test_bad_calibration_paths_are_bad_input(tmp_path, make, message):
 
 
 def test_inner_main_reports_an_os_error_as_one_error_document(monkeypatch, capsys):
-    import c10kplan.verify.run as run_module
-
     def fails_to_write(*args, **kwargs):
         raise PermissionError(13, "Permission denied", "/srv/cal.json")
 
     monkeypatch.setattr(netns, "_bring_loopback_up", lambda: None)  # never touch the host's lo
-    monkeypatch.setattr(run_module, "_run_here", fails_to_write)
+    monkeypatch.setattr(netns, "run_here", fails_to_write)
     code = netns.inner_main([VerifyOptions(connections=10).model_dump_json()])
     out = capsys.readouterr()
     assert code == 3 and out.err == ""
@@ -49,16 +47,16 @@ def test_inner_main_reports_an_os_error_as_one_error_document(monkeypatch, capsy
     assert doc == {"error": {"kind": "EnvironmentProblem",
                              "message": "verify inside the namespace failed: /srv/cal.json: Permission denied"}}
     with pytest.raises(EnvironmentProblem, match="/srv/cal.json: Permission denied"):  # the outer side
-        netns._decode(out.out, code, VerifyResult)
+        netns._decode(out.out, code)
 
 
 def test_decode_keeps_the_error_kind_and_names_a_crash():
     doc = json.dumps({"error": {"kind": "ProfileError", "message": "no profile 'x'"}})
     with pytest.raises(errors.ProfileError, match="no profile 'x'"):
-        netns._decode(doc, 2, VerifyResult)
+        netns._decode(doc, 2)
     with pytest.raises(EnvironmentProblem) as caught:
-        netns._decode("", 1, VerifyResult, "ZeroDivisionError: division by zero")
+        netns._decode("", 1, "ZeroDivisionError: division by zero")
     assert str(caught.value) == ("verify inside the namespace exited with status 1 without a result: "
                                  "ZeroDivisionError: division by zero")
     with pytest.raises(EnvironmentProblem, match="killed by signal 40 without a result$"):
-        netns._decode("", -40, VerifyResult)
+        netns._decode("", -40)

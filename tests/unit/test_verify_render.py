@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from c10kplan.cli.storm import _host_line, _num
+from c10kplan.cli.verify import _host_line, _num
 from c10kplan.verify.measure import HostSample
 
 MIB = 1 << 20

@@ -1,0 +1,106 @@
+"""`c10kplan verify`: a thin typer command over c10kplan.verify (run_verify), and its report.
+Heavy imports happen inside the command function."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from c10kplan.cli import render  # light: tabulate is imported only when a table is printed
+from c10kplan.cli.options import Backend, Connections, ConnectRate, Duration, Json, MessageSize, Progress, Trigger
+from c10kplan.cli.options import count_option, option, rate_option
+from c10kplan.cli.progress import run_shown
+from c10kplan.cli.storm import print_storm_tables
+
+
+def register(app: typer.Typer) -> None:
+    """Add `verify` to the app."""
+    app.command("verify")(verify)
+
+
+def verify(
+    connections: Connections,
+    duration: Duration = 10.0,
+    message_rate: Annotated[float, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
+    message_size: MessageSize = 64,
+    connect_rate: ConnectRate = 0.0,
+    backend: Backend = "epoll",
+    trigger: Trigger = "level",
+    workers: Annotated[str, count_option("--workers", "Server workers: a number or 'auto' (from the plan).")] = "auto",
+    storm_processes: Annotated[str, count_option("--storm-processes", "Storm processes: a number or 'auto' (from the plan).")] = "auto",
+    profile: Annotated[Optional[str], option("--profile", metavar="NAME", default_shown=False,
+                                             help="Apply this profile's net.* keys (needs --netns).")] = None,
+    netns: Annotated[bool, option("--netns", help="Run inside a throwaway network namespace.")] = False,
+    p99_max: Annotated[float, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
+    calibrate: Annotated[Optional[str], option("--calibrate", metavar="FILE", default_shown=False,
+                                               help="Write the measured per-socket costs to FILE.")] = None,
+    force: Annotated[bool, option("--force", help="Run even when the plan has FAIL items.")] = False,
+    json_out: Json = False,
+    progress: Progress = None,
+) -> None:
+    """Plan, start the server and the storm, hold N connections, compare measured with planned."""
+    from c10kplan.errors import BadInput, NotReady
+    from c10kplan.verify import VerifyOptions, run_verify
+
+    if profile and not netns:
+        raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")
+    opts = VerifyOptions(
+        connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
+        connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
+        storm_processes=storm_processes, profile=profile, netns=netns,
+        p99_max_ms=p99_max, calibrate=calibrate, force=force,
+    )
+    result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
+                       connections, json_out, progress, _print_verify,
+                       "verify interrupted; the server and storm processes were stopped")
+    if result.verdict != "PASS":
+        raise NotReady("verify: " + "; ".join(result.problems))
+
+
+def _print_verify(res) -> None:
+    p = res.plan
+    render.line(
+        f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each; "
+        f"{res.server_workers} server workers, {res.storm_processes} storm processes, "
+        f"{res.storm.source_addresses} source addresses"
+        + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
+           if res.netns else "")
+    )
+    if res.forced:
+        render.line("plan FAILED and --force was given: " + "; ".join(p.failing))
+    render.line()
+    print_storm_tables(res.storm)
+    render.line()
+    render.table(
+        [[c.figure, _num(c.measured), _num(c.planned), "-" if c.ratio is None else f"{c.ratio:.2f}",
+          {True: "yes", False: "NO", None: "-"}[c.within], c.how] for c in res.comparisons],
+        headers=["measured vs planned", "measured", "planned", "ratio", "within 25%", "how"],
+    )
+    render.line()
+    render.line("host: " + _host_line(res))
+    if res.calibration_file:
+        render.line(f"calibration written to {res.calibration_file}")
+    render.line(f"server: {res.server_active} active, errors: "
+                + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
+    render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
+
+
+def _host_line(res) -> str:
+    """Slab and MemAvailable deltas, TCP sockets in use, RSS: the raw figures behind the table."""
+    from c10kplan.planner.findings import fmt_bytes
+    from c10kplan.verify.measure import delta
+
+    b, d = res.before, res.during
+    if d is None:
+        return "no sample during the hold"
+    return (f"Slab {fmt_bytes(delta(d.slab_bytes, b.slab_bytes), unit='MiB', signed=True)}, "
+            f"MemAvailable {fmt_bytes(delta(d.mem_available_bytes, b.mem_available_bytes), unit='MiB', signed=True)}, "
+            f"TCP sockets in use {b.tcp_inuse} -> {d.tcp_inuse}, TCP mem {b.tcp_mem_pages} -> {d.tcp_mem_pages} pages; "
+            f"RSS server {fmt_bytes(res.server_rss_bytes, unit='MiB')}, storm {fmt_bytes(res.storm_rss_bytes, unit='MiB')}")
+
+
+def _num(value: float | None) -> str:
+    from c10kplan.planner.findings import fmt_number
+
+    return "-" if value is None else fmt_number(value)

@@ -1,0 +1,57 @@
+"""What verify found: the plan's figures it compares against, and the whole result document
+(the JSON `verify --json` prints, and what crosses back from a namespace)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from c10kplan.storm.result import StormResult
+from c10kplan.verify.compare import Comparison
+from c10kplan.verify.measure import CpuUse, HostSample
+
+
+class PlanSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ready: bool
+    server_processes: int
+    client_processes: int
+    source_addresses: int  # the minimum per destination
+    fast_source_addresses: int  # each at most a quarter full: what the storm binds
+    kernel_bytes_per_socket: int
+    user_bytes_per_connection: int
+    sockets: int
+    fds_per_process: int
+    messages_per_s: float
+    server_us_per_message: float  # CPU time per echo round trip (planner/cpu.py)
+    client_us_per_message: float
+    required_cores: float
+    cores: int | None
+    failing: list[str]
+
+
+class VerifyResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    connections: int
+    duration: float
+    message_rate: float
+    netns: bool
+    profile: str | None
+    plan: PlanSummary
+    forced: bool
+    server_workers: int
+    storm_processes: int
+    server_endpoint: str
+    before: HostSample
+    during: HostSample | None
+    server_active: int | None
+    server_errors: dict[str, int]
+    server_rss_bytes: int | None
+    storm_rss_bytes: int | None
+    storm: StormResult
+    cpu: CpuUse | None = None  # CPU per message over the hold; None when idle or unmeasured
+    comparisons: list[Comparison]
+    calibration_file: str | None
+    problems: list[str]
+    verdict: str  # PASS | FAIL
