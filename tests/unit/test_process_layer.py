@@ -226,3 +226,28 @@ def test_missing_tools_name_what_needed_them(monkeypatch):
         unshare_net_argv("--netns")
     with pytest.raises(EnvironmentProblem, match=r"^a fresh netns needs ip\(8\) from iproute2"):
         processes.bring_loopback_up("a fresh netns")
+
+
+# ------------------------------------------------------------------ nothing else forks
+_STARTS = {("os", "fork"), ("os", "forkpty"), ("os", "posix_spawn"), ("os", "posix_spawnp"), ("os", "system"),
+           ("os", "execv"), ("os", "execve"), ("os", "execvp"), ("subprocess", "Popen"), ("subprocess", "run"),
+           ("subprocess", "call"), ("subprocess", "check_call"), ("subprocess", "check_output")}
+
+
+def test_only_the_process_layer_starts_processes():
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "c10kplan"
+    found = []
+    for path in package.rglob("*.py"):
+        if path.is_relative_to(package / "processes"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and any(
+                    alias.name.split(".")[0] == "multiprocessing" for alias in node.names):
+                found.append(f"{path.name}:{node.lineno} multiprocessing")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in _STARTS):
+                found.append(f"{path.name}:{node.lineno} {node.func.value.id}.{node.func.attr}")
+    assert found == []
