@@ -194,6 +194,7 @@ class ChildSet:
         parent = os.getpid()
         rep_r, rep_w = os.pipe() if report else (None, None)
         env = dict(os.environ if env is None else env)
+        env.pop(REPORT_FD_ENV, None)  # this process's own pipe is not the child's
         if rep_w is not None:
             env[REPORT_FD_ENV] = str(rep_w)
 
