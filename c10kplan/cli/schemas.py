@@ -24,7 +24,7 @@ DOCUMENTS: dict[str, tuple[str, str]] = {
     "profiles-list": ("c10kplan profiles list --json", "c10kplan.profiles.listing:ProfileListing"),
     "profiles-show": ("c10kplan profiles show NAME --json", "c10kplan.profiles.model:Profile"),
     "storm": ("c10kplan storm --json", "c10kplan.storm.result:StormResult"),
-    "verify": ("c10kplan verify --json", "c10kplan.verify.run:VerifyResult"),
+    "verify": ("c10kplan verify --json", "c10kplan.verify.result:VerifyResult"),
     "bench-backends": ("c10kplan bench backends --json", "c10kplan.bench.backends:BackendsBench"),
     "bench-trigger": ("c10kplan bench trigger --json", "c10kplan.bench.trigger:TriggerReport"),
 }
