@@ -37,7 +37,7 @@ from c10kplan.planner.findings import fmt_bytes
 from c10kplan.host.inspect import port_range, reserved_ports_in
 from c10kplan.storm.config import StormConfig, auto_source_ips
 from c10kplan.storm.runner import run_storm
-from c10kplan.verify.measure import rss_bytes
+from c10kplan.host.process import rss_bytes
 from c10kplan.verify.server import server_stats, start_server
 
 MAX_CONNECTIONS = 100_000  # a bound: never more than this from one run of the script
