@@ -32,7 +32,7 @@ from c10kplan.host.procfs import ProcFS
 from c10kplan.planner.findings import fmt_bytes
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.runner import run_storm
-from c10kplan.verify.measure import rss_bytes
+from c10kplan.host.process import rss_bytes
 from c10kplan.verify.server import start_server
 
 STORM_TARGET = 2048
