@@ -21,7 +21,8 @@ from pathlib import Path
 _NAME = re.compile(r"^c10kplan-(?P<purpose>[a-z]+(?:-[a-z]+)*)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid exists (any user; a zombie counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,7 +50,7 @@ def sweep_stale(purpose: str, tmp: str | os.PathLike[str] | None = None) -> list
             continue
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
             continue
-        if int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
+        if int(match["pid"]) == os.getpid() or pid_alive(int(match["pid"])):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
