@@ -25,6 +25,7 @@ DOCUMENTS: dict[str, tuple[str, str]] = {
     "profiles-show": ("c10kplan profiles show NAME --json", "c10kplan.profiles.model:Profile"),
     "storm": ("c10kplan storm --json", "c10kplan.storm.result:StormResult"),
     "verify": ("c10kplan verify --json", "c10kplan.verify.result:VerifyResult"),
+    "verify-refusal": ("c10kplan verify --json, when the plan refuses", "c10kplan.verify.refusal:VerifyRefusal"),
     "bench-backends": ("c10kplan bench backends --json", "c10kplan.bench.backends:BackendsBench"),
     "bench-trigger": ("c10kplan bench trigger --json", "c10kplan.bench.trigger:TriggerReport"),
 }

@@ -91,14 +91,21 @@ def storm(
                                                 help="Unix time (s) to start the ramp, the same on every load host.")] = None,
     json_out: Json = False,
     progress: Progress = None,
+    histogram: Annotated[Optional[str], option("--histogram", metavar="FILE", default_shown=False, help="Write the connect, corrected and raw histograms to FILE (HdrHistogram interval log).")] = None,
+    metrics: Annotated[Optional[str], option("--metrics", metavar="FILE", default_shown=False, help="Write the run's figures to FILE (Prometheus text format, for node_exporter's textfile collector).")] = None,
 ) -> None:
     """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
     from c10kplan.errors import BadInput, NotReady
+    from c10kplan.report import check_output
+    from c10kplan.report.outputs import write_outputs
     from c10kplan.storm.config import protocol_settings, resolve_target
     from c10kplan.storm.runner import run_storm
     from c10kplan.storm.setup import build_config
     from c10kplan.storm.share import check_start_at, parse_share, run_placed, take_share
 
+    for flag, out in (("--histogram", histogram), ("--metrics", metrics)):
+        if out is not None:
+            check_output(out, flag)
     tgt = resolve_target(target)
     host, port = tgt.host, tgt.port
     proto = protocol_settings(tgt, protocol, method=method, path=path, headers=header or (),
@@ -113,7 +120,9 @@ def storm(
                        connect_rate=mine.connect_rate, message_size=message_size, message_rate=message_rate,
                        duration=duration, connect_timeout=connect_timeout,
                        batch_tick=batch_ms / 1000, **proto)
+    started = time.time()
     result = run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
                        json_out, progress, _print_storm, "storm interrupted; its processes were stopped")
+    write_outputs(result, histogram=histogram, metrics=metrics, started_at=started, say=render.note)
     if not result.ok:
         raise NotReady("storm: " + "; ".join(result.problems))

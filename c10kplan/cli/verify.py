@@ -38,22 +38,38 @@ def verify(
     force: Annotated[bool, option("--force", help="Run even when the plan has FAIL items.")] = False,
     json_out: Json = False,
     progress: Progress = None,
+    metrics: Annotated[Optional[str], option("--metrics", metavar="FILE", default_shown=False, help="Write the run's figures to FILE (Prometheus text format, for node_exporter's textfile collector).")] = None,
+    report: Annotated[Optional[str], option("--report", metavar="DIR", default_shown=False, help="Write DIR/report.html with its PNG figures (needs the `plot` extra).")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
+    from c10kplan.report import check_output, check_plotting
+    from c10kplan.report.outputs import write_outputs
     from c10kplan.verify import VerifyOptions, run_verify
+    from c10kplan.verify.refusal import PlanRefused
 
     if profile and not netns:
         raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")
+    if metrics is not None:
+        check_output(metrics, "--metrics")
+    if report is not None:
+        check_output(report, "--report", folder=True)
+        check_plotting("--report")
     opts = VerifyOptions(
         connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
         connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
         storm_processes=storm_processes, profile=profile, netns=netns,
         p99_max_ms=p99_max, calibrate=calibrate, force=force,
     )
-    result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
-                       connections, json_out, progress, _print_verify,
-                       "verify interrupted; the server and storm processes were stopped")
+    try:
+        result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
+                           connections, json_out, progress, _print_verify,
+                           "verify interrupted; the server and storm processes were stopped")
+    except PlanRefused as refused:
+        if json_out:  # one document for every --json run, the refusal included
+            render.emit_json(refused.refusal)
+        raise
+    write_outputs(result, metrics=metrics, report=report, say=render.note)
     if result.verdict != "PASS":
         raise NotReady("verify: " + "; ".join(result.problems))
 

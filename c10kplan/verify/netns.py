@@ -89,6 +89,10 @@ def _decode(data: str, code: int, last_output: str = "") -> VerifyResult:
         doc = json.loads(data) if data.strip() else None
     except ValueError:
         doc = None
+    if isinstance(doc, dict) and "refusal" in doc:
+        from c10kplan.verify.refusal import PlanRefused, VerifyRefusal
+
+        raise PlanRefused(VerifyRefusal.model_validate(doc["refusal"]))
     if isinstance(doc, dict) and "error" in doc:
         kind = getattr(errors, doc["error"].get("kind", ""), None)
         cls = kind if isinstance(kind, type) and issubclass(kind, C10kError) else EnvironmentProblem
@@ -126,7 +130,9 @@ def inner_main(argv: list[str]) -> int:
 
 def _print_error(exc: C10kError) -> int:
     """The error document _decode turns back into the same exception; returns its exit code."""
-    print(json.dumps({"error": {"kind": type(exc).__name__, "message": str(exc)}}))
+    refusal = getattr(exc, "refusal", None)  # PlanRefused: the whole refusal crosses back
+    print(json.dumps({"error": {"kind": type(exc).__name__, "message": str(exc)}}
+                     | ({"refusal": refusal.model_dump(mode="json")} if refusal is not None else {})))
     return int(exc.exit_status)
 
 

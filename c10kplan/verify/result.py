@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from c10kplan.planner.findings import Finding
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison
 from c10kplan.verify.measure import CpuUse, HostSample
+from c10kplan.verify.ramp import RampSample
 
 
 class PlanSummary(BaseModel):
@@ -28,6 +30,7 @@ class PlanSummary(BaseModel):
     required_cores: float
     cores: int | None
     failing: list[str]
+    findings: list[Finding] = []  # the plan's whole findings table (check's), PASS rows included
 
 
 class VerifyResult(BaseModel):
@@ -55,3 +58,4 @@ class VerifyResult(BaseModel):
     calibration_file: str | None
     problems: list[str]
     verdict: str  # PASS | FAIL
+    ramp: list[RampSample] = []  # the storm's counters over the ramp, with Slab at each tenth

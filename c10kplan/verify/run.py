@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from c10kplan.errors import BadInput, NotReady
+from c10kplan.errors import BadInput
 from c10kplan.host.process import open_fds, process_alive, rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import check_processes
@@ -34,6 +33,8 @@ from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import CpuSample, CpuUse, HostSample, cpu_use, delta, sample_cpu, sample_host
 from c10kplan.verify.options import VerifyOptions
+from c10kplan.verify.ramp import RampRecorder, RampSample
+from c10kplan.verify.refusal import refuse
 from c10kplan.verify.result import PlanSummary, VerifyResult
 from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
 
@@ -63,28 +64,15 @@ def summarize(p: Plan) -> PlanSummary:
         server_us_per_message=p.cpu.server_us_per_message, client_us_per_message=p.cpu.client_us_per_message,
         required_cores=round(p.cpu.required_cores, 3), cores=p.cpu.cores,
         failing=[f"{f.id} (observed {f.observed}, required {f.required})" for f in p.findings if f.status == "FAIL"],
+        findings=list(p.findings),
     )
 
 
 def check_calibration_path(path: str) -> Path:
-    """--calibrate FILE: the folder must exist and take a new file. Probed with a temporary
-    file (created and removed at once), so a read-only mount or missing permission shows up
-    here and not after the whole run."""
-    if not path:
-        raise BadInput("--calibrate needs a file name")
-    target = Path(path)
-    if target.is_dir():
-        raise BadInput(f"--calibrate: {path} is a folder")
-    folder = target.parent
-    if not folder.is_dir():
-        raise BadInput(f"--calibrate: folder {folder} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".c10kplan-probe-")
-    except OSError as exc:
-        raise BadInput(f"--calibrate: cannot create a file in {folder}: {exc.strerror}") from None
-    os.close(fd)
-    os.unlink(probe)
-    return target
+    """--calibrate FILE: the folder must exist and take a new file (report.check_output)."""
+    from c10kplan.report import check_output
+
+    return check_output(path, "--calibrate")
 
 
 def check_process_request(opts: VerifyOptions, workers: int | None = None, storm_processes: int | None = None) -> None:
@@ -126,6 +114,7 @@ class Observed:
     workers_gone: list[int] = field(default_factory=list)
     server_exit: str | None = None  # how serve ended, if it did during the run
     server_stop: str | None = None  # set when serve needed SIGKILL to stop
+    ramp: list[RampSample] = field(default_factory=list)  # established / failed / Slab over the ramp
 
     def user_bytes(self) -> int | None:
         """RSS growth of the server and the storm processes over the hold."""
@@ -203,10 +192,7 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
     procfs = procfs or ProcFS()
     summary = summarize(make_plan(opts, procfs))
     if not summary.ready and not opts.force:
-        raise NotReady(
-            "the plan fails, so the target cannot pass: " + "; ".join(summary.failing)
-            + " (fix these with `c10kplan check`, or run anyway with --force)"
-        )
+        raise refuse(opts, summary, in_netns=in_netns)
     workers = summary.server_processes if opts.workers == "auto" else opts.workers
     storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
@@ -230,7 +216,9 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
             message_size=opts.message_size, message_rate=opts.message_rate,
             duration=opts.duration, protocol="echo",
         )
-        storm = _storm(cfg, _Watch(seen, opts, server, procfs), on_event)
+        ramp = RampRecorder(opts.connections, procfs, on_event)
+        storm = _storm(cfg, _Watch(seen, opts, server, procfs), ramp)
+        seen.ramp = ramp.samples
     finally:
         server.close()
     if server.stop_clean is False:
@@ -306,6 +294,7 @@ def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
         server_errors=seen.server_errors, server_rss_bytes=seen.server_rss, storm_rss_bytes=seen.storm_rss,
         storm=storm, cpu=cpu, comparisons=_comparisons(setup, seen, storm, cpu),
         calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
+        ramp=seen.ramp,
     )
 
 
