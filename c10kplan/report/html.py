@@ -93,7 +93,8 @@ def _memory_table(res) -> str:
 
 def _latency_table(res) -> str:
     s = res.storm
-    rows = [[name, (f"{p.count:,}", "n")] + [(f"{v / 1000:,.3f}", "n") for v in (p.p50, p.p90, p.p99, p.p999, p.max)]
+    rows = [[name, (f"{p.count:,}", "n")] + [(f"{v / 1000:,.3f}" if p.count else "-", "n")
+                                             for v in (p.p50, p.p90, p.p99, p.p999, p.max)]
             for name, p in (("connect", s.connect_latency_us), ("message (corrected)", s.message_latency_us.corrected),
                             ("message (raw)", s.message_latency_us.raw))]
     return _table(["latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"], rows)
@@ -148,7 +149,7 @@ def page(res, images: dict[str, Path | None], generated: str) -> str:
         "raw: from the actual send.</p>",
         "<h2>CPU per message</h2>",
         _figure(images, "cpu.png", "CPU per message, measured against planned",
-                "No CPU per message: no messages were planned."),
+                "No CPU per message was measured: no messages were sent (--message-rate 0) or too few."),
         "<h2>Measured against planned</h2>", _comparisons(res),
         "<h2>The plan's findings</h2>", _findings(res),
         "</body></html>",

@@ -140,7 +140,7 @@ def _pct_label(q: float) -> str:
 
 def cpu_plot(res, path: Path) -> Path | None:
     rows = [c for c in res.comparisons if c.figure.startswith("CPU per message") and c.planned]
-    if not rows:
+    if not any(c.measured is not None for c in rows):  # idle, or too short to measure: no figure
         return None
     fig, ax = _figure()
     names = [c.figure.removeprefix("CPU per message, ") for c in rows]
