@@ -148,3 +148,52 @@ def test_storm_histogram_path_is_checked_before_anything_starts(tmp_path):
     done = _cli("storm", "127.0.0.1:9", "-n", "1", "--histogram", str(tmp_path / "no" / "h.hlog"))
     assert done.returncode == 2
     assert done.stderr.strip() == f"c10kplan: error: --histogram: folder {tmp_path / 'no'} does not exist"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_node_exporters_textfile_collector_serves_the_metrics_file(tmp_path):
+    """The real consumer: Debian's prometheus-node-exporter (.ci/run installs it, never as a
+    service) with only the textfile collector, on a loopback port, scraped once."""
+    import shutil
+    import time
+    import urllib.request
+
+    from c10kplan.report.openmetrics import verify_metrics, write_metrics
+    from tests.unit.test_report_files import _verify
+
+    exe = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if exe is None:
+        pytest.skip("needs prometheus-node-exporter; .ci/run installs it")
+    res = _verify(storm=None)
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    write_metrics(folder / "c10kplan.prom", verify_metrics(res))
+    port = _free_port()
+    proc = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+                             "--collector.textfile", f"--collector.textfile.directory={folder}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, body = time.monotonic() + 20, None
+        while body is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                    body = answer.read().decode()
+            except OSError:
+                time.sleep(0.05)  # polling until it listens (bounded by the deadline)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert body is not None, err.decode()[-2000:]
+    m = _samples(body)
+    assert m[("node_textfile_scrape_error", ())] == 0, err.decode()[-2000:]
+    assert m[("c10kplan_verify_kernel_bytes_per_socket", (("source", "measured"),))] == 4000
+    assert m[("c10kplan_storm_connect_failures_total", (("errno", "ECONNREFUSED"),))] == 3
+    assert m[("c10kplan_storm_message_latency_seconds", (("kind", "corrected"), ("quantile", "0.99")))] \
+        == res.storm.message_latency_us.corrected.p99 / 1e6

@@ -347,3 +347,15 @@ def test_refusal_crosses_back_from_the_namespace_whole(capsys):
     assert str(back.value).startswith("the plan fails") and "memory.expected" in str(back.value)
     assert [f.id for f in doc.plan.findings] == ["fds.nofile", "memory.tcp_mem"]
     json.loads(doc.model_dump_json())
+
+
+def test_report_without_matplotlib_is_one_environment_error(monkeypatch):
+    import sys
+
+    from c10kplan.errors import EnvironmentProblem, ExitStatus
+    from c10kplan.report import check_plotting
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(EnvironmentProblem, match=r"--report needs matplotlib: pip install 'c10kplan\[plot\]'") as info:
+        check_plotting("--report")
+    assert info.value.exit_status == ExitStatus.ENVIRONMENT
