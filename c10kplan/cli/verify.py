@@ -68,6 +68,7 @@ def verify(
     except PlanRefused as refused:
         if json_out:  # one document for every --json run, the refusal included
             render.emit_json(refused.refusal)
+        write_outputs(refused.refusal, metrics=metrics, say=render.note)  # a monitor sees it too
         raise
     write_outputs(result, metrics=metrics, report=report, say=render.note)
     if result.verdict != "PASS":

@@ -125,8 +125,7 @@ def verify_metrics(res) -> str:  # res: VerifyResult
     from c10kplan.verify.measure import delta
 
     out = storm_families(res.storm)
-    out.gauge("c10kplan_verify_pass", "1 when verify's verdict is PASS.", res.verdict == "PASS")
-    out.gauge("c10kplan_verify_connections_target", "Connections verify was asked to hold.", res.connections)
+    _verdict(out, res)
     out.gauge("c10kplan_verify_server_active_connections", "Connections the server counted as open after the hold.",
               res.server_active)
     for name, count in sorted(res.server_errors.items()):
@@ -151,6 +150,26 @@ def verify_metrics(res) -> str:  # res: VerifyResult
         out.gauge("c10kplan_verify_measured", "Measured figure of the comparison table (unit label).", c.measured, labels)
         out.gauge("c10kplan_verify_planned", "Planned figure of the comparison table (unit label).", c.planned, labels)
         out.gauge("c10kplan_verify_plan_ratio", "Measured / planned.", c.ratio, {"figure": c.figure})
+    return out.text()
+
+
+def _verdict(out: Families, res) -> None:
+    """The families a refusal has too (res: VerifyResult or VerifyRefusal)."""
+    out.gauge("c10kplan_verify_pass", "1 when verify's verdict is PASS.", res.verdict == "PASS")
+    out.gauge("c10kplan_verify_refused", "1 when the plan refused the target and nothing ran.",
+              res.verdict == "REFUSED")
+    out.gauge("c10kplan_verify_connections_target", "Connections verify was asked to hold.", res.connections)
+    counts: dict[str, int] = {}
+    for f in res.plan.findings:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    for status, n in sorted(counts.items()):
+        out.gauge("c10kplan_verify_plan_findings", "The plan's findings, by status.", n, {"status": status})
+
+
+def refusal_metrics(refusal) -> str:  # refusal: VerifyRefusal
+    """A refused verify: the verdict and the plan's findings (nothing ran, nothing measured)."""
+    out = Families()
+    _verdict(out, refusal)
     return out.text()
 
 

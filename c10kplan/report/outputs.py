@@ -11,7 +11,8 @@ from c10kplan.errors import EnvironmentProblem
 
 def write_outputs(result, *, histogram: str | None = None, metrics: str | None = None, report: str | None = None,
                   started_at: float = 0.0, say: Callable[[str], None] = lambda _text: None) -> None:
-    """result: a StormResult (histogram, metrics) or a VerifyResult (metrics, report)."""
+    """result: a StormResult (histogram, metrics), a VerifyResult (metrics, report) or a
+    VerifyRefusal (metrics only: nothing ran)."""
     storm = getattr(result, "storm", result)
     jobs: list[tuple[str, str | None, Callable[[str], object]]] = [
         ("--histogram", histogram, lambda path: _histogram(path, storm, started_at)),
@@ -36,9 +37,13 @@ def _histogram(path: str, storm, started_at: float) -> str:
 
 
 def _metrics(path: str, result) -> str:
-    from c10kplan.report.openmetrics import storm_metrics, verify_metrics, write_metrics
+    from c10kplan.report.openmetrics import refusal_metrics, storm_metrics, verify_metrics, write_metrics
 
-    write_metrics(path, verify_metrics(result) if hasattr(result, "storm") else storm_metrics(result))
+    if getattr(result, "verdict", None) == "REFUSED":
+        text = refusal_metrics(result)
+    else:
+        text = verify_metrics(result) if hasattr(result, "storm") else storm_metrics(result)
+    write_metrics(path, text)
     return path
 
 

@@ -115,10 +115,11 @@ def test_verify_writes_metrics_and_a_report_with_the_runs_numbers(tmp_path):
     assert f"{doc['plan']['kernel_bytes_per_socket']:,}" in page
 
 
-def test_verify_json_prints_the_refusal_as_one_document():
+def test_verify_json_prints_the_refusal_as_one_document(tmp_path):
     from c10kplan.cli.schemas import document_schema
 
-    done = _cli("verify", "--connections", "2000000", "--duration", "1", "--json", "--metrics", "/tmp/x",
+    prom = tmp_path / "refused.prom"
+    done = _cli("verify", "--connections", "2000000", "--duration", "1", "--json", "--metrics", str(prom),
                 prefix=("prlimit", "--nofile=256:256"))
     assert done.returncode == 1
     doc = json.loads(done.stdout)
@@ -127,7 +128,12 @@ def test_verify_json_prints_the_refusal_as_one_document():
     failing = [f for f in doc["plan"]["findings"] if f["status"] == "FAIL"]
     assert "memory.expected" in {f["id"] for f in failing} and all(f["fix"] or f["required"] for f in failing)
     lines = done.stderr.strip().splitlines()  # and the one error line, as without --json
-    assert len(lines) == 1 and lines[0].startswith("c10kplan: error: the plan fails")
+    assert lines == [f"--metrics: wrote {prom}", lines[-1]]
+    assert lines[-1].startswith("c10kplan: error: the plan fails")
+    m = _samples(prom.read_text())  # a monitor sees the refusal too
+    assert m[("c10kplan_verify_refused", ())] == 1 and m[("c10kplan_verify_pass", ())] == 0
+    assert m[("c10kplan_verify_plan_findings", (("status", "FAIL"),))] == len(failing)
+    assert m[("c10kplan_verify_connections_target", ())] == 2_000_000
     jsonschema = pytest.importorskip("jsonschema", reason="validates the document; a test extra")
     jsonschema.validate(doc, document_schema("verify-refusal"))
 
