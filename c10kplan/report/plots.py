@@ -50,6 +50,10 @@ def ramp_plot(res, path: Path) -> Path | None:
     if rose:
         ax.scatter([r[0] for r in rose], [r[1] for r in rose], color="tab:red", marker="x", zorder=3,
                    label=f"failures ({samples[-1].failed:,} in all)")
+        if len(rose) <= 20:  # few enough to say how many failed at each mark
+            for t, est, n in rose:
+                ax.annotate(f"+{n:,}", (t, est), textcoords="offset points", xytext=(4, -12), color="tab:red",
+                            fontsize=8)
     ax.set_xlabel("seconds since the first progress report")
     ax.set_ylabel("connections")
     ax.set_title("Connections established over time")
