@@ -70,7 +70,10 @@ def _summary(res) -> str:
         ["failures (storm)", failures],
         ["server", f"{_num(res.server_active)} active after the hold; errors: {server_errors}"],
         ["messages", f"{s.messages_sent:,} sent, {s.messages_received:,} answered, {s.mismatches:,} mismatched, "
-                     f"{s.unanswered:,} unanswered, {s.missed:,} never sent"],
+                     f"{s.unanswered:,} unanswered, {s.lost_on_drop:,} lost on drop, {s.missed:,} never sent"],
+        *([["HTTP statuses", ", ".join(f"{k} x{v:,}" for k, v in s.http_statuses.items())]] if s.http_statuses else []),
+        *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in s.close_codes.items())]]
+          if s.close_codes else []),
         ["throughput", f"{s.messages_per_second:,.0f} msg/s, {s.throughput_bytes_per_second:,.0f} B/s"],
         ["processes", f"{res.server_workers} server workers, {res.storm_processes} storm processes, "
                       f"{s.source_addresses} source addresses"],

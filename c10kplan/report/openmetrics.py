@@ -102,6 +102,14 @@ def storm_families(r: StormResult, out: Families | None = None) -> Families:
                 r.missed)
     out.counter("c10kplan_storm_messages_unanswered", "Messages without a reply before the drain timeout.",
                 r.unanswered)
+    out.counter("c10kplan_storm_messages_lost_on_drop", "Messages whose connection dropped before their reply.",
+                r.lost_on_drop)
+    out.counter("c10kplan_storm_replies_unexpected", "Replies beyond the messages sent.", r.unexpected)
+    for code, count in sorted(r.http_statuses.items()):
+        out.counter("c10kplan_storm_http_responses", "HTTP responses, by status code.", count, {"code": code})
+    for code, count in sorted(r.close_codes.items()):
+        out.counter("c10kplan_storm_websocket_closes", "WebSocket close frames servers sent, by close code.", count,
+                    {"code": code})
     out.counter("c10kplan_storm_bytes_sent", "Payload bytes sent.", r.bytes_sent)
     out.counter("c10kplan_storm_bytes_received", "Payload bytes received.", r.bytes_received)
     out.gauge("c10kplan_storm_messages_per_second", "Replies per second over the hold.", r.messages_per_second)

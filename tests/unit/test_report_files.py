@@ -156,6 +156,18 @@ def test_storm_metrics_parse_and_hold_the_runs_numbers():
     assert _value(fams, "c10kplan_storm_ok") == 0
 
 
+def test_storm_metrics_count_http_statuses_and_close_codes():
+    from c10kplan.report.openmetrics import storm_metrics
+
+    storm = _storm().model_copy(update={"http_statuses": {"200": 1990, "503": 11}, "close_codes": {"1001": 4},
+                                        "lost_on_drop": 6})
+    fams = _families(storm_metrics(storm))
+    assert _value(fams, "c10kplan_storm_http_responses_total", code="200") == 1990
+    assert _value(fams, "c10kplan_storm_http_responses_total", code="503") == 11
+    assert _value(fams, "c10kplan_storm_websocket_closes_total", code="1001") == 4
+    assert _value(fams, "c10kplan_storm_messages_lost_on_drop_total") == 6
+
+
 def test_verify_metrics_hold_kernel_bytes_and_plan_ratios():
     from c10kplan.report.openmetrics import verify_metrics
 
