@@ -31,6 +31,9 @@ ConnectRate = Annotated[float, option("--connect-rate", metavar="PER_S",
 Backend = Annotated[str, option("--backend", metavar="NAME", help="Server backend: epoll, poll or select.")]
 Trigger = Annotated[str, option("--trigger", metavar="MODE", help="level | edge (edge needs epoll).")]
 Json = Annotated[bool, option("--json", help="Print one JSON result document.")]
+Metrics = Annotated[Optional[str], option("--metrics", metavar="FILE", default_shown=False,
+                                          help="Write the run's figures to FILE (Prometheus text format, "
+                                               "for node_exporter's textfile collector).")]
 Progress = Annotated[Optional[bool], option("--progress/--no-progress", default_shown=False,
                                             help="Live progress on stderr (default: on a TTY).")]
 

@@ -10,7 +10,7 @@ import typer
 
 from c10kplan.cli import render  # light: tabulate is imported only when a table is printed
 from c10kplan.cli.options import Connections, ConnectRate, Duration, Json, MessageSize, Progress
-from c10kplan.cli.options import count_option, option, rate_option
+from c10kplan.cli.options import Metrics, count_option, option, rate_option
 from c10kplan.cli.progress import run_shown
 
 
@@ -91,8 +91,10 @@ def storm(
                                                 help="Unix time (s) to start the ramp, the same on every load host.")] = None,
     json_out: Json = False,
     progress: Progress = None,
-    histogram: Annotated[Optional[str], option("--histogram", metavar="FILE", default_shown=False, help="Write the connect, corrected and raw histograms to FILE (HdrHistogram interval log).")] = None,
-    metrics: Annotated[Optional[str], option("--metrics", metavar="FILE", default_shown=False, help="Write the run's figures to FILE (Prometheus text format, for node_exporter's textfile collector).")] = None,
+    histogram: Annotated[Optional[str], option(
+        "--histogram", metavar="FILE", default_shown=False,
+        help="Write the connect, corrected and raw histograms to FILE (HdrHistogram interval log).")] = None,
+    metrics: Metrics = None,
 ) -> None:
     """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
     from c10kplan.errors import BadInput, NotReady

@@ -9,7 +9,7 @@ import typer
 
 from c10kplan.cli import render  # light: tabulate is imported only when a table is printed
 from c10kplan.cli.options import Backend, Connections, ConnectRate, Duration, Json, MessageSize, Progress, Trigger
-from c10kplan.cli.options import count_option, option, rate_option
+from c10kplan.cli.options import Metrics, count_option, option, rate_option
 from c10kplan.cli.progress import run_shown
 from c10kplan.cli.storm import print_storm_tables
 
@@ -38,8 +38,9 @@ def verify(
     force: Annotated[bool, option("--force", help="Run even when the plan has FAIL items.")] = False,
     json_out: Json = False,
     progress: Progress = None,
-    metrics: Annotated[Optional[str], option("--metrics", metavar="FILE", default_shown=False, help="Write the run's figures to FILE (Prometheus text format, for node_exporter's textfile collector).")] = None,
-    report: Annotated[Optional[str], option("--report", metavar="DIR", default_shown=False, help="Write DIR/report.html with its PNG figures (needs the `plot` extra).")] = None,
+    metrics: Metrics = None,
+    report: Annotated[Optional[str], option("--report", metavar="DIR", default_shown=False,
+                                            help="Write DIR/report.html with its PNG figures (needs the `plot` extra).")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
