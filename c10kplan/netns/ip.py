@@ -76,11 +76,6 @@ def run_in(netns: str, argv: list[str], *, timeout: float = 60.0, check: bool = 
     return done
 
 
-def popen_in(netns: str, argv: list[str], **kwargs) -> subprocess.Popen:
-    """Start ARGV inside the namespace (the caller stops it, e.g. processes.stop_process)."""
-    return subprocess.Popen(exec_argv(netns, argv), **kwargs)
-
-
 # ------------------------------------------------------------------ nstat counters
 def parse_nstat_json(text: str) -> dict[str, int]:
     """`nstat --json` output -> {counter: value}; {} for anything that is not such a document."""

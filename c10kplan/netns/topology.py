@@ -28,7 +28,6 @@ sweeps the namespaces of earlier owners whose pid (in the name) is gone.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import secrets
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.netns import ip as iplib
+from c10kplan.processes import ChildSet
 
 NETWORK = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544 benchmarking range
 PREFIX_LEN = NETWORK.prefixlen
@@ -152,6 +152,7 @@ class Topology:
                  prefix: str | None = None) -> None:
         self.plan = plan_topology(prefix or new_prefix(), clients, mtu, sources_per_client)
         self._reaper: subprocess.Popen | None = None
+        self._kids: ChildSet | None = None
         self._pipe: int | None = None
 
     @property
@@ -193,11 +194,13 @@ class Topology:
         read_end, write_end = os.pipe()
         try:
             # Its own session: a Ctrl-C on the terminal or a SIGKILL of our process group does
-            # not reach it. No PDEATHSIG: it must outlive us. It holds only the read end.
-            self._reaper = subprocess.Popen(
+            # not reach it. No PDEATHSIG (pdeathsig=0): it must outlive us. It holds only the
+            # read end (Popen closes every other fd in the child).
+            self._kids = ChildSet(1)
+            self._reaper = self._kids.run(
                 [sys.executable, "-m", "c10kplan.netns.reaper", self.plan.prefix],
                 stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True, close_fds=True, env=_same_package_env())
+                new_session=True, pdeathsig=0, env=_same_package_env()).popen
         finally:
             os.close(read_end)
         os.set_inheritable(write_end, False)
@@ -221,10 +224,11 @@ class Topology:
         if self._pipe is not None:
             os.close(self._pipe)
             self._pipe = None
-        if self._reaper is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._reaper.wait(REAPER_WAIT)
-            self._reaper = None
+        if self._kids is not None:
+            # Reaped when it is done; left running (not SIGKILLed mid-sweep) if it takes longer.
+            if self._kids.wait_until(lambda: not self._kids.live, REAPER_WAIT):
+                self._kids.close()
+            self._kids = self._reaper = None
 
     @property
     def reaper_pid(self) -> int | None:

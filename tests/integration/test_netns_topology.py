@@ -94,8 +94,9 @@ def test_three_clients_reach_the_server_over_198_18_at_mtu_1500() -> None:
             assert link["mtu"] == 1500 and "UP" in link["flags"]
             assert "UP" in json.loads(iplib.ip("-j", "link", "show", "lo", netns=host.netns).stdout)[0]["flags"]
         sources = [a for c in topo.clients for a in c.addresses]
-        server = iplib.popen_in(topo.server.netns, [sys.executable, "-c", ECHO, topo.server.address, str(len(sources))],
-                                stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(iplib.exec_argv(topo.server.netns, [sys.executable, "-c", ECHO, topo.server.address,
+                                                                     str(len(sources))]),
+                                  stdout=subprocess.PIPE, text=True)
         try:
             port = server.stdout.readline().strip()
             assert port.isdigit()
@@ -133,9 +134,9 @@ def test_mtu_is_configurable() -> None:
 OWNER = r"""
 import json, subprocess, sys, time
 from c10kplan.netns.topology import Topology
-from c10kplan.netns.ip import popen_in
+from c10kplan.netns.ip import exec_argv
 topo = Topology(clients=3); topo.build()
-inside = popen_in(topo.server.netns, ["sleep", "120"])
+inside = subprocess.Popen(exec_argv(topo.server.netns, ["sleep", "120"]))
 print(json.dumps({"prefix": topo.prefix, "names": topo.plan.namespaces, "inside": inside.pid,
                   "reaper": topo.reaper_pid}), flush=True)
 sys.stdin.read()
