@@ -41,6 +41,9 @@ def verify(
     metrics: Metrics = None,
     report: Annotated[Optional[str], option("--report", metavar="DIR", default_shown=False,
                                             help="Write DIR/report.html with its PNG figures (needs the `plot` extra).")] = None,
+    client_hosts: Annotated[Optional[int], option("--client-hosts", metavar="K", default_shown=False,
+                                                  help="With --netns: a server namespace and K client namespaces on a bridge.")] = None,
+    mtu: Annotated[int, option("--mtu", metavar="BYTES", help="MTU of the links between them (with --client-hosts).")] = 1500,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
@@ -60,7 +63,7 @@ def verify(
         connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
         connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
         storm_processes=storm_processes, profile=profile, netns=netns,
-        p99_max_ms=p99_max, calibrate=calibrate, force=force,
+        p99_max_ms=p99_max, calibrate=calibrate, force=force, client_hosts=client_hosts, mtu=mtu,
     )
     try:
         result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
@@ -77,6 +80,10 @@ def verify(
 
 
 def _print_verify(res) -> None:
+    if not hasattr(res, "plan"):  # a MultiHostResult: one plan per host
+        from c10kplan.cli.verify_hosts import print_multihost
+
+        return print_multihost(res)
     p = res.plan
     render.line(
         f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each; "

@@ -32,10 +32,17 @@ def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
     names a file that cannot be written or the processes asked for exceed the host's cap,
     NotReady when the plan fails first. With --netns, lines the namespace side writes to
     stderr go to `on_output`. Heavy imports wait until here: `import c10kplan.verify` stays light."""
+    from c10kplan.verify.multihost import check_mtu_alone, check_options
     from c10kplan.verify.run import check_calibration_path, check_process_request, run_here
 
+    check_options(opts)
+    check_mtu_alone(opts)
     if opts.calibrate is not None:
         check_calibration_path(opts.calibrate)
+    if opts.client_hosts is not None:
+        from c10kplan.verify.multihost import run_multihost
+
+        return run_multihost(opts, on_event=on_event)  # type: ignore[return-value]
     check_process_request(opts)
     if opts.netns:
         from c10kplan.verify.netns import run_in_netns

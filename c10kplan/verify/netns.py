@@ -84,6 +84,14 @@ def run_in_netns(opts: VerifyOptions, *, on_event: Callable[[dict], None] | None
     return _decode(data, child.returncode or 0, said[-1] if said else "")
 
 
+def raise_error_document(doc: object) -> None:
+    """Raise the error an {"error": {"kind", "message"}} document (_print_error) names."""
+    if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
+        kind = getattr(errors, doc["error"].get("kind", ""), None)
+        cls = kind if isinstance(kind, type) and issubclass(kind, C10kError) else EnvironmentProblem
+        raise cls(doc["error"].get("message", "verify failed inside the namespace"))
+
+
 def _decode(data: str, code: int, last_output: str = "") -> VerifyResult:
     try:
         doc = json.loads(data) if data.strip() else None
@@ -93,10 +101,7 @@ def _decode(data: str, code: int, last_output: str = "") -> VerifyResult:
         from c10kplan.verify.refusal import PlanRefused, VerifyRefusal
 
         raise PlanRefused(VerifyRefusal.model_validate(doc["refusal"]))
-    if isinstance(doc, dict) and "error" in doc:
-        kind = getattr(errors, doc["error"].get("kind", ""), None)
-        cls = kind if isinstance(kind, type) and issubclass(kind, C10kError) else EnvironmentProblem
-        raise cls(doc["error"].get("message", "verify failed inside the namespace"))
+    raise_error_document(doc)
     if not isinstance(doc, dict):
         said = f": {last_output}" if last_output else ""
         raise EnvironmentProblem(f"verify inside the namespace {describe_status(returncode=code)}"
@@ -147,10 +152,10 @@ def _bring_loopback_up() -> None:  # a seam: the unit tests replace it
     bring_loopback_up("--netns")
 
 
-def _apply_profile(name: str) -> None:
-    """Apply the profile's per-namespace keys (net.*) to this namespace's /proc/sys, as
-    `c10kplan apply --keys 'net.*'` would. The namespace is thrown away afterwards, so the
-    backup goes to a temporary state dir."""
+def _apply_profile(name: str, keys: tuple[str, ...] = ("net.*",)) -> None:
+    """Apply the profile's per-namespace keys (`keys`: net.* by default) to this namespace's
+    /proc/sys, as `c10kplan apply --keys 'net.*'` would. The namespace is thrown away
+    afterwards, so the backup goes to a temporary state dir."""
     from c10kplan.host.procfs import ProcFS
     from c10kplan.profiles import resolve
     from c10kplan.profiles.apply import apply_profile
@@ -158,7 +163,7 @@ def _apply_profile(name: str) -> None:
 
     try:
         with OwnedTempDir("netns-state") as state:
-            apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state), patterns=("net.*",))
+            apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state), patterns=keys)
     except C10kError as exc:
         cls = errors.ProfileError if exc.exit_status == errors.ExitStatus.BAD_INPUT else EnvironmentProblem
         raise cls(f"applying profile {name!r} inside the namespace failed: {exc}") from exc

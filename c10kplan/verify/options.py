@@ -28,6 +28,8 @@ class VerifyOptions(BaseModel):
     calibrate: str | None = Field(None, description="write the measured costs to this file")
     force: bool = False
     settle: float = Field(0.5, ge=0, description="seconds into the hold before the host is measured")
+    client_hosts: int | None = Field(None, description="--netns only: K client namespaces (verify/multihost.py)")
+    mtu: int = Field(1500, description="MTU of the namespaces' links, with client_hosts")
 
     @model_validator(mode="after")
     def _edge_needs_epoll(self) -> "VerifyOptions":

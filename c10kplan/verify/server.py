@@ -11,6 +11,7 @@ and process group.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from c10kplan.errors import C10kError
@@ -23,11 +24,12 @@ STATS_TIMEOUT = 2.0  # s for a fresh stats file after SIGUSR1 (serve promises 30
 
 
 def start_server(*, workers: int, backend: str = "epoll", trigger: str = "level", protocol: str = "echo",
-                 host: str = "127.0.0.1") -> ServerProcess:
-    """Start serve on HOST:0 and return once it listens (EnvironmentProblem if it does not)."""
+                 host: str = "127.0.0.1", prefix: Sequence[str] = ()) -> ServerProcess:
+    """Start serve on HOST:0 and return once it listens (EnvironmentProblem if it does not).
+    `prefix` goes before the command (`ip netns exec NS`: serve in that namespace)."""
     args = ["--host", host, "--port", "0", "--workers", str(workers), "--protocol", protocol,
             "--backend", backend, "--trigger", trigger, "--stats-interval", "1"]
-    return ServerProcess(args, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
+    return ServerProcess(args, prefix=prefix, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
                          new_session=True, pdeathsig=True)
 
 
