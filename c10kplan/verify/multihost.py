@@ -56,6 +56,7 @@ START_DELAY = 2.0  # s before --start-at, plus START_PER_HOST per client: K stor
 START_PER_HOST = 0.7  # s: one Python start-up (~0.3 s) on a loaded 2-CPU host, with slack
 SAMPLE_EVERY = 0.5  # s between looks at the server while the storms ramp
 END_MARGIN = 0.5  # s before the earliest possible end of a hold: the last sample
+QUIET = 1.5  # s before --start-at: the host's background busy rate (the storms wait, serve idles)
 PREPARE_TIMEOUT = 60.0  # s for the profile and the facts inside one namespace
 EXIT_SLACK = 30.0  # s beyond the storms' own bounds before they are stopped
 
@@ -247,6 +248,7 @@ class Seen:
     nstat_first: dict[str, dict[str, int]] = field(default_factory=dict)
     nstat_last: dict[str, dict[str, int]] = field(default_factory=dict)
     nstat_seconds: float | None = None
+    background: float | None = None  # host busy ticks/s before the storms (other jobs on the host)
     server_active: int | None = None
     server_errors: dict[str, int] = field(default_factory=dict)
     crashes: list[str] = field(default_factory=list)
@@ -384,6 +386,7 @@ def _watch(opts: VerifyOptions, topo, kids: ChildSet, server, seen: Seen, procfs
     from c10kplan.verify.server import server_stats
 
     n = opts.connections
+    _background(kids, seen, procfs, start_at)
     ramp_deadline = start_at + n / (opts.connect_rate or 2000.0) + 15.0  # time.time()
     active = 0
     while kids.live and time.time() < ramp_deadline:
@@ -422,6 +425,31 @@ def _watch(opts: VerifyOptions, topo, kids: ChildSet, server, seen: Seen, procfs
     _held_stats(seen, seen.stats_last)
 
 
+def _background(kids: ChildSet, seen: Seen, procfs: ProcFS, start_at: float) -> None:
+    """The host's busy rate over the QUIET s before --start-at: what else runs on this host
+    (the storms sleep until then, serve is idle). Taken out of the window's host busy time."""
+    kids.wait_until(lambda: False, max(0.0, start_at - QUIET - time.time()))
+    first = take_sample(procfs, [], [])
+    kids.wait_until(lambda: False, max(0.0, start_at - time.time()))
+    last = take_sample(procfs, [], [])
+    if first.host_busy is not None and last.host_busy is not None and last.at - first.at >= QUIET / 2:
+        seen.background = (last.host_busy - first.host_busy) / (last.at - first.at)
+
+
+def kernel_share(seen: Seen) -> float | None:
+    """The window's host busy ticks beyond the background, per tick of our own processes: the
+    factor that shares the kernel time no process was charged (softirq on an idle CPU, ksoftirqd)
+    out over the sides in proportion to their own time, as verify on one host does. >= 1."""
+    first, last = seen.first, seen.last
+    if first is None or last is None or first.host_busy is None or last.host_busy is None or seen.background is None:
+        return None
+    ours = (last.server - first.server) + sum(b - a for a, b in zip(first.clients, last.clients))
+    if ours <= 0:
+        return None
+    busy = last.host_busy - first.host_busy - seen.background * (last.at - first.at)
+    return max(1.0, busy / ours)
+
+
 def _held_stats(seen: Seen, stats: dict | None) -> None:
     if stats:
         seen.server_active = stats["total"].get("active")
@@ -430,6 +458,8 @@ def _held_stats(seen: Seen, stats: dict | None) -> None:
 
 # ------------------------------------------------------------------ report
 CPU_ALONE = "utime + stime of the processes in {ns} / replies, over the window"
+CPU_SHARED = ("the same, plus its share (by process time) of the host's busy time no process was charged"
+              " (less the background)")
 
 
 def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client_plans, endpoint, seen: Seen,
@@ -448,6 +478,8 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
     server_user = (None if seen.server_rss is None or seen.server_rss_idle is None
                    else per(seen.server_rss - seen.server_rss_idle, held))
     server_cpu = us_per_message(last.server - first.server, messages) if first and last else None
+    share_out = kernel_share(seen)
+    shared = (lambda us: None if us is None or share_out is None else round(us * share_out, 2))
     server_busy = (100 * (last.server - first.server) / CLOCK_TICKS_PER_S / window
                    if first and last and window else None)
     srv = topo.server
@@ -459,18 +491,22 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
         row("fds of the busiest worker", "fds", seen.server_fds or None, server_plan.fds_per_process,
             "max open fds (/proc/PID/fd) over the server workers"),
         row("CPU per message", "us", server_cpu, server_plan.server_us_per_message, CPU_ALONE.format(ns=srv.netns)),
+        row("CPU per message, shared", "us", shared(server_cpu), server_plan.server_us_per_message, CPU_SHARED),
         row("CPU busy", "% of a CPU", server_busy, 100 * server_plan.required_cores or None,
             "its processes' CPU time / wall time over the window", tolerance=None),
     ]
     reports = [HostReport(host="server", netns=srv.netns, role="server", connections=opts.connections,
                           processes=workers, addresses=[srv.address], plan=server_plan, rss_bytes=seen.server_rss,
                           comparisons=server_rows)]
+    client_figures: list[float | None] = []  # what --calibrate keeps per client
     for i, (c, n, procs, p) in enumerate(zip(topo.clients, parts, storm_procs, client_plans), 1):
         part = results.get(i)
         share = n / opts.connections
         ticks = last.clients[i - 1] - first.clients[i - 1] if first and last else 0
         rss = seen.client_rss[i - 1] if i <= len(seen.client_rss) else None
         fds = seen.client_fds[i - 1] if i <= len(seen.client_fds) else 0
+        client_cpu = us_per_message(ticks, messages * share)
+        client_figures.append(shared(client_cpu) if share_out is not None else client_cpu)
         rows = [
             row("connections held", "connections", None if part is None else part.held, n,
                 "its storm: connections still open at the end of the hold", tolerance=0.0),
@@ -479,16 +515,17 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
             row("source addresses", "addresses", None if part is None else part.source_addresses,
                 max(1, p.fast_source_addresses), f"its own block from {blocks[i - 1][0]}; planned: each address"
                 " at most a quarter of the port range", tolerance=0.0),
-            row("CPU per message", "us", us_per_message(ticks, messages * share), p.client_us_per_message,
+            row("CPU per message", "us", client_cpu, p.client_us_per_message,
                 CPU_ALONE.format(ns=c.netns) + f" x {n:,}/{opts.connections:,}"),
+            row("CPU per message, shared", "us", shared(client_cpu), p.client_us_per_message, CPU_SHARED),
         ]
         reports.append(HostReport(host=c.role, netns=c.netns, role="client", connections=n, processes=procs,
                                   addresses=list(blocks[i - 1]), plan=p, rss_bytes=rss, comparisons=rows))
     segments = {h: counter_delta(seen.nstat_first[h], seen.nstat_last[h]).get("TcpOutSegs", 0)
                 for h in seen.nstat_last if h in seen.nstat_first}
     round_trips = rate * seen.nstat_seconds if rate and seen.nstat_seconds else 0
-    host_busy = (last.host_busy - first.host_busy if first and last and first.host_busy is not None
-                 and last.host_busy is not None else 0)
+    host_busy = (last.host_busy - first.host_busy - (seen.background or 0) * (last.at - first.at)
+                 if first and last and first.host_busy is not None and last.host_busy is not None else 0)
     planned_total = server_plan.server_us_per_message + (client_plans[0].client_us_per_message if client_plans else 0)
     machine = [
         row("kernel memory per socket", "bytes", kernel, server_plan.kernel_bytes_per_socket,
@@ -497,7 +534,8 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
             LOOPBACK_SEGMENTS_PER_ROUND_TRIP, "nstat TcpOutSegs over the server + client namespaces / replies;"
             " planned = loopback's 3.0", tolerance=None),
         row("host CPU per message", "us", us_per_message(host_busy, messages), planned_total,
-            "host busy time (/proc/stat: everything on this machine) / replies; planned = server + client",
+            "host busy time (/proc/stat) less the background before the storms / replies; planned ="
+            " server + client",
             tolerance=None),
     ]
     problems = list(storm_problems)
@@ -513,9 +551,11 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
     calibration_file = None
     if opts.calibrate:
         if kernel and kernel > 0 and storm is not None:
-            client_cpu = [h.comparisons[3].measured for h in reports[1:] if h.comparisons[3].measured]
-            calibration_file = _write_calibration(opts, kernel, server_user, held, server_cpu,
-                                                  max(client_cpu) if client_cpu else None, messages)
+            # The shared figures when there are any: the method of the bundled constants.
+            clients = [f for f in client_figures if f]
+            calibration_file = _write_calibration(
+                opts, kernel, server_user, held, shared(server_cpu) if share_out is not None else server_cpu,
+                max(clients) if clients else None, messages, share_out is not None)
         else:
             problems.append("--calibrate: no kernel memory figure could be measured; no file written")
     return MultiHostResult(
@@ -535,16 +575,18 @@ MIN_CALIBRATION_MESSAGES = 10_000
 
 
 def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int,
-                       server_us: float | None, client_us: float | None, messages: float) -> str:
-    """The measured costs, for `check --calibration FILE`: the server's CPU per message is its
-    own (measured alone in its namespace), the client's the highest of the client hosts'."""
+                       server_us: float | None, client_us: float | None, messages: float, shared: bool) -> str:
+    """The measured costs, for `check --calibration FILE`: the server's CPU per message from its
+    own namespace's processes (`shared`: plus its share of the kernel time no process was
+    charged), the client's the highest of the client hosts'."""
     from c10kplan.planner.calibration import Calibration
 
     cpu = messages >= MIN_CALIBRATION_MESSAGES
     method = (f"c10kplan verify --client-hosts {opts.client_hosts}: {held} connections over veth at MTU"
               f" {opts.mtu}, Slab and RSS deltas per socket")
     if cpu:
-        method += f"; CPU per side from its namespace's processes over {messages:,.0f} echo round trips"
+        method += (f"; CPU per side from its namespace's processes{' with its share of the kernel time' if shared else ''}"
+                   f" over {messages:,.0f} echo round trips")
     Calibration(
         kernel_bytes_per_socket=max(1, round(kernel)),
         user_bytes_per_connection=None if user is None or user < 0 else round(user),
