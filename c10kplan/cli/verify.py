@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 
 
 def verify(
-    connections: Connections,
+    connections: Annotated[Optional[int], option("--connections", "-n", metavar="N", default_shown=False,
+                                                 help="Connections to hold (not with --storm-results).")] = None,
     duration: Duration = 10.0,
     message_rate: Annotated[float, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
     message_size: MessageSize = 64,
@@ -44,6 +45,14 @@ def verify(
     client_hosts: Annotated[Optional[int], option("--client-hosts", metavar="K", default_shown=False,
                                                   help="With --netns: a server namespace and K client namespaces on a bridge.")] = None,
     mtu: Annotated[int, option("--mtu", metavar="BYTES", help="MTU of the links between them (with --client-hosts).")] = 1500,
+    storm_results: Annotated[Optional[str], option("--storm-results", metavar="DIR", default_shown=False,
+                                                   help="Compare the ansible-storm playbook's results in DIR with the plan and --pid.")] = None,
+    target: Annotated[Optional[str], option("--target", metavar="HOST:PORT", default_shown=False,
+                                            help="The server the storms ran against (with --storm-results).")] = None,
+    pid: Annotated[Optional[int], option("--pid", metavar="PID", default_shown=False,
+                                         help="Measure that server process (and its children) through /proc.")] = None,
+    storm_wait: Annotated[float, option("--storm-wait", metavar="S",
+                                        help="Wait up to S s for the results, sampling --pid meanwhile.")] = 0.0,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
@@ -51,6 +60,18 @@ def verify(
     from c10kplan.report.outputs import write_outputs
     from c10kplan.verify import VerifyOptions, run_verify
     from c10kplan.verify.refusal import PlanRefused
+
+    if storm_results is not None:
+        from c10kplan.cli.verify_hosts import verify_storm_results
+
+        if target is None or netns or client_hosts is not None or connections is not None:
+            raise BadInput("--storm-results takes --target HOST:PORT (and --pid, --storm-wait, --p99-max, --json);"
+                           " not --connections, --netns or --client-hosts")
+        return verify_storm_results(storm_results, target, pid, storm_wait, p99_max, json_out)
+    if target is not None or pid is not None:
+        raise BadInput("--target and --pid go with --storm-results DIR")
+    if connections is None:
+        raise BadInput("Missing option '--connections' / '-n'")
 
     if profile and not netns:
         raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")

@@ -46,3 +46,38 @@ def print_multihost(res) -> None:
     if res.calibration_file:
         render.line(f"calibration written to {res.calibration_file}")
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
+
+
+def verify_storm_results(directory: str, target: str, pid: int | None, wait: float, p99_max: float,
+                         json_out: bool) -> None:
+    """`verify --storm-results DIR --target HOST:PORT [--pid PID]`: print, exit 1 on FAIL."""
+    from c10kplan.errors import NotReady
+    from c10kplan.verify.storm_results import run_storm_results
+
+    res = run_storm_results(directory, target, pid=pid, wait=wait, p99_max_ms=p99_max)
+    if json_out:
+        render.emit_json(res)
+    else:
+        print_storm_results(res)
+    if res.verdict != "PASS":
+        raise NotReady("verify: " + "; ".join(res.problems))
+
+
+def print_storm_results(res) -> None:
+    render.line(f"verify: the storm results in {res.directory} ({len(res.files)} files,"
+                f" {res.fleet.hosts} load hosts) against {res.target}; planned as role server on {res.planned_on}")
+    render.line()
+    print_storm_tables(res.fleet.storm)
+    render.line()
+    comparison_table(res.comparisons, "measured vs planned")
+    render.line()
+    if res.plan is not None and res.plan.failing:
+        render.line(f"the role-server plan on {res.planned_on} fails: " + "; ".join(res.plan.failing))
+    w = res.fleet.window
+    render.line("held together: " + (f"{w.seconds:.2f} s from Unix {w.start:.3f}" if w else "unknown (no hold times)"))
+    if res.server is not None:
+        s = res.server
+        render.line(f"server pid {s.pid}: {s.processes} processes, " + (
+            "measured after the storms (no CPU figure)" if s.after else
+            f"CPU {s.cpu_ticks:g} ticks over the {s.window_seconds:.2f} s window"))
+    render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
