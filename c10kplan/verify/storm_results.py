@@ -199,8 +199,9 @@ def compare_storm_results(fleet: FleetResult, server: ServerMeasurement | None, 
             row("server CPU per message", "us", cpu, plan.server_us_per_message if plan else None,
                 "utime + stime of the tree over the common window / the fleet's replies in it"
                 if cpu is not None else "no sample around the storms' window (start verify before the storms)"),
-            row("server CPU busy", "cores", None if cpu is None else server.cpu_ticks / CLOCK_TICKS_PER_S / window.seconds,
-                plan.required_cores if plan else None, "the same ticks / the window's seconds; planned: the fleet's"
+            row("server CPU busy", "% of a CPU",
+                None if cpu is None else 100 * server.cpu_ticks / CLOCK_TICKS_PER_S / window.seconds,
+                100 * plan.required_cores if plan else None, "the same ticks / the window's seconds; planned: the fleet's"
                 " msg/s x us per message", tolerance=None),
         ]
     problems = list(fleet.problems)
