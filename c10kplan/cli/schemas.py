@@ -26,6 +26,9 @@ DOCUMENTS: dict[str, tuple[str, str]] = {
     "storm": ("c10kplan storm --json", "c10kplan.storm.result:StormResult"),
     "verify": ("c10kplan verify --json", "c10kplan.verify.result:VerifyResult"),
     "verify-refusal": ("c10kplan verify --json, when the plan refuses", "c10kplan.verify.refusal:VerifyRefusal"),
+    "verify-hosts": ("c10kplan verify --netns --client-hosts K --json", "c10kplan.verify.multihost:MultiHostResult"),
+    "verify-storm-results": ("c10kplan verify --storm-results DIR --target HOST:PORT --json",
+                             "c10kplan.verify.storm_results:StormResultsReport"),
     "bench-backends": ("c10kplan bench backends --json", "c10kplan.bench.backends:BackendsBench"),
     "bench-trigger": ("c10kplan bench trigger --json", "c10kplan.bench.trigger:TriggerReport"),
 }

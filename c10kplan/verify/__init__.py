@@ -7,6 +7,8 @@
     server.py   `c10kplan serve` as a child process group
     measure.py  host samples through ProcFS (meminfo, sockstat, CPU)
     compare.py  measured vs planned rows, and the verdict (pure)
+    multihost.py  --client-hosts K: a server namespace and K client namespaces, each side alone
+    storm_results.py  --storm-results DIR: a fleet's merged storms against the plan and /proc/PID
 
 run_verify (below) picks one of the two and checks what needs no process first.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from c10kplan.cli.schemas import document_schema
 from c10kplan.netns import ip as iplib
 from c10kplan.netns.topology import Topology
 from tests.integration.test_netns_topology import host_view, wait_for
@@ -39,6 +40,8 @@ def test_two_client_hosts_pass_with_a_row_set_per_host() -> None:
                   "--p99-max", "5000", "--json")
     assert done.returncode == 0, done.stderr
     res = json.loads(done.stdout)
+    jsonschema = pytest.importorskip("jsonschema", reason="validates the document; a test extra")
+    jsonschema.validate(res, document_schema("verify-hosts"))
     assert res["verdict"] == "PASS" and res["mtu"] == 1500 and res["client_hosts"] == 2
     hosts = {h["host"]: h for h in res["hosts"]}
     assert list(hosts) == ["server", "client1", "client2"]

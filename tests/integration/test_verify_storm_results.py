@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from c10kplan.cli.schemas import document_schema
 from c10kplan.reactor.launch import ServerProcess
 
 ROOT = Path(__file__).parents[2]
@@ -64,6 +65,8 @@ def test_the_server_measured_over_the_storms_window(server, tmp_path):
             watcher.wait()
     assert watcher.returncode == 0, err.decode()
     res = json.loads(out)
+    jsonschema = pytest.importorskip("jsonschema", reason="validates the document; a test extra")
+    jsonschema.validate(res, document_schema("verify-storm-results"))
     assert res["verdict"] == "PASS" and res["fleet"]["hosts"] == 2
     assert sorted(res["files"]) == ["storm-load1.json", "storm-load2.json"]  # the parts, merged again
     rows = {c["figure"]: c for c in res["comparisons"]}
