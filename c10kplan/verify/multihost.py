@@ -264,11 +264,11 @@ def run_multihost(opts: VerifyOptions, *, on_event: Callable[[dict], None] | Non
     procfs = procfs or ProcFS()
     k = opts.client_hosts or 0
     parts = shares(opts.connections, k)
-    given = [n for n in (opts.workers, opts.storm_processes) if n != "auto"]
-    # the reaper, one setup run at a time, serve and K storms (auto counts count 1 here)
-    check_processes(2 + 1 + k + (opts.workers if opts.workers != "auto" else 1)
-                    + k * (opts.storm_processes if opts.storm_processes != "auto" else 1),
-                    "verify", f"1 server and {k} client hosts" + (" (as given)" if given else ""))
+    workers = 1 if opts.workers == "auto" else opts.workers  # `auto`: at least 1 (the plan says later)
+    storms = 1 if opts.storm_processes == "auto" else opts.storm_processes
+    # the reaper, one setup run at a time, serve and its workers, K storms and their processes
+    check_processes(3 + workers + k * (1 + storms), "verify",
+                    f"serve with {workers} workers and {k} storms of {storms} processes (at least)")
     with Topology(clients=k, mtu=opts.mtu) as topo, OwnedTempDir("multihost") as work:
         return _run(opts, topo, parts, procfs, work, on_event or (lambda e: None))
 
@@ -284,7 +284,7 @@ def _env() -> dict[str, str]:
 def _run(opts: VerifyOptions, topo, parts: list[int], procfs: ProcFS, work: Path,
          on_event: Callable[[dict], None]) -> MultiHostResult:
     from c10kplan.netns import ip as iplib
-    from c10kplan.netns.topology import PREFIX_LEN, client_addresses
+    from c10kplan.netns.topology import DEVICE, MAX_SOURCES, PREFIX_LEN, client_addresses, client_source_spec
     from c10kplan.planner import plan
     from c10kplan.verify.run import summarize
     from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
@@ -308,11 +308,14 @@ def _run(opts: VerifyOptions, topo, parts: list[int], procfs: ProcFS, work: Path
     # range at most a quarter full); the fleet's plan lists the blocks in host order, so that
     # `--share i/K` hands client i exactly its own (storm/share.py).
     per_client = max(1, *(p.fast_source_addresses for p in client_plans))
+    if per_client > MAX_SOURCES:
+        raise BadInput(f"each client host would need {per_client} source addresses (at most {MAX_SOURCES}):"
+                       " add client hosts")
     blocks = [client_addresses(i, per_client) for i in range(1, len(parts) + 1)]
-    for c, block in zip(topo.clients, blocks):
+    for c, block in zip(topo.clients, blocks):  # the first address is there already (Topology)
         if len(block) > 1:
-            iplib.ip(netns=c.netns, batch=[f"addr add {a}/{PREFIX_LEN} dev eth0" for a in block[1:]])
-    source_plan = ",".join(f"{b[0]}-{b[-1]}" if len(b) > 1 else b[0] for b in blocks)
+            iplib.ip(netns=c.netns, batch=[f"addr add {a}/{PREFIX_LEN} dev {DEVICE}" for a in block[1:]])
+    source_plan = ",".join(client_source_spec(i, per_client) for i in range(1, len(parts) + 1))
 
     server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, host=topo.server.address,
                           prefix=iplib.exec_argv(topo.server.netns, []))
@@ -393,6 +396,7 @@ def _watch(opts: VerifyOptions, topo, kids: ChildSet, server, seen: Seen, procfs
         kids.pump(SAMPLE_EVERY)
         stats = server_stats(server) if time.time() >= start_at else None
         if stats:
+            _held_stats(seen, stats)  # the latest, until the window's end replaces it
             active = stats["total"].get("active", 0)
             on_event({"event": "progress", "index": 0, "established": active,
                       "received": stats["total"].get("bytes_out", 0) // max(1, opts.message_size)})
@@ -410,8 +414,7 @@ def _watch(opts: VerifyOptions, topo, kids: ChildSet, server, seen: Seen, procfs
     seen.client_rss = [rss_bytes(procfs, pids) for pids in seen.client_pids]
     seen.client_fds = [max((open_fds(procfs, p) for p in pids[1:] or pids), default=0) for pids in seen.client_pids]
     if opts.message_rate <= 0 or time.time() >= end_at - 1.0:
-        stats = server_stats(server)
-        _held_stats(seen, stats)
+        _held_stats(seen, server_stats(server))
         return
     t0 = time.monotonic()
     seen.nstat_first = {h.role: iplib.nstat(h.netns) for h in hosts}
@@ -547,7 +550,7 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
     else:
         problems += seen.crashes
     if seen.server_active is None:
-        problems.append("no server stats could be read while the connections were held")
+        problems.append("no server stats could be read during the run")
     calibration_file = None
     if opts.calibrate:
         if kernel and kernel > 0 and storm is not None:
@@ -570,16 +573,13 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
         problems=problems, verdict="FAIL" if problems else "PASS")
 
 
-# A CPU figure goes into --calibrate only from at least this many replies (as on one host: run.py).
-MIN_CALIBRATION_MESSAGES = 10_000
-
-
 def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int,
                        server_us: float | None, client_us: float | None, messages: float, shared: bool) -> str:
     """The measured costs, for `check --calibration FILE`: the server's CPU per message from its
     own namespace's processes (`shared`: plus its share of the kernel time no process was
     charged), the client's the highest of the client hosts'."""
     from c10kplan.planner.calibration import Calibration
+    from c10kplan.verify.run import MIN_CALIBRATION_MESSAGES  # the same floor as on one host
 
     cpu = messages >= MIN_CALIBRATION_MESSAGES
     method = (f"c10kplan verify --client-hosts {opts.client_hosts}: {held} connections over veth at MTU"
