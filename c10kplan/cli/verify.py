@@ -64,14 +64,16 @@ def verify(
     if storm_results is not None:
         from c10kplan.cli.verify_hosts import verify_storm_results
 
-        if target is None or netns or client_hosts is not None or connections is not None:
+        if target is None or netns or client_hosts is not None or connections is not None or metrics or report:
             raise BadInput("--storm-results takes --target HOST:PORT (and --pid, --storm-wait, --p99-max, --json);"
-                           " not --connections, --netns or --client-hosts")
+                           " not --connections, --netns, --client-hosts, --metrics or --report")
         return verify_storm_results(storm_results, target, pid, storm_wait, p99_max, json_out)
     if target is not None or pid is not None:
         raise BadInput("--target and --pid go with --storm-results DIR")
     if connections is None:
         raise BadInput("Missing option '--connections' / '-n'")
+    if client_hosts is not None and (metrics or report):
+        raise BadInput("--metrics and --report do not take a --client-hosts run yet")
 
     if profile and not netns:
         raise BadInput("--profile needs --netns (on the host, apply it first with `c10kplan apply`)")

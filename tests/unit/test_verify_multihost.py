@@ -31,6 +31,7 @@ BAD = [
     (["--client-hosts", "2"], "--client-hosts needs --netns"),
     (["--netns", "--mtu", "9000"], "--mtu needs --client-hosts"),
     (["--netns", "--client-hosts", "3", "-n", "2"], "2 connections over 3 client hosts leave a host none"),
+    (["--netns", "--client-hosts", "2", "--metrics", "/tmp/x.prom"], "do not take a --client-hosts run"),
 ]
 
 
