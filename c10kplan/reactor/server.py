@@ -46,6 +46,7 @@ from typing import Any
 
 from c10kplan.counts import errno_name
 from c10kplan.processes import read_wake_bytes
+from c10kplan.reactor.admission import SharedActive
 from c10kplan.reactor.backends import (
     EVENT_ERROR,
     EVENT_READ,
@@ -146,7 +147,7 @@ class Reactor:
         protocol: str | Protocol = "echo",
         *,
         max_connections: int | None = None,
-        shared_active: memoryview | None = None,
+        shared_active: SharedActive | None = None,
         slot: int = 0,
         log: Callable[[dict[str, Any]], None] | None = None,
         on_stats_request: Callable[[Reactor], None] | None = None,
@@ -161,8 +162,7 @@ class Reactor:
         self.max_connections = max_connections
         # Workers of one server publish their active count in one shared array (one slot
         # each) so --max-connections holds for the server total whatever way SO_REUSEPORT
-        # spreads connections; two workers admitting at the same instant can overshoot the
-        # total by at most (workers - 1).
+        # spreads connections (reactor/admission.py: checked and reserved under a lock).
         self._shared = shared_active
         self._slot = slot
         self._log = log or (lambda record: None)
@@ -450,7 +450,7 @@ class Reactor:
             return
         self._live.discard(fd)
         if self._shared is not None:
-            self._shared[self._slot] = len(self._live)
+            self._shared.publish(self._slot, len(self._live))
         self._outq.pop(fd, None)
         self._hold.forget(fd)
         self._again.discard(fd)
@@ -491,7 +491,8 @@ class Reactor:
                     self._pause_accepting()  # kernel memory is short: retrying now would spin
                     return
                 continue  # ECONNABORTED, EPROTO, EPERM (firewall): that peer is gone
-            if cap is not None and (len(live) if shared is None else sum(shared)) >= cap:
+            if cap is not None and not (len(live) < cap if shared is None
+                                        else shared.admit(self._slot, len(live), cap)):
                 self._reject("max-connections")  # counted before the peer sees the close
                 sock.close()
                 continue
@@ -504,6 +505,8 @@ class Reactor:
             except FdTooLarge:
                 self._reject("FD_SETSIZE")  # counted before the peer can see the close
                 os.close(fd)
+                if shared is not None:
+                    shared.publish(self._slot, len(live))  # give back admit()'s reservation
                 continue
             except OSError as exc:
                 # epoll_ctl(ADD): ENOSPC once fs.epoll.max_user_watches is used up, ENOMEM when
@@ -511,12 +514,14 @@ class Reactor:
                 self._count_error(exc.errno)
                 self._reject(errno_name(exc.errno))
                 os.close(fd)
+                if shared is not None:
+                    shared.publish(self._slot, len(live))  # give back admit()'s reservation
                 self._pause_accepting()
                 return
             live.add(fd)
             self.accepted += 1
             if shared is not None:
-                shared[self._slot] = len(live)
+                shared.publish(self._slot, len(live))
         if self.edge:
             self._again.add(lsock.fileno())  # batch used up: there may be more, and no new edge
 

@@ -24,7 +24,6 @@ Facts this module relies on (Linux):
 
 from __future__ import annotations
 
-import mmap
 import os
 import signal
 import socket
@@ -47,6 +46,7 @@ from c10kplan.processes import (
     read_wake_bytes,
     wake_on_signals,
 )
+from c10kplan.reactor.admission import SharedActive
 from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
@@ -61,7 +61,7 @@ class WorkerDied(NotReady):
 
 
 # ===================================================================== worker side
-def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | None, reporter: Reporter) -> int:
+def _worker_main(cfg: ServeConfig, index: int, port: int, shared: SharedActive | None, reporter: Reporter) -> int:
     """A worker's life. Stats and log events are sent nonblocking (dropped if the pipe is full:
     a stalled supervisor never stalls the loop); ready, final and error wait for room."""
     from c10kplan.reactor.backends import make_backend
@@ -96,7 +96,7 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: memoryview | N
     return 0
 
 
-def _worker_body(cfg: ServeConfig, index: int, port: int, shared: memoryview | None,
+def _worker_body(cfg: ServeConfig, index: int, port: int, shared: SharedActive | None,
                  cleanup: Callable[[], None], reporter: Reporter, control: int | None) -> int:
     cleanup()  # the supervisor's reservation socket is not the worker's to keep
     return _worker_main(cfg, index, port, shared, reporter)
@@ -126,8 +126,7 @@ class Supervisor:
         self.err = err
         self.kids = ChildSet(workers, on_report=self._on_report, on_exit=self._on_exit)
         self.workers: list[_WorkerState] = []
-        self._shared_map: mmap.mmap | None = None
-        self._shared: memoryview | None = None  # per-worker active counts (--max-connections)
+        self._shared: SharedActive | None = None  # per-worker active counts (--max-connections)
         self.listening = False
         self.stopping = False
         self.pending: set[int] = set()  # workers asked for stats that have not answered
@@ -139,12 +138,11 @@ class Supervisor:
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:
-        # One int64 slot per worker in an anonymous MAP_SHARED mapping, inherited by fork:
-        # each worker writes its own active count, reads the sum to enforce the total cap.
+        # One slot per worker, inherited by fork: each worker publishes its own active count
+        # and admits against the sum (reactor/admission.py).
         shared = None
         if self.cfg.max_connections is not None and self.n > 1:
-            self._shared_map = mmap.mmap(-1, 8 * self.n)
-            shared = self._shared = memoryview(self._shared_map).cast("q")
+            shared = self._shared = SharedActive(self.n)
         for i in range(self.n):
             body = partial(_worker_body, self.cfg, i, self.port, shared, self._close_reservation)
             child = self.kids.fork(body, pdeathsig=signal.SIGTERM, stamp={"worker": i})
@@ -228,7 +226,7 @@ class Supervisor:
     def _on_exit(self, child: Child) -> None:
         h = self.workers[child.index]
         if self._shared is not None:
-            self._shared[h.index] = 0  # its connections died with it: free its share
+            self._shared.publish(h.index, 0)  # its connections died with it: free its share
         if not h.expected_exit:  # no final report: what it held is gone with it
             st = h.stats
             h.stats = st.model_copy(update={"active": 0, "closed": st.closed + st.active,
