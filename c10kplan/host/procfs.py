@@ -54,6 +54,13 @@ class ProcFS:
         except (OSError, ValueError):
             return []
 
+    def readlink(self, relpath: str) -> str | None:
+        """Where a symlink points (`socket:[INODE]` for a socket fd), or None."""
+        try:
+            return os.readlink(self.path(relpath))
+        except (OSError, ValueError):
+            return None
+
     def read_sysctl(self, key: str) -> str | None:
         text = self.read(sysctl_relpath(key))
         return None if text is None else text.strip()
