@@ -47,12 +47,22 @@ def verify(
     mtu: Annotated[int, option("--mtu", metavar="BYTES", help="MTU of the links between them (with --client-hosts).")] = 1500,
     storm_results: Annotated[Optional[str], option("--storm-results", metavar="DIR", default_shown=False,
                                                    help="Compare the ansible-storm playbook's results in DIR with the plan and --pid.")] = None,
-    target: Annotated[Optional[str], option("--target", metavar="HOST:PORT", default_shown=False,
-                                            help="The server the storms ran against (with --storm-results).")] = None,
-    pid: Annotated[Optional[int], option("--pid", metavar="PID", default_shown=False,
-                                         help="Measure that server process (and its children) through /proc.")] = None,
+    target: Annotated[Optional[str], option(
+        "--target", metavar="HOST:PORT", default_shown=False,
+        help="Storm the user's own server there instead of the bundled one (also http:// or ws:// URLs);"
+             " with --storm-results: the server the storms ran against.")] = None,
+    pid: Annotated[Optional[list[int]], option(
+        "--pid", metavar="PID", default_shown=False,
+        help="With --target: the server's processes on this host, measured through /proc with their children"
+             " (repeatable; one with --storm-results).")] = None,
     storm_wait: Annotated[float, option("--storm-wait", metavar="S",
                                         help="Wait up to S s for the results, sampling --pid meanwhile.")] = 0.0,
+    protocol: Annotated[Optional[str], option(
+        "--protocol", metavar="NAME", default_shown=False,
+        help="echo, http or websocket: what serve and storm speak (default: a --target URL's scheme, else echo).")] = None,
+    host_facts: Annotated[Optional[str], option(
+        "--host-facts", metavar="FILE", default_shown=False,
+        help="--target on another host: plan the server with this `c10kplan snapshot` of it.")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
@@ -64,12 +74,13 @@ def verify(
     if storm_results is not None:
         from c10kplan.cli.verify_hosts import verify_storm_results
 
-        if target is None or netns or client_hosts is not None or connections is not None or metrics or report:
+        if (target is None or netns or client_hosts is not None or connections is not None or metrics or report
+                or protocol is not None or host_facts is not None):
             raise BadInput("--storm-results takes --target HOST:PORT (and --pid, --storm-wait, --p99-max, --json);"
-                           " not --connections, --netns, --client-hosts, --metrics or --report")
-        return verify_storm_results(storm_results, target, pid, storm_wait, p99_max, json_out)
-    if target is not None or pid is not None:
-        raise BadInput("--target and --pid go with --storm-results DIR")
+                           " not --connections, --netns, --client-hosts, --metrics, --report, --protocol or --host-facts")
+        if pid is not None and len(pid) > 1:
+            raise BadInput("--storm-results measures one --pid (its children are measured too)")
+        return verify_storm_results(storm_results, target, pid[0] if pid else None, storm_wait, p99_max, json_out)
     if connections is None:
         raise BadInput("Missing option '--connections' / '-n'")
     if client_hosts is not None and (metrics or report):
@@ -87,6 +98,7 @@ def verify(
         connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
         storm_processes=storm_processes, profile=profile, netns=netns,
         p99_max_ms=p99_max, calibrate=calibrate, force=force, client_hosts=client_hosts, mtu=mtu,
+        protocol=protocol, target=target, pids=tuple(pid or ()), host_facts=host_facts,
     )
     try:
         result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
@@ -108,13 +120,16 @@ def _print_verify(res) -> None:
 
         return print_multihost(res)
     p = res.plan
-    render.line(
-        f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each; "
-        f"{res.server_workers} server workers, {res.storm_processes} storm processes, "
-        f"{res.storm.source_addresses} source addresses"
-        + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
-           if res.netns else "")
-    )
+    if res.target is not None:
+        _print_target_line(res)
+    else:
+        render.line(
+            f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each"
+            f" ({res.protocol}); {res.server_workers} server workers, {res.storm_processes} storm processes, "
+            f"{res.storm.source_addresses} source addresses"
+            + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
+               if res.netns else "")
+        )
     if res.forced:
         render.line("plan FAILED and --force was given: " + "; ".join(p.failing))
     render.line()
@@ -129,9 +144,21 @@ def _print_verify(res) -> None:
     render.line("host: " + _host_line(res))
     if res.calibration_file:
         render.line(f"calibration written to {res.calibration_file}")
-    render.line(f"server: {res.server_active} active, errors: "
-                + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
+    if res.target is None:
+        render.line(f"server: {res.server_active} active, errors: "
+                    + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
+
+
+def _print_target_line(res) -> None:
+    t = res.target
+    server = (f"server PIDs {', '.join(map(str, t.pids))} ({res.server_workers} processes with their children)"
+              if t.pids else "server processes not measured (no --pid)")
+    render.line(
+        f"verify --target {t.address}: {res.connections:,} connections for {res.duration:g} s at"
+        f" {res.message_rate:g} msg/s each ({res.protocol}); {server}; {res.storm_processes} storm processes,"
+        f" {res.storm.source_addresses} source addresses; server planned with the facts of {t.host_facts}"
+    )
 
 
 def _host_line(res) -> str:

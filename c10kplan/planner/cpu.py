@@ -49,6 +49,24 @@ from c10kplan.planner.target import Target
 SERVER_US_PER_MESSAGE = 26.5
 CLIENT_US_PER_MESSAGE = 28.6
 
+# The same, per protocol: (server us, storm us) per message, where a message is an HTTP/1.1
+# keep-alive request of 64 B answered by `serve --protocol http` (a 2 B body, ~80 B of headers;
+# h11 parses on the storm side), or a 64 B masked WebSocket text frame echoed by `serve
+# --protocol websocket` (RFC 6455 codec both sides). Measured as the echo figures, by
+# `python scripts/bench_verify_protocols.py --measure-cpu` (verify --protocol P --connections
+# 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s) on the same 2-core VM
+# shared with other jobs; the figures and runs are in that script's docstring. A user's own
+# server is priced by these bundled figures until `verify --target --calibrate` measures it.
+HTTP_SERVER_US = 26.5  # MEASURING
+HTTP_CLIENT_US = 28.6
+WS_SERVER_US = 26.5
+WS_CLIENT_US = 28.6
+US_PER_MESSAGE: dict[str, tuple[float, float]] = {
+    "echo": (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE),
+    "http": (HTTP_SERVER_US, HTTP_CLIENT_US),
+    "websocket": (WS_SERVER_US, WS_CLIENT_US),
+}
+
 # Share of the CPUs the target may use before we WARN. The messages arrive on their own clock
 # (open loop), so queueing delay grows sharply as utilisation nears 1: at 70 % the mean wait is
 # about 2.3 service times (M/M/1: rho / (1 - rho)); at 90 % it is 9. Above 100 % the queue grows
@@ -61,7 +79,7 @@ CONSTANT_SOURCE = "constant (measured, see planner/cpu.py)"
 class CpuBudget(BaseModel):
     model_config = RECORD_CONFIG
 
-    messages_per_s: float  # connections x message_rate (one message = one echo round trip)
+    messages_per_s: float  # connections x message_rate (one message = one round trip of the protocol)
     server_us_per_message: float  # constant or calibration
     client_us_per_message: float
     cost_source: str  # where the two figures come from
@@ -81,8 +99,9 @@ class CpuBudget(BaseModel):
 def cpu_budget(
     facts: HostFacts, target: Target, calibration: Calibration | None = None
 ) -> tuple[CpuBudget, list[Finding]]:
-    server_us, server_src = _cost(calibration, "server_cpu_us_per_message", SERVER_US_PER_MESSAGE)
-    client_us, client_src = _cost(calibration, "client_cpu_us_per_message", CLIENT_US_PER_MESSAGE)
+    server_const, client_const = US_PER_MESSAGE[target.protocol]
+    server_us, server_src = _cost(calibration, "server_cpu_us_per_message", server_const, target.protocol)
+    client_us, client_src = _cost(calibration, "client_cpu_us_per_message", client_const, target.protocol)
     source = (server_src if server_src == client_src
               else f"server: {server_src}; client: {client_src}")
     messages = target.connections * target.message_rate
@@ -121,10 +140,10 @@ def cpu_budget(
     return budget, [_finding(target, budget)]
 
 
-def _cost(calibration: Calibration | None, field: str, constant: float) -> tuple[float, str]:
+def _cost(calibration: Calibration | None, field: str, constant: float, protocol: str) -> tuple[float, str]:
     measured = getattr(calibration, field, None)
     if measured is None:
-        return constant, CONSTANT_SOURCE
+        return constant, CONSTANT_SOURCE if protocol == "echo" else f"{CONSTANT_SOURCE[:-1]}, {protocol})"
     return measured, calibration_source(calibration)  # type: ignore[arg-type]
 
 

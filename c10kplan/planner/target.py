@@ -11,6 +11,9 @@ Role = Literal["server", "client", "both"]
 # runs; their measured costs in planner/memory.py), "custom" = the user's own server / client
 # (`app_buffer` bytes per socket, no per-process figure).
 Workload = Literal["bundled", "custom"]
+# What one message is (planner/cpu.py prices each): an echo round trip of raw bytes, an HTTP/1.1
+# keep-alive request and its response, or a WebSocket frame echoed back.
+Protocol = Literal["echo", "http", "websocket"]
 
 # Defaults, with the reasons shown in docs/check.md:
 # - bandwidth_per_conn 1000 B/s: the course notes' "1 KB/s per connection" (10,000 conns = 80 Mbit/s).
@@ -46,6 +49,7 @@ class Target(BaseModel):
         None, description="bundled (c10kplan serve + storm) or custom; None = bundled for role both")
     fresh_netns: bool = Field(
         False, description="runs in a fresh network namespace (verify --netns): no netfilter rules there")
+    protocol: Protocol = Field("echo", description="what a message is: its CPU cost (planner/cpu.py)")
 
     @property
     def runs(self) -> Workload:
@@ -77,11 +81,13 @@ class Target(BaseModel):
 
 
 def verify_target(*, connections: int, message_size: int = 64, message_rate: float = 0.0,
-                  connect_rate: float | None = None, fresh_netns: bool = False) -> Target:
+                  connect_rate: float | None = None, fresh_netns: bool = False,
+                  protocol: Protocol = "echo") -> Target:
     """The target `verify` holds, exactly: role both (server and storm on this host), the
     bundled workload (serve workers + storm processes, their measured costs), and with
     --netns a fresh namespace (no netfilter rules: conntrack tracks nothing there).
     `connect_rate` None or 0 = the storm's unpaced ramp (the default rate is planned)."""
     extra = {"connect_rate": connect_rate} if connect_rate else {}
     return Target(connections=connections, role="both", message_size=message_size,
-                  message_rate=message_rate, workload="bundled", fresh_netns=fresh_netns, **extra)
+                  message_rate=message_rate, workload="bundled", fresh_netns=fresh_netns,
+                  protocol=protocol, **extra)

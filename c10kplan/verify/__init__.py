@@ -9,6 +9,8 @@
     compare.py  measured vs planned rows, and the verdict (pure)
     multihost.py  --client-hosts K: a server namespace and K client namespaces, each side alone
     storm_results.py  --storm-results DIR: a fleet's merged storms against the plan and /proc/PID
+    own_server.py  run_against: --target, the user's server instead of the bundled one
+    target.py   the user's server measured through ProcFS, and who listens where
 
 run_verify (below) picks one of the two and checks what needs no process first.
 """
@@ -45,6 +47,11 @@ def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
         from c10kplan.verify.multihost import run_multihost
 
         return run_multihost(opts, on_event=on_event)  # type: ignore[return-value]
+    if opts.target is not None:
+        from c10kplan.verify.own_server import check_target_request, run_against
+
+        check_target_request(opts)
+        return run_against(opts, procfs, on_event)
     check_process_request(opts)
     if opts.netns:
         from c10kplan.verify.netns import run_in_netns

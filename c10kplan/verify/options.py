@@ -30,8 +30,31 @@ class VerifyOptions(BaseModel):
     settle: float = Field(0.5, ge=0, description="seconds into the hold before the host is measured")
     client_hosts: int | None = Field(None, description="--netns only: K client namespaces (verify/multihost.py)")
     mtu: int = Field(1500, description="MTU of the namespaces' links, with client_hosts")
+    protocol: Literal["echo", "http", "websocket"] = "echo"
+    # --target: the user's own server instead of the bundled one (verify/own_server.py)
+    target: str | None = Field(None, description="HOST:PORT (or http:// / ws:// URL) of the user's server")
+    pids: tuple[int, ...] = Field((), description="the server's processes on this host (children measured too)")
+    host_facts: str | None = Field(None, description="a `c10kplan snapshot` of the server's host")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_from_scheme(cls, data):
+        """No --protocol: a --target URL's scheme says it (http://, ws://), else echo."""
+        if isinstance(data, dict) and data.get("protocol") is None:
+            target = str(data.get("target") or "")
+            implied = "http" if target.startswith("http://") else "websocket" if target.startswith("ws://") else "echo"
+            data = {**data, "protocol": implied}
+        return data
 
     @model_validator(mode="after")
     def _edge_needs_epoll(self) -> "VerifyOptions":
         check_trigger(self.backend, self.trigger)
+        if self.target is None and (self.pids or self.host_facts):
+            raise ValueError("--pid and --host-facts need --target HOST:PORT")
+        if self.target is not None and self.netns:
+            raise ValueError("--target is a server outside any namespace verify makes: drop --netns")
+        if self.target is not None and self.profile:
+            raise ValueError("--profile needs the bundled server in --netns, not --target")
+        if any(pid < 1 for pid in self.pids):
+            raise ValueError("--pid must be a process ID (1 or more)")
         return self

@@ -10,6 +10,7 @@ from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison
 from c10kplan.verify.measure import CpuUse, HostSample
 from c10kplan.verify.ramp import RampSample
+from c10kplan.verify.target import ServerMeasurement
 
 
 class PlanSummary(BaseModel):
@@ -31,6 +32,21 @@ class PlanSummary(BaseModel):
     cores: int | None
     failing: list[str]
     findings: list[Finding] = []  # the plan's whole findings table (check's), PASS rows included
+
+
+class TargetRun(BaseModel):
+    """What `verify --target` saw of the user's server: its address, its processes (when --pid
+    was given) at the two samples and between them, and where its host facts came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str  # HOST:PORT stormed
+    pids: list[int]  # as given
+    same_host: bool  # --pid given: the server's processes and host are measured here
+    host_facts: str  # "this host" or the --host-facts file
+    before: ServerMeasurement | None = None  # right before the storm
+    during: ServerMeasurement | None = None  # `settle` s into the hold: RSS and fds growth from before
+    end: ServerMeasurement | None = None  # at the end of the hold: CPU from during
 
 
 class VerifyResult(BaseModel):
@@ -59,3 +75,6 @@ class VerifyResult(BaseModel):
     problems: list[str]
     verdict: str  # PASS | FAIL
     ramp: list[RampSample] = []  # the storm's counters over the ramp, with Slab at each tenth
+    protocol: str = "echo"
+    # verify --target: the user's server (verify/own_server.py); None for the bundled one
+    target: TargetRun | None = None

@@ -49,7 +49,7 @@ def make_plan(opts: VerifyOptions, procfs: ProcFS) -> Plan:
 
     extra = {"connect_rate": opts.connect_rate} if opts.connect_rate > 0 else {}
     target = Target(connections=opts.connections, role="both", message_size=opts.message_size,
-                    message_rate=opts.message_rate, **extra)
+                    message_rate=opts.message_rate, protocol=opts.protocol, **extra)
     return plan(collect_facts(procfs, pid=None), target)
 
 
@@ -202,7 +202,7 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
     needed = summary.fast_source_addresses
     sources = loopback_addresses(needed) if needed > 1 else ()
 
-    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger)
+    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, protocol=opts.protocol)
     try:
         idle = server_stats(server)
         pids = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
@@ -214,7 +214,7 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
             host=server.host, port=server.port, connections=opts.connections,
             connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
             message_size=opts.message_size, message_rate=opts.message_rate,
-            duration=opts.duration, protocol="echo",
+            duration=opts.duration, protocol=opts.protocol,
         )
         ramp = RampRecorder(opts.connections, procfs, on_event)
         storm = _storm(cfg, _Watch(seen, opts, server, procfs), ramp)
@@ -295,6 +295,7 @@ def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
         storm=storm, cpu=cpu, comparisons=_comparisons(setup, seen, storm, cpu),
         calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
         ramp=seen.ramp,
+        protocol=opts.protocol,
     )
 
 
@@ -305,14 +306,15 @@ MIN_CALIBRATION_TICKS = 100
 
 
 def _write_calibration(opts: VerifyOptions, kernel: float, user: float | None, held: int,
-                       cpu: CpuUse | None) -> str:
+                      cpu: CpuUse | None, method: str | None = None) -> str:
+    """Write opts.calibrate; `method` says what was measured (default: the bundled run's)."""
     from c10kplan.planner.calibration import Calibration
 
     cpu_measured = (cpu is not None and cpu.messages >= MIN_CALIBRATION_MESSAGES
                     and cpu.process_ticks >= MIN_CALIBRATION_TICKS)
-    method = f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket"
+    method = method or f"c10kplan verify: {held} loopback connections held, Slab and RSS deltas per socket"
     if cpu_measured:
-        method += f"; CPU over {cpu.messages:,} echo round trips at {opts.message_rate:g} msg/s each"
+        method += f"; CPU over {cpu.messages:,} {opts.protocol} round trips at {opts.message_rate:g} msg/s each"
 
     cal = Calibration(
         kernel_bytes_per_socket=max(1, round(kernel)),

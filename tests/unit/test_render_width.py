@@ -143,7 +143,7 @@ def test_verify_result_fits_80_columns(term, monkeypatch, capsys):
         netns=True, profile="c100k", forced=False, plan=SimpleNamespace(failing=[]),
         storm=_storm(), before=sample, during=sample, server_rss_bytes=1536 << 20,
         storm_rss_bytes=900 << 20, calibration_file=None, server_active=100000,
-        server_errors={"ECONNRESET": 2}, verdict="PASS", problems=[],
+        server_errors={"ECONNRESET": 2}, verdict="PASS", problems=[], target=None, protocol="echo",
         comparisons=[
             row("connections held", "connections", 100000, 100000,
                 "storm: connections still open at the end of the hold", tolerance=0.0),
