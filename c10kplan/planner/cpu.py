@@ -52,15 +52,20 @@ CLIENT_US_PER_MESSAGE = 28.6
 # The same, per protocol: (server us, storm us) per message, where a message is an HTTP/1.1
 # keep-alive request of 64 B answered by `serve --protocol http` (a 2 B body, ~80 B of headers;
 # h11 parses on the storm side), or a 64 B masked WebSocket text frame echoed by `serve
-# --protocol websocket` (RFC 6455 codec both sides). Measured as the echo figures, by
-# `python scripts/bench_verify_protocols.py --measure-cpu` (verify --protocol P --connections
-# 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s) on the same 2-core VM
-# shared with other jobs; the figures and runs are in that script's docstring. A user's own
-# server is priced by these bundled figures until `verify --target --calibrate` measures it.
-HTTP_SERVER_US = 26.5  # MEASURING
-HTTP_CLIENT_US = 28.6
-WS_SERVER_US = 26.5
-WS_CLIENT_US = 28.6
+# --protocol websocket` (RFC 6455 codec both sides). A message is the same TCP round trip as an
+# echo one (three segments, a few dozen bytes more), so the kernel's share is echo's; what the
+# protocol adds is user-space work, measured as the processes' own utime + stime per message
+# over echo's in one session: `python scripts/bench_verify_protocols.py --measure-cpu` (verify
+# --protocol P --connections 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s,
+# 2-core VM with other jobs at load 3-4; 2026-12-01). Own us per message, server / storm: echo
+# 8.7 / 13.5, http 15.2 / 52.3, websocket 13.7 / 18.1. So http = echo + 6.5 / + 38.8 us and
+# websocket = echo + 5.0 / + 4.6 us (h11's response parsing is most of the http storm's cost).
+# A user's own server is priced by the bundled server's figure of its protocol until `verify
+# --target --pid --calibrate` measures it.
+HTTP_SERVER_US = round(SERVER_US_PER_MESSAGE + 6.5, 1)
+HTTP_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 38.8, 1)
+WS_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.0, 1)
+WS_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 4.6, 1)
 US_PER_MESSAGE: dict[str, tuple[float, float]] = {
     "echo": (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE),
     "http": (HTTP_SERVER_US, HTTP_CLIENT_US),

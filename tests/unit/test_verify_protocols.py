@@ -1,0 +1,97 @@
+"""verify --protocol and --target, the parts that need no process: the planner's price of a
+message by protocol, the options' rules, and how the two plans of --target become one summary."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from c10kplan.errors import BadInput
+from c10kplan.host.inspect import HostFacts
+from c10kplan.host.procfs import ProcFS
+from c10kplan.planner import Calibration, Target, plan
+from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, SERVER_US_PER_MESSAGE, US_PER_MESSAGE
+from c10kplan.verify.options import VerifyOptions
+from c10kplan.verify.own_server import _most_fds, check_target_request, is_loopback, merged_summary
+
+
+def _cpu(protocol: str, role: str = "both", calibration: Calibration | None = None):
+    return plan(HostFacts(cpu_count=2), Target(connections=10_000, role=role, message_rate=1.0,
+                                               protocol=protocol), calibration).cpu
+
+
+def test_each_protocol_is_priced_by_its_own_constants():
+    assert US_PER_MESSAGE["echo"] == (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE)
+    for protocol in ("http", "websocket"):
+        server, client = US_PER_MESSAGE[protocol]
+        cpu = _cpu(protocol)
+        assert (cpu.server_us_per_message, cpu.client_us_per_message) == (server, client)
+        assert cpu.required_cores == pytest.approx(10_000 * (server + client) / 1e6)
+        assert cpu.cost_source.endswith(f", {protocol})")
+        # both cost more than an echo of the same bytes: the protocol adds user-space work
+        assert server > SERVER_US_PER_MESSAGE and client > CLIENT_US_PER_MESSAGE
+    assert _cpu("echo").cost_source == "constant (measured, see planner/cpu.py)"
+
+
+def test_a_calibration_overrides_any_protocol():
+    cal = Calibration(kernel_bytes_per_socket=4000, connections=100, measured_at="2026-12-01T00:00:00+00:00",
+                      method="test", server_cpu_us_per_message=77.0)
+    cpu = _cpu("websocket", role="server", calibration=cal)
+    assert cpu.server_us_per_message == 77.0 and cpu.cost_source.startswith("server: calibration: test")
+
+
+def test_protocol_follows_the_target_scheme_when_not_given():
+    assert VerifyOptions(connections=1).protocol == "echo"
+    assert VerifyOptions(connections=1, target="ws://127.0.0.1:9/").protocol == "websocket"
+    assert VerifyOptions(connections=1, target="http://127.0.0.1:9/x").protocol == "http"
+    assert VerifyOptions(connections=1, target="127.0.0.1:9", protocol="http").protocol == "http"
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"pids": (5,)}, "--pid and --host-facts need --target"),
+    ({"host_facts": "x.json"}, "--pid and --host-facts need --target"),
+    ({"target": "127.0.0.1:9", "netns": True}, "drop --netns"),
+    ({"target": "127.0.0.1:9", "profile": "c10k"}, "--profile needs the bundled server"),
+    ({"target": "127.0.0.1:9", "pids": (0,)}, "--pid must be a process ID"),
+    ({"protocol": "gopher"}, "protocol"),
+])
+def test_options_that_do_not_go_together(kw, message):
+    with pytest.raises(ValidationError, match=message):
+        VerifyOptions(connections=1, **kw)
+
+
+def test_calibrate_a_target_needs_its_pids(tmp_path):
+    with pytest.raises(BadInput, match="^--calibrate with --target needs --pid"):
+        check_target_request(VerifyOptions(connections=1, target="127.0.0.1:9", calibrate=str(tmp_path / "c.json")))
+    check_target_request(VerifyOptions(connections=1, target="127.0.0.1:9", pids=(4,), calibrate="c.json"))
+
+
+def test_loopback_targets():
+    assert is_loopback("127.0.0.5") and is_loopback("::1")
+    assert not is_loopback("198.18.0.1") and not is_loopback("example.org")
+
+
+def test_the_server_facts_come_from_the_process_allowed_most_fds(tmp_path):
+    for pid, soft in ((10, 1024), (11, 19000), (12, 4096)):
+        d = tmp_path / "proc" / str(pid)
+        d.mkdir(parents=True)
+        (d / "limits").write_text("Limit                     Soft Limit           Hard Limit           Units\n"
+                                  f"Max open files            {soft}                20000                files\n")
+    assert _most_fds(ProcFS(tmp_path), [10, 11, 12]) == 11
+    assert _most_fds(ProcFS(tmp_path), [99]) == 99  # unreadable limits: the first one
+
+
+def test_one_summary_of_the_two_plans():
+    facts = HostFacts(cpu_count=2, mem_available_bytes=8 << 30)
+    common = dict(connections=1000, message_rate=1.0, protocol="http")
+    client = plan(facts, Target(role="client", workload="bundled", **common))
+    server = plan(facts, Target(role="server", workload="custom", **common))
+    here = merged_summary(client, server, same_host=True)
+    away = merged_summary(client, server, same_host=False)
+    assert here.client_processes == client.client_processes and here.server_processes == server.server_processes
+    assert here.user_bytes_per_connection == server.memory.user_bytes_per_connection == 8192
+    assert here.server_us_per_message == US_PER_MESSAGE["http"][0]
+    assert here.client_us_per_message == US_PER_MESSAGE["http"][1]
+    assert here.sockets == 2000 and away.sockets == 1000
+    assert here.required_cores == pytest.approx(client.cpu.required_cores + server.cpu.required_cores, abs=1e-3)
+    assert away.required_cores == pytest.approx(client.cpu.required_cores, abs=1e-3)
