@@ -95,3 +95,36 @@ def test_one_summary_of_the_two_plans():
     assert here.sockets == 2000 and away.sockets == 1000
     assert here.required_cores == pytest.approx(client.cpu.required_cores + server.cpu.required_cores, abs=1e-3)
     assert away.required_cores == pytest.approx(client.cpu.required_cores, abs=1e-3)
+
+
+# -- the http wire's replay of a response h11 parsed whole before ------------------------------
+def test_http_wire_replays_an_identical_response_and_parses_anything_else(monkeypatch):
+    from c10kplan.storm.protocols import make_wire
+    from tests.unit.test_protocols_units import _cfg, _Conn, _Storm
+
+    wire = make_wire(_cfg(protocol="http"))
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    storm, a, b = _Storm(), _Conn(), _Conn()
+    for conn in (a, b):
+        conn.state = "open"
+        conn.pending.extend([(0, 0)] * 5)
+    wire.received(storm, a, memoryview(ok), 1.0)  # parsed by h11, remembered
+    parsed = []
+    real = wire._parser
+    monkeypatch.setattr(wire, "_parser", lambda: parsed.append(1) or real())
+    wire.received(storm, b, memoryview(ok), 1.0)  # the same bytes: no parser
+    assert parsed == [] and storm.replies == [True, True] and storm.statuses == [200, 200]
+    wire.received(storm, a, memoryview(missing), 1.0)  # other bytes: parsed, and now the known one
+    assert parsed == [1] and storm.replies[-1] is False and storm.statuses[-1] == 404
+    wire.received(storm, b, memoryview(missing), 1.0)
+    assert parsed == [1] and storm.statuses[-1] == 404
+    # two responses in one read are two replies, and never remembered as one
+    wire.received(storm, a, memoryview(ok + ok), 1.0)
+    wire.received(storm, b, memoryview(ok + ok), 1.0)
+    assert len(parsed) == 1 + 2 + 2 and storm.replies[-4:] == [True] * 4  # a parser per response
+    # a response that closes is never replayed: each one drops its connection
+    close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    wire.received(storm, a, memoryview(close), 1.0)
+    wire.received(storm, b, memoryview(close), 1.0)
+    assert storm.dropped == ["HTTP 200 + close", "HTTP 200 + close"] and len(parsed) == 5 + 2
