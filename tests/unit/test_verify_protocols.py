@@ -128,3 +128,37 @@ def test_http_wire_replays_an_identical_response_and_parses_anything_else(monkey
     wire.received(storm, a, memoryview(close), 1.0)
     wire.received(storm, b, memoryview(close), 1.0)
     assert storm.dropped == ["HTTP 200 + close", "HTTP 200 + close"] and len(parsed) == 5 + 2
+
+
+def test_the_target_report_names_the_server_and_fits_80_columns(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from c10kplan.cli.verify import _print_verify
+    from c10kplan.verify.compare import row
+    from c10kplan.verify.measure import HostSample
+    from c10kplan.verify.result import TargetRun
+    from c10kplan.verify.target import ServerMeasurement
+    from tests.unit.test_render_width import _storm
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    sample = HostSample(mem_available_bytes=20 << 30, slab_bytes=1 << 30, tcp_inuse=20007, tcp_mem_pages=5123,
+                        sockets_used=20020)
+    m = ServerMeasurement(at=1.0, pids=[700, 701], rss_bytes=90 << 20, fds=10030, threads=2, cpu_ticks=4000)
+    run = TargetRun(address="127.0.0.1:8080", pids=[700], same_host=True, host_facts="this host (PID 701's limits)",
+                    before=m, during=m, end=m)
+    res = SimpleNamespace(
+        connections=10000, duration=20.0, message_rate=0.5, server_workers=2, storm_processes=1, netns=False,
+        profile=None, forced=False, plan=SimpleNamespace(failing=[]), storm=_storm(), before=sample, during=sample,
+        server_rss_bytes=90 << 20, storm_rss_bytes=40 << 20, calibration_file="/tmp/nginx.json", server_active=None,
+        server_errors={}, verdict="PASS", problems=[], target=run, protocol="http",
+        comparisons=[row("server fds per connection", "fds", 1.0, 1, "open fds growth of the server's processes"
+                         " (/proc/PID/fd) / connections held")])
+    _print_verify(res)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    text = " ".join(" ".join(lines).split())
+    assert text.startswith("verify --target 127.0.0.1:8080: 10,000 connections for 20 s at 0.5 msg/s each (http);"
+                           " server PIDs 700 (2 processes with their children)")
+    assert "server planned with the facts of this host (PID 701's limits)" in text
+    assert "server: None active" not in text and "verdict: PASS" in text
