@@ -24,9 +24,10 @@ Sample output (2 cores, kernel 6.18, other helpers' jobs on the same CPUs, 2026-
 
 Reading it: "measured" CPU is the host's busy time over the hold (softirq included) shared out
 by the processes' own time, as verify reports it; with other jobs on the host it also carries
-their time, "own" leaves out softirq work the processes were not charged for. planner/cpu.py
-prices http and websocket by the echo constants times the ratio of their "own" figures to
-echo's in the same --measure-cpu session (the same host load for all three).
+their time, "own" leaves out softirq work the processes were not charged for. A message of
+each protocol is the same TCP round trip, so planner/cpu.py prices http and websocket as the
+echo constants plus what their "own" figures are over echo's in the same --measure-cpu session
+(the same host load for all three).
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ def measure_cpu(extra: list[str]) -> int:
 
         for p in ("http", "websocket"):
             if p in docs:
-                ratio = (docs[p][0] / docs["echo"][0], docs[p][1] / docs["echo"][1])
-                print(f"{p}: own CPU / echo's: server {ratio[0]:.2f}, storm {ratio[1]:.2f} -> constants"
-                      f" server {SERVER_US_PER_MESSAGE * ratio[0]:.1f} us, storm {CLIENT_US_PER_MESSAGE * ratio[1]:.1f} us")
+                more = (docs[p][0] - docs["echo"][0], docs[p][1] - docs["echo"][1])
+                print(f"{p}: own CPU over echo's: server {more[0]:+.1f} us, storm {more[1]:+.1f} us -> prices"
+                      f" server {SERVER_US_PER_MESSAGE + more[0]:.1f} us, storm {CLIENT_US_PER_MESSAGE + more[1]:.1f} us")
     return max(codes)
 
 

@@ -57,15 +57,16 @@ CLIENT_US_PER_MESSAGE = 28.6
 # protocol adds is user-space work, measured as the processes' own utime + stime per message
 # over echo's in one session: `python scripts/bench_verify_protocols.py --measure-cpu` (verify
 # --protocol P --connections 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s,
-# 2-core VM with other jobs at load 3-4; 2026-12-01). Own us per message, server / storm: echo
-# 8.7 / 13.5, http 15.2 / 52.3, websocket 13.7 / 18.1. So http = echo + 6.5 / + 38.8 us and
-# websocket = echo + 5.0 / + 4.6 us (h11's response parsing is most of the http storm's cost).
+# 2-core VM with other jobs at load 5-8; 2026-12-01). Own us per message, server / storm, two
+# sessions: echo 8.7 / 13.5 and 9.6 / 14.5; websocket 13.7 / 18.1 and 14.8 / 19.3: + 5.1 / + 4.7
+# (the means); http (the storm replaying a response it parsed before: storm/protocols/http.py)
+# 15.3 / 16.7: + 5.7 / + 2.2 (before the replay the storm's http cost +38.8: h11 per response).
 # A user's own server is priced by the bundled server's figure of its protocol until `verify
 # --target --pid --calibrate` measures it.
-HTTP_SERVER_US = round(SERVER_US_PER_MESSAGE + 6.5, 1)
-HTTP_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 38.8, 1)
-WS_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.0, 1)
-WS_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 4.6, 1)
+HTTP_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.7, 1)
+HTTP_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 2.2, 1)
+WS_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.1, 1)
+WS_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 4.7, 1)
 US_PER_MESSAGE: dict[str, tuple[float, float]] = {
     "echo": (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE),
     "http": (HTTP_SERVER_US, HTTP_CLIENT_US),
