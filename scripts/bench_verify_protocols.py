@@ -20,7 +20,41 @@ the processes' own utime + stime alone ("own"), host CPUs busy, load averages. O
 
 Sample output (2 cores, kernel 6.18, other helpers' jobs on the same CPUs, 2026-12-01):
 
-    SAMPLE
+    $ python scripts/bench_verify_protocols.py --protocols websocket
+    [websocket] verify --protocol websocket --connections 100000 --message-rate 0.1 --netns --duration 30
+        load before: 3.1 3.6 4.0
+        wall 64.9 s  exit 0  verdict PASS  held 100,000/100,000  server processes 6  storm processes 6  source addresses 15
+        p99 corrected 30.7 ms  raw 20.9 ms  messages 300,000/300,000  connect 26.71 s
+        kernel bytes/socket measured 5,008 planned 4,096 ratio 1.22
+        CPU per message: server 94.1 us (planned 31.5), storm 106.9 us (planned 33.2); own: server 25.5 us, storm 29.0 us; host busy 2.0 of 2 CPUs (planned 0.647); 9,993 messages/s
+        load after: 8.2 5.0 4.5
+    $ python scripts/bench_verify_protocols.py --protocols http
+    [http] verify --protocol http --connections 100000 --message-rate 0.1 --netns --duration 30
+        load before: 9.8 7.1 5.5
+        wall 48.1 s  exit 0  verdict PASS  held 100,000/100,000  server processes 6  storm processes 6  source addresses 15
+        p99 corrected 28.9 ms  raw 17.4 ms  messages 300,000/300,000  connect 11.24 s
+        kernel bytes/socket measured -4,778 planned 4,096 ratio -1.17
+        CPU per message: server 94.4 us (planned 32.2), storm 98.9 us (planned 30.8); own: server 29.4 us, storm 30.8 us; host busy 1.9 of 2 CPUs (planned 0.63); 9,999 messages/s
+        load after: 15.5 9.0 6.2
+    $ python scripts/bench_verify_protocols.py --nginx 10000
+    [nginx 10000] verify --target http://127.0.0.1:60857/ --pid 28219 --connections 10000 --message-rate 0.5 --duration 20
+        load before: 6.5 7.8 6.2
+        wall 22.3 s  exit 0  verdict PASS  held 10,000/10,000  server processes 2  storm processes 1  source addresses 2
+        p99 corrected 6.0 ms  raw 4.5 ms  messages 100,000/100,000  connect 1.04 s
+        kernel bytes/socket measured 4,880 planned 4,096 ratio 1.19
+        CPU per message: server 84.4 us (planned 32.2), storm 155.0 us (planned 30.8); own: server 8.2 us, storm 15.1 us; host busy 1.2 of 2 CPUs (planned 0.315); 5,000 messages/s
+        server user memory per connection: measured 542.7 planned 8192.0
+        server fds per connection: measured 1.0 planned 1.0
+        TCP sockets in use: measured 20,001.0 planned 20000.0
+        load after: 5.0 7.4 6.1
+    $ python scripts/bench_verify_protocols.py --measure-cpu     (its last lines)
+    http: own CPU over echo's: server +5.7 us, storm +2.2 us -> prices server 32.2 us, storm 30.8 us
+    websocket: own CPU over echo's: server +5.2 us, storm +4.8 us -> prices server 31.7 us, storm 33.4 us
+
+The http run's Slab delta is negative: Slab is host-wide, and other jobs (load 10-15) freed
+more slab than the 200,000 sockets took in that window; its first run (before the storm's
+replay of known responses) saw 4,856 B/socket and FAILed on p99 (4.3 s: the storm's h11 cost
+52 us a response then, the CPUs were saturated).
 
 Reading it: "measured" CPU is the host's busy time over the hold (softirq included) shared out
 by the processes' own time, as verify reports it; with other jobs on the host it also carries
