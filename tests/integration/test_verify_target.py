@@ -71,7 +71,8 @@ def test_nginx_master_pid_measures_its_workers(nginx):
 def test_websockets_server_calibrated_then_planned_by_check(ws_echo, tmp_path):
     cal = tmp_path / "ws.json"
     done = _cli("verify", "--target", f"ws://127.0.0.1:{ws_echo.port}/", "--pid", str(ws_echo.proc.pid),
-                "-n", "2000", "--message-rate", "1", "--duration", "4", "--calibrate", str(cal), "--json")
+                "-n", "2000", "--message-rate", "3", "--duration", "6", "--calibrate", str(cal), "--json",
+                "--p99-max", "2000")  # about the costs, not latency: other jobs may load the CPUs
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     doc = json.loads(done.stdout)
     assert doc["verdict"] == "PASS" and doc["calibration_file"] == str(cal)
@@ -81,6 +82,9 @@ def test_websockets_server_calibrated_then_planned_by_check(ws_echo, tmp_path):
     # the websockets library keeps kilobytes of Python objects per connection: the file holds what was measured
     assert written["user_bytes_per_connection"] == round(measured) and written["user_bytes_per_connection"] > 1000
     assert "--target 127.0.0.1:" in written["method"] and "(websocket)" in written["method"]
+    # ~33,000 echoes in the window: enough replies and ticks (100) for a CPU figure (verify/run.py)
+    assert doc["cpu"]["messages"] >= 10_000
+    assert written["server_cpu_us_per_message"] == doc["cpu"]["server_us_per_message"] > 0
 
     planned = _cli("check", "--connections", "10000", "--calibration", str(cal), "--json")
     assert planned.returncode in (0, 1), planned.stderr
@@ -88,6 +92,8 @@ def test_websockets_server_calibrated_then_planned_by_check(ws_echo, tmp_path):
     assert memory["user_bytes_per_connection"] == written["user_bytes_per_connection"]
     assert memory["user_bytes"] == 10000 * written["user_bytes_per_connection"]
     assert memory["user_bytes_source"].startswith("calibration: c10kplan verify --target")
+    cpu = json.loads(planned.stdout)["plan"]["cpu"]
+    assert cpu["server_us_per_message"] == written["server_cpu_us_per_message"]
 
 
 @needs_nginx
