@@ -32,8 +32,9 @@ __all__ = ["VerifyOptions", "run_verify"]
 def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
                on_event: Callable[[dict], None] | None = None,
                on_output: Callable[[str], None] | None = None) -> VerifyResult:
-    """Prove (or disprove) the target. Raises BadInput before anything starts when --calibrate
-    names a file that cannot be written or the processes asked for exceed the host's cap,
+    """Prove (or disprove) the target, with the bundled server or (opts.target) the user's own.
+    Raises BadInput before anything starts when --calibrate names a file that cannot be written,
+    a --pid does not listen on the target, or the processes asked for exceed the host's cap,
     NotReady when the plan fails first. With --netns, lines the namespace side writes to
     stderr go to `on_output`. Heavy imports wait until here: `import c10kplan.verify` stays light."""
     from c10kplan.verify.multihost import check_mtu_alone, check_options
