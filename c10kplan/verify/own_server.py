@@ -201,6 +201,8 @@ def _comparisons(opts: VerifyOptions, summary: PlanSummary, seen: _Seen, storm: 
                 f" ({len(d.pids)} processes) / connections held; planned: the server plan's"),
             row("server fds per connection", "fds", per(d.fds - b.fds, held), 1,
                 "open fds growth of the server's processes (/proc/PID/fd) / connections held"),
+            row("fds of the busiest server process", "fds", d.fds_max, summary.fds_per_process,
+                "max open fds (/proc/PID/fd) over the server's processes; planned: the server plan's"),
             row("server threads", "threads", d.threads, None, "Threads of the server's processes (/proc/PID/status)",
                 tolerance=None),
             row("CPU per message, server", "us", None if cpu is None else cpu.server_us_per_message,

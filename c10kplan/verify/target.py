@@ -46,10 +46,11 @@ class ServerMeasurement(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    at: float  # the clock's time (time.monotonic() by default), seconds
+    at: float  # the clock's time, seconds (time.monotonic() by default; time.time for Unix-time windows)
     pids: list[int]  # alive at the sample: the ones given first, then their descendants
     rss_bytes: int  # sum of VmRSS
     fds: int  # sum of open fds
+    fds_max: int  # open fds of the busiest process (what its nofile limit must hold)
     threads: int  # sum of Threads
     cpu_ticks: int  # sum of utime + stime, clock ticks
 
@@ -99,7 +100,7 @@ def measure_server(pids: Iterable[int], procfs: ProcFS | None = None,
     """Sample the processes `pids` and their descendants: RSS, fds, threads, CPU ticks."""
     procfs = procfs or ProcFS()
     at = clock()
-    rss = fds = threads = ticks = 0
+    rss = fds = fds_max = threads = ticks = 0
     alive = []
     for pid in process_tree(pids, procfs):
         status = procfs.read(f"proc/{pid}/status")
@@ -108,10 +109,13 @@ def measure_server(pids: Iterable[int], procfs: ProcFS | None = None,
             continue  # gone between the walk and the read, or a zombie: holds nothing
         alive.append(pid)
         rss += process_rss_bytes(procfs, pid) or 0
-        fds += open_fds(procfs, pid)
+        mine = open_fds(procfs, pid)
+        fds += mine
+        fds_max = max(fds_max, mine)
         threads += int(parse_status(status).get("Threads", "1") or 1)
         ticks += stat.utime_ticks + stat.stime_ticks
-    return ServerMeasurement(at=at, pids=alive, rss_bytes=rss, fds=fds, threads=threads, cpu_ticks=ticks)
+    return ServerMeasurement(at=at, pids=alive, rss_bytes=rss, fds=fds, fds_max=fds_max, threads=threads,
+                             cpu_ticks=ticks)
 
 
 class ServerSampler:

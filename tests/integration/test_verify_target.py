@@ -65,6 +65,8 @@ def test_nginx_master_pid_measures_its_workers(nginx):
     assert 0.9 <= rows["server fds per connection"]["measured"] <= 1.1
     assert abs(rows["TCP sockets in use"]["measured"] - 4000) <= 200
     assert rows["server user memory per connection"]["measured"] is not None
+    # the worker holds the connections: its fds are what the server plan sized (2,000 + its reserve)
+    assert 2000 <= rows["fds of the busiest server process"]["measured"] <= rows["fds of the busiest server process"]["planned"]
     assert doc["storm"]["http_status_classes"]["2xx"] >= 2000 + 8000 - 100
 
 

@@ -144,7 +144,7 @@ def test_the_target_report_names_the_server_and_fits_80_columns(monkeypatch, cap
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     sample = HostSample(mem_available_bytes=20 << 30, slab_bytes=1 << 30, tcp_inuse=20007, tcp_mem_pages=5123,
                         sockets_used=20020)
-    m = ServerMeasurement(at=1.0, pids=[700, 701], rss_bytes=90 << 20, fds=10030, threads=2, cpu_ticks=4000)
+    m = ServerMeasurement(at=1.0, pids=[700, 701], rss_bytes=90 << 20, fds=10030, fds_max=10020, threads=2, cpu_ticks=4000)
     run = TargetRun(address="127.0.0.1:8080", pids=[700], same_host=True, host_facts="this host (PID 701's limits)",
                     before=m, during=m, end=m)
     res = SimpleNamespace(

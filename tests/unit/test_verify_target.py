@@ -78,7 +78,7 @@ def test_a_sample_sums_the_tree(tree):
     m = measure_server([100], tree, clock=lambda: 7.0)
     assert m.pids == [100, 101, 102, 103]
     assert m.rss_bytes == (2000 + 3000 + 3000 + 100) * 1024
-    assert m.fds == 3 + 2 + 1 + 0
+    assert m.fds == 3 + 2 + 1 + 0 and m.fds_max == 3
     assert m.threads == 1 + 2 + 1 + 1
     assert m.cpu_ticks == 10 + 30 + 2 + 0
     assert m.at == 7.0
