@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from c10kplan.errors import BadInput, NotReady
+from c10kplan.errors import BadInput
 from c10kplan.host.parse import parse_limits
 from c10kplan.host.process import open_fds, rss_bytes
 from c10kplan.host.procfs import ProcFS
@@ -31,6 +31,7 @@ from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import CpuSample, HostSample, cpu_use, delta, sample_cpu, sample_host
 from c10kplan.verify.options import VerifyOptions
+from c10kplan.verify.refusal import refuse
 from c10kplan.verify.result import PlanSummary, TargetRun, VerifyResult
 from c10kplan.verify.run import CPU_HOW, _write_calibration, summarize
 from c10kplan.verify.target import ServerMeasurement, check_listening, measure_server
@@ -98,6 +99,9 @@ def merged_summary(client: Plan, server: Plan, same_host: bool) -> PlanSummary:
         "server_us_per_message": s.server_us_per_message,
         "required_cores": round(c.required_cores + (s.required_cores if same_host else 0), 3),
         "failing": [f"this host (storm): {f}" for f in c.failing] + [f"server host: {f}" for f in s.failing],
+        # both tables, each finding's id naming its plan
+        "findings": [f.model_copy(update={"id": f"server:{f.id}"}) for f in s.findings]
+                    + [f.model_copy(update={"id": f"storm:{f.id}"}) for f in c.findings],
     })
 
 
@@ -148,7 +152,8 @@ class _Watch:
 def run_against(opts: VerifyOptions, procfs: ProcFS | None = None,
                 on_event: Callable[[dict], None] | None = None) -> VerifyResult:
     """Storm the user's server at opts.target and compare what it and this host did with the
-    plans. BadInput (nothing started) for a PID not listening there, NotReady for a failing plan."""
+    plans. BadInput (nothing started) for a PID not listening there, PlanRefused (NotReady) for a
+    failing plan."""
     from c10kplan.storm.runner import run_storm
 
     procfs = procfs or ProcFS()
@@ -160,8 +165,7 @@ def run_against(opts: VerifyOptions, procfs: ProcFS | None = None,
     client, server, facts_source = make_plans(opts, procfs, tree, same_host)
     summary = merged_summary(client, server, same_host)
     if not summary.ready and not opts.force:
-        raise NotReady("the plan fails, so the target cannot pass: " + "; ".join(summary.failing)
-                       + " (fix these with `c10kplan check`, or run anyway with --force)")
+        raise refuse(opts, summary, in_netns=False)
     storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     storm_procs = max(1, min(storm_procs, opts.connections))
     check_processes(storm_procs, "verify", f"{storm_procs:,} storm processes")

@@ -162,3 +162,11 @@ def test_the_target_report_names_the_server_and_fits_80_columns(monkeypatch, cap
                            " server PIDs 700 (2 processes with their children)")
     assert "server planned with the facts of this host (PID 701's limits)" in text
     assert "server: None active" not in text and "verdict: PASS" in text
+
+
+def test_the_summary_carries_both_findings_tables_by_plan():
+    facts = HostFacts(cpu_count=2, mem_available_bytes=8 << 30)
+    client = plan(facts, Target(connections=1000, role="client", workload="bundled"))
+    server = plan(facts, Target(connections=1000, role="server", workload="custom"))
+    ids = [f.id for f in merged_summary(client, server, same_host=True).findings]
+    assert ids == [f"server:{f.id}" for f in server.findings] + [f"storm:{f.id}" for f in client.findings]
