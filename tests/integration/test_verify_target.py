@@ -73,8 +73,8 @@ def test_nginx_master_pid_measures_its_workers(nginx):
 def test_websockets_server_calibrated_then_planned_by_check(ws_echo, tmp_path):
     cal = tmp_path / "ws.json"
     done = _cli("verify", "--target", f"ws://127.0.0.1:{ws_echo.port}/", "--pid", str(ws_echo.proc.pid),
-                "-n", "2000", "--message-rate", "3", "--duration", "6", "--calibrate", str(cal), "--json",
-                "--p99-max", "2000")  # about the costs, not latency: other jobs may load the CPUs
+                "-n", "2000", "--message-rate", "2", "--duration", "7", "--calibrate", str(cal), "--json",
+                "--p99-max", "5000")  # about the costs, not latency: other jobs may load the CPUs
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     doc = json.loads(done.stdout)
     assert doc["verdict"] == "PASS" and doc["calibration_file"] == str(cal)
@@ -84,7 +84,7 @@ def test_websockets_server_calibrated_then_planned_by_check(ws_echo, tmp_path):
     # the websockets library keeps kilobytes of Python objects per connection: the file holds what was measured
     assert written["user_bytes_per_connection"] == round(measured) and written["user_bytes_per_connection"] > 1000
     assert "--target 127.0.0.1:" in written["method"] and "(websocket)" in written["method"]
-    # ~33,000 echoes in the window: enough replies and ticks (100) for a CPU figure (verify/run.py)
+    # ~26,000 echoes in the 6.5 s window: enough replies and ticks (100) for a CPU figure (verify/run.py)
     assert doc["cpu"]["messages"] >= 10_000
     assert written["server_cpu_us_per_message"] == doc["cpu"]["server_us_per_message"] > 0
 
