@@ -186,14 +186,11 @@ def _prepare(netns: str, profile: str | None, env: dict[str, str]):
 
 # ------------------------------------------------------------------ processes and samples
 def process_tree(procfs: ProcFS, pid: int) -> list[int]:
-    """`pid` and its descendants (/proc/PID/task/PID/children: the children of that thread)."""
-    out, todo = [], [pid]
-    while todo and len(out) < 100_000:
-        p = todo.pop()
-        out.append(p)
-        text = procfs.read(f"proc/{p}/task/{p}/children") or ""
-        todo.extend(int(tok) for tok in text.split() if tok.isdigit())
-    return out
+    """`pid` first, then its descendants (verify/target.py: by every /proc/*/stat's ppid); `pid`
+    alone once it is gone."""
+    from c10kplan.verify.target import process_tree as tree
+
+    return tree([pid], procfs) or [pid]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from c10kplan.errors import BadInput
-from c10kplan.host.process import CLOCK_TICKS_PER_S, open_fds, process_ticks, rss_bytes
+from c10kplan.host.process import CLOCK_TICKS_PER_S
 from c10kplan.host.procfs import ProcFS
 from c10kplan.storm.merge import FleetResult, Window
 from c10kplan.verify.compare import Comparison, per, row
@@ -112,15 +112,15 @@ def results_ready(directory: str, hosts: int | None = None) -> bool:
 
 # ------------------------------------------------------------------ the server
 def sample_server(procfs: ProcFS, pid: int, clock: Callable[[], float] = time.time) -> ServerSample | None:
-    """The tree of `pid` now; None once it is gone."""
-    from c10kplan.verify.multihost import process_tree
+    """The tree of `pid` now (verify/target.py's sample, shared with verify --target); None once
+    it is gone."""
+    from c10kplan.verify.target import measure_server
 
-    if procfs.read(f"proc/{pid}/stat") is None:
+    m = measure_server([pid], procfs, clock)
+    if not m.pids:
         return None
-    pids = process_tree(procfs, pid)
-    fds = [open_fds(procfs, p) for p in pids]
-    return ServerSample(at=clock(), processes=len(pids), ticks=process_ticks(procfs, pids),
-                        rss_bytes=rss_bytes(procfs, pids), fds_total=sum(fds), fds_max=max(fds, default=0))
+    return ServerSample(at=m.at, processes=len(m.pids), ticks=m.cpu_ticks, rss_bytes=m.rss_bytes,
+                        fds_total=m.fds, fds_max=m.fds_max)
 
 
 def _ticks_at(samples: list[ServerSample], t: float) -> float | None:

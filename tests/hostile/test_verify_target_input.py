@@ -19,12 +19,16 @@ CASES = [
     (["--target", "127.0.0.1:9", "--host-facts", "/nonexistent/facts.json"], "--host-facts /nonexistent/facts.json"),
     (["--target", "ws://127.0.0.1:9/", "--protocol", "http"], "a ws:// target speaks --protocol websocket, not http"),
     (["--protocol", "gopher"], "Input should be 'echo', 'http' or 'websocket'"),
+    # --storm-results shares --target and --pid: one PID there, and no protocol of its own
+    (["--storm-results", ".", "--target", "127.0.0.1:9", "--pid", "1", "--pid", "2"], "measures one --pid"),
+    (["--storm-results", ".", "--target", "127.0.0.1:9", "--protocol", "http"], "--storm-results takes --target"),
 ]
 
 
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_refused_in_one_line(args, message, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", "-n", "10", *args], capture_output=True,
+    n = [] if "--storm-results" in args else ["-n", "10"]
+    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *n, *args], capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -97,10 +97,11 @@ def test_kernel_share_takes_out_the_background_and_never_falls_below_one():
     assert kernel_share(_seen(first, last, None)) is None
 
 
-def test_process_tree_follows_task_children(tmp_path):
-    for pid, kids in {10: "11 12", 11: "13", 12: "", 13: ""}.items():
-        d = tmp_path / f"proc/{pid}/task/{pid}"
+def test_process_tree_follows_the_parent_pids(tmp_path):
+    for pid, ppid in {10: 1, 11: 10, 12: 10, 13: 11, 14: 1}.items():
+        d = tmp_path / f"proc/{pid}"
         d.mkdir(parents=True)
-        (d / "children").write_text(kids + (" " if kids else ""))
+        (d / "stat").write_text(f"{pid} (x) S {ppid} {pid} 0 0 0 0 0 0 0 0 0 0 0 0\n")
+    assert process_tree(ProcFS(tmp_path), 10)[0] == 10
     assert sorted(process_tree(ProcFS(tmp_path), 10)) == [10, 11, 12, 13]
     assert process_tree(ProcFS(tmp_path), 99) == [99]  # gone: itself only
