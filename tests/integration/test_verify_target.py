@@ -126,3 +126,21 @@ def test_bundled_serve_speaks_the_protocol(protocol):
     if protocol == "http":
         assert set(storm["http_status_classes"]) == {"2xx"}
     assert doc["server_active"] == 1000
+
+
+def test_host_facts_from_a_snapshot_plan_the_server(ws_echo, tmp_path):
+    facts = tmp_path / "server-host.json"
+    snap = _cli("snapshot")
+    assert snap.returncode == 0, snap.stderr
+    # the server's host as its snapshot says: a 4-CPU host (this one has fewer or more, whichever)
+    doc = json.loads(snap.stdout)
+    doc["cpu_count"] = 4
+    facts.write_text(json.dumps(doc))
+    done = _cli("verify", "--target", f"ws://127.0.0.1:{ws_echo.port}/", "--host-facts", str(facts),
+                "-n", "200", "--message-rate", "1", "--duration", "2", "--json", "--p99-max", "5000")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    out = json.loads(done.stdout)
+    assert out["target"]["host_facts"] == str(facts) and out["target"]["pids"] == []
+    assert out["target"]["before"] is None  # no --pid: no process measured
+    server_rows = [f for f in out["plan"]["findings"] if f["id"] == "server:cpu.messages"]
+    assert server_rows and server_rows[0]["observed"] == "4 CPUs"
