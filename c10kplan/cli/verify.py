@@ -31,7 +31,7 @@ def verify(
     workers: Annotated[str, count_option("--workers", "Server workers: a number or 'auto' (from the plan).")] = "auto",
     storm_processes: Annotated[str, count_option("--storm-processes", "Storm processes: a number or 'auto' (from the plan).")] = "auto",
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", default_shown=False,
-                                             help="Apply this profile's net.* keys (needs --netns).")] = None,
+                                             help="Apply this profile's per-namespace keys (`--keys netns`) inside the namespace (needs --netns).")] = None,
     netns: Annotated[bool, option("--netns", help="Run inside a throwaway network namespace.")] = False,
     p99_max: Annotated[float, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
     calibrate: Annotated[Optional[str], option("--calibrate", metavar="FILE", default_shown=False,

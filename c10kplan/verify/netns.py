@@ -2,17 +2,18 @@
 
 verify re-executes itself as `unshare -n -- python -m c10kplan.verify OPTIONS_JSON`, a child
 of the process layer with a report pipe. Inside: loopback up (`ip link set lo up`: a new
-namespace has only `lo`, and it is down), the net.* keys of --profile applied with
-`c10kplan apply`, then the ordinary verify on that host (run.run_here). Progress events come
+namespace has only `lo`, and it is down), the per-namespace keys of --profile applied with
+`c10kplan apply --keys netns`, then the ordinary verify on that host (run.run_here). Progress events come
 back over the report pipe, the result as one JSON document on stdout; errors as
 {"error": {"kind", "message"}} with the same exit code. The namespace disappears when its last
 process exits: nothing on the host changes.
 
 Kernel facts: net.core.somaxconn, net.ipv4.ip_local_port_range, tcp_rmem/wmem,
 tcp_max_syn_backlog and tcp_tw_reuse are per network namespace (a new namespace starts from
-the kernel defaults, not the host's values). fs.* and net.ipv4.tcp_mem are host-wide: fs.* is
-outside `--keys 'net.*'`, and tcp_mem is not even visible in a non-initial namespace's
-/proc/sys (its table is registered for init_net only), so nothing host-wide is written.
+the kernel defaults, not the host's values). fs.* and net.ipv4.tcp_mem are host-wide: the
+`netns` selector (profiles/schema.py, keys_in_scope("netns")) takes neither, and tcp_mem is not
+even visible in a non-initial namespace's /proc/sys (its table is registered for init_net only),
+so nothing host-wide is written.
 """
 
 from __future__ import annotations
@@ -152,18 +153,20 @@ def _bring_loopback_up() -> None:  # a seam: the unit tests replace it
     bring_loopback_up("--netns")
 
 
-def _apply_profile(name: str, keys: tuple[str, ...] = ("net.*",)) -> None:
-    """Apply the profile's per-namespace keys (`keys`: net.* by default) to this namespace's
-    /proc/sys, as `c10kplan apply --keys 'net.*'` would. The namespace is thrown away
-    afterwards, so the backup goes to a temporary state dir."""
+def _apply_profile(name: str, keys: tuple[str, ...] | None = None) -> None:
+    """Apply the profile's per-namespace keys (`keys`; default keys_in_scope("netns"), what
+    `c10kplan apply --keys netns` takes) to this namespace's /proc/sys. The namespace is thrown
+    away afterwards, so the backup goes to a temporary state dir."""
     from c10kplan.host.procfs import ProcFS
     from c10kplan.profiles import resolve
     from c10kplan.profiles.apply import apply_profile
     from c10kplan.profiles.backup import StateStore
+    from c10kplan.profiles.schema import keys_in_scope
 
     try:
         with OwnedTempDir("netns-state") as state:
-            apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state), patterns=keys)
+            apply_profile(resolve(name), procfs=ProcFS(), store=StateStore(state),
+                          patterns=keys_in_scope("netns") if keys is None else keys)
     except C10kError as exc:
         cls = errors.ProfileError if exc.exit_status == errors.ExitStatus.BAD_INPUT else EnvironmentProblem
         raise cls(f"applying profile {name!r} inside the namespace failed: {exc}") from exc

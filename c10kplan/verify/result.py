@@ -32,6 +32,7 @@ class PlanSummary(BaseModel):
     cores: int | None
     failing: list[str]
     findings: list[Finding] = []  # the plan's whole findings table (check's), PASS rows included
+    expected_memory_bytes: int | None = None  # the plan's host memory: kernel + in flight + user + processes
 
 
 class TargetRun(BaseModel):
