@@ -95,6 +95,7 @@ def storm(
         "--histogram", metavar="FILE", default_shown=False,
         help="Write the connect, corrected and raw histograms to FILE (HdrHistogram interval log).")] = None,
     metrics: Metrics = None,
+    stop_on_failure: Annotated[bool, option("--stop-on-failure", help="End the ramp of every process at the first failure (connect errno, a drop) and hold what is open.")] = False,
 ) -> None:
     """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
     from c10kplan.errors import BadInput, NotReady
@@ -121,7 +122,7 @@ def storm(
     cfg = build_config(host, port, connections=mine.connections, processes=processes, source_ips=mine.source_ips,
                        connect_rate=mine.connect_rate, message_size=message_size, message_rate=message_rate,
                        duration=duration, connect_timeout=connect_timeout,
-                       batch_tick=batch_ms / 1000, **proto)
+                       batch_tick=batch_ms / 1000, stop_on_failure=stop_on_failure, **proto)
     started = time.time()
     result = run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
                        json_out, progress, _print_storm, "storm interrupted; its processes were stopped")

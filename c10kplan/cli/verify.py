@@ -63,12 +63,17 @@ def verify(
     host_facts: Annotated[Optional[str], option(
         "--host-facts", metavar="FILE", default_shown=False,
         help="--target on another host: plan the server with this `c10kplan snapshot` of it.")] = None,
+    find_limit: Annotated[Optional[str], option("--find-limit", metavar="MODE", default_shown=False,
+                                                help="Search for the breaking point instead: `connections` (ramp up to -n, the ceiling, until the first failure) or `message-rate` (hold -n and raise the rate until p99 or the schedule fails); report it against the plan's prediction.")] = None,
+    source_ips: Annotated[Optional[int], option("--source-ips", metavar="N", default_shown=False,
+                                                help="Loopback source addresses the storm binds (127.0.0.1 ...); default: the plan's.")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
     from c10kplan.errors import BadInput, NotReady
     from c10kplan.report import check_output, check_plotting
     from c10kplan.report.outputs import write_outputs
     from c10kplan.verify import VerifyOptions, run_verify
+    from c10kplan.verify.findlimit import check_find_limit
     from c10kplan.verify.refusal import PlanRefused
 
     if storm_results is not None:
@@ -93,12 +98,17 @@ def verify(
     if report is not None:
         check_output(report, "--report", folder=True)
         check_plotting("--report")
+    if find_limit is not None and client_hosts is not None:
+        raise BadInput("--find-limit runs on one host: not with --client-hosts")
+    check_find_limit(find_limit, connections, source_ips, (("--message-rate", message_rate),
+                     ("--connect-rate", connect_rate), ("--duration", duration), ("--p99-max", p99_max)))
     opts = VerifyOptions(
         connections=connections, duration=duration, message_rate=message_rate, message_size=message_size,
         connect_rate=connect_rate, backend=backend, trigger=trigger, workers=workers,
         storm_processes=storm_processes, profile=profile, netns=netns,
         p99_max_ms=p99_max, calibrate=calibrate, force=force, client_hosts=client_hosts, mtu=mtu,
         protocol=protocol, target=target, pids=tuple(pid or ()), host_facts=host_facts,
+        find_limit=find_limit, source_ips=source_ips,
     )
     try:
         result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
@@ -148,6 +158,8 @@ def _print_verify(res) -> None:
     if res.target is None:
         render.line(f"server: {res.server_active} active, errors: "
                     + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
+    if getattr(res, "limit", None) is not None:
+        _print_limit(res.limit)
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
 
 
@@ -160,6 +172,20 @@ def _print_target_line(res) -> None:
         f" {res.message_rate:g} msg/s each ({res.protocol}); {server}; {res.storm_processes} storm processes,"
         f" {res.storm.source_addresses} source addresses; server planned with the facts of {t.host_facts}"
     )
+
+
+def _print_limit(lim) -> None:
+    """The --find-limit lines: what was found against what the plan predicted."""
+    unit = "connections" if lim.mode == "connections" else "msg/s per connection"
+    if lim.steps:
+        render.table([[f"{s.message_rate:g}", s.held, "-" if s.p99_ms is None else f"{s.p99_ms:g}", s.missed,
+                       s.failure or "held"] for s in lim.steps],
+                     headers=["msg/s each", "held", "p99 ms", "behind", "step"])
+    observed = "not reached" if lim.observed is None else f"{lim.observed:,.6g} {unit}"
+    predicted = "-" if lim.predicted is None else f"{lim.predicted:,.6g} ({lim.resource or 'nothing'} binds)"
+    render.line(f"limit ({lim.mode}): observed {observed}" + (f", failure {lim.failure}" if lim.failure else ""))
+    render.line(f"predicted: {predicted}" + ("" if lim.error_pct is None else f", error {lim.error_pct:+.1f} %")
+                + f"; {lim.note}")
 
 
 def _host_line(res) -> str:

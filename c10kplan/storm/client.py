@@ -118,6 +118,8 @@ class StormProcess:
         self._rview = memoryview(self._rbuf)
         self.commands: deque[str] = deque()
         self.stopping = False
+        self.halted = False  # no new connects: `halt` from the parent, or our own first failure
+        self.first_failure: str | None = None
         self.ramp_seconds = self.hold_seconds = 0.0
         self._last_progress = 0.0
         if control_fd is not None:
@@ -129,6 +131,13 @@ class StormProcess:
     def _fail(self, code: int | str) -> None:
         name = errno_name(code)
         self.failures[name] = self.failures.get(name, 0) + 1
+        if self.first_failure is None:
+            self.first_failure = name
+            if self.cfg.stop_on_failure:
+                # Said at once (not at the next progress report): the parent halts the others.
+                self.halted = True
+                self.report({"event": "failure", "index": self.index, "errno": name,
+                             "at": self.clock(), **self.counters()})
 
     def _drop(self, conn: _Conn, code: int | str | None) -> None:
         """The one close path: unregister, close, count why (None = our own orderly close).
@@ -353,7 +362,10 @@ class StormProcess:
         if not data:  # the parent closed its end: stop as soon as possible
             self.commands.append("stop")
         else:
-            self.commands.extend(data.decode("ascii", "replace").split())
+            words = data.decode("ascii", "replace").split()
+            # `halt` acts at once, wherever the loop is: no new connect after it.
+            self.halted = self.halted or "halt" in words
+            self.commands.extend(w for w in words if w != "halt")
         if "stop" in self.commands:
             self.stopping = True
 
@@ -378,10 +390,13 @@ class StormProcess:
         bucket = TokenBucket(cfg.connect_rate / nprocs, now=t0)
         started: deque[_Conn] = deque()
         i = self.start_i
-        while (i < self.end_i or self.connecting) and not self.stopping:
+        # Halted: no new connect; the pending ones still end (answered or timed out).
+        while ((i < self.end_i and not self.halted) or self.connecting) and not self.stopping:
             now = self.clock()
-            room = min(CONNECT_BATCH, self.end_i - i, cfg.max_inflight - self.connecting)
+            room = 0 if self.halted else min(CONNECT_BATCH, self.end_i - i, cfg.max_inflight - self.connecting)
             for _ in range(bucket.take(now, room)):
+                if self.halted:  # our own failure just now
+                    break
                 conn = self._start_connect(i, self.clock())
                 i += 1
                 if conn is not None and conn.state in (CONNECTING, HANDSHAKE):
@@ -392,7 +407,7 @@ class StormProcess:
                 conn = started.popleft()
                 if conn.state in (CONNECTING, HANDSHAKE):
                     self._drop(conn, errno.ETIMEDOUT)
-            if i < self.end_i and self.connecting < cfg.max_inflight:
+            if i < self.end_i and self.connecting < cfg.max_inflight and not self.halted:
                 timeout = bucket.wait_time(now) if bucket.rate else 0.0
             elif started:
                 timeout = max(0.0, started[0].started + cfg.connect_timeout - now)
@@ -561,7 +576,13 @@ class StormProcess:
 
         # Resident memory before any connection: verify subtracts it to get the cost per socket.
         rss = process_rss_bytes(ProcFS())
-        self.report({"event": "started", "index": self.index, "rss_bytes": rss})
+        # fds already open before the first connect (std streams, pipes, epoll): what RLIMIT_NOFILE
+        # leaves for connections is the limit minus these (verify --find-limit's prediction).
+        fds = len(os.listdir("/proc/self/fd")) - 1  # minus the fd listdir itself opened
+        # Every module the result needs, imported now: at RLIMIT_NOFILE (the point of
+        # --find-limit) an import after the ramp would fail with EMFILE opening its file.
+        LatencyRecorder().encode()
+        self.report({"event": "started", "index": self.index, "rss_bytes": rss, "fds": fds})
         self.ramp()
         self.report({"event": "ramped", "index": self.index, **self.counters(),
                      "ramp_seconds": self.ramp_seconds})

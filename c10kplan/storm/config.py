@@ -66,6 +66,8 @@ class StormConfig(BaseModel):
     ping_interval: float = Field(0.0, ge=0, le=86400, description="websocket: ping a connection idle this long (s); 0 = never")
     subprotocols: tuple[str, ...] = ()
     ws_binary: bool = Field(False, description="websocket: binary frames instead of text")
+    stop_on_failure: bool = Field(
+        False, description="end the ramp at the first failure (every process: the parent passes it on)")
 
     @field_validator("host")
     @classmethod

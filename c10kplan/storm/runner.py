@@ -12,6 +12,7 @@ Process facts (Linux):
 from __future__ import annotations
 
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from c10kplan.storm.result import ProcessResult, StormResult, combine
 
 EXIT_WAIT = 10.0  # seconds a child may take to close its sockets and exit after "close"
 HISTORY = 8  # progress reports kept per child (2 s at one per PROGRESS_EVERY)
+RAMP_SLICE = 0.25  # s between on_ramp calls
 
 
 @dataclass
@@ -41,6 +43,7 @@ class _Share:
     # parent's time line (`received_at`).
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     rss_start: int | None = None  # VmRSS before its first connect
+    fds_start: int | None = None  # fds open before its first connect
 
     @property
     def index(self) -> int:
@@ -86,6 +89,7 @@ class StormRun:
         self.on_event = on_event or (lambda e: None)
         self.kids = ChildSet(cfg.processes, on_report=self._event)
         self.children: list[_Share] = []
+        self.first_failure: dict | None = None  # the first "failure" report (stop_on_failure)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -94,6 +98,18 @@ class StormRun:
         for index, (start, end) in enumerate(split(self.cfg.connections, self.cfg.processes)):
             child = self.kids.fork(partial(_storm_body, self.cfg, index, start, end), control=True)
             self.children.append(_Share(child, end - start))
+
+    @property
+    def fds_start(self) -> int | None:
+        """The most fds any child had open before its first connect (None before all said)."""
+        counts = [c.fds_start for c in self.children]
+        return None if not counts or None in counts else max(counts)  # type: ignore[type-var]
+
+    @property
+    def established(self) -> int:
+        """Connections established so far over all processes, from their latest reports."""
+        return sum(c.result.established if c.result is not None else c.last.get("established", 0)
+                   for c in self.children)
 
     @property
     def rss_start_bytes(self) -> int:
@@ -139,6 +155,12 @@ class StormRun:
         kind = event["event"]
         if kind == "started":
             share.rss_start = event.get("rss_bytes")
+            share.fds_start = event.get("fds")
+        elif kind == "failure":
+            if self.first_failure is None:
+                self.first_failure = event
+                if self.cfg.stop_on_failure:  # the first failure anywhere ends every ramp
+                    self.command_all("halt")
         elif kind == "ramped":
             share.ramped = True
         elif kind == "result":
@@ -147,7 +169,7 @@ class StormRun:
         elif kind == "error":
             share.error = event.get("message", "")
             event = {"index": child.index, **event}
-        if kind in ("progress", "ramped"):
+        if kind in ("progress", "ramped", "failure"):
             share.last = event
         if kind == "progress" and isinstance(event.get("at"), (int, float)):
             share.history.append((float(event["at"]), int(event.get("received", 0))))
@@ -160,9 +182,19 @@ class StormRun:
         """Keep reading the children's reports for `seconds` (use instead of sleeping)."""
         self.kids.wait_until(lambda: False, seconds)
 
-    def wait_ramped(self, timeout: float) -> bool:
-        """Until every live child finished its ramp (True) or the timeout passed (False)."""
-        return self._wait(lambda c: c.ramped, timeout)
+    def wait_ramped(self, timeout: float, on_slice: Callable[[StormRun], None] | None = None) -> bool:
+        """Until every live child finished its ramp (True) or the timeout passed (False).
+        `on_slice(run)` is called every RAMP_SLICE s while the ramp lasts."""
+        if on_slice is None:
+            return self._wait(lambda c: c.ramped, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self._wait(lambda c: c.ramped, max(0.0, min(RAMP_SLICE, left))):
+                return True
+            if left <= 0:
+                return False
+            on_slice(self)
 
     def wait_results(self, timeout: float) -> bool:
         return self._wait(lambda c: c.result is not None, timeout)
@@ -215,13 +247,15 @@ def hold_bound(cfg: StormConfig) -> float:
 
 def run_storm(cfg: StormConfig, on_event: Callable[[dict], None] | None = None,
               on_hold: Callable[[StormRun], None] | None = None,
-              on_held: Callable[[StormRun], None] | None = None) -> StormResult:
+              on_held: Callable[[StormRun], None] | None = None,
+              on_ramp: Callable[[StormRun], None] | None = None) -> StormResult:
     """Run a whole storm: ramp every process, hold together, collect, close, merge.
 
     `on_hold(run)` is called once every process holds its connections (verify measures the
-    host there); `on_held(run)` after the results arrived and before the sockets close."""
+    host there); `on_held(run)` after the results arrived and before the sockets close;
+    `on_ramp(run)` every RAMP_SLICE s during the ramp (verify --find-limit watches there)."""
     with StormRun(cfg, on_event) as run:
-        if not run.wait_ramped(ramp_bound(cfg)):
+        if not run.wait_ramped(ramp_bound(cfg), on_ramp):
             for c in run.children:
                 if not c.ramped:
                     c.child.command("stop")

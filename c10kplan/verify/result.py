@@ -50,6 +50,36 @@ class TargetRun(BaseModel):
     end: ServerMeasurement | None = None  # at the end of the hold: CPU from during
 
 
+class LimitStep(BaseModel):
+    """One run of a --find-limit message-rate search."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_rate: float  # messages per connection per second
+    held: int
+    p99_ms: float | None  # corrected; None without replies
+    missed: int  # messages the schedule called for that were never sent (behind)
+    failure: str | None  # why this step failed; None = it held
+
+
+class Limit(BaseModel):
+    """What `verify --find-limit` found (JSON `limit`). `observed` is None when the search did
+    not reach a limit: the ceiling held, or the guard stopped it first (`note` says which)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str  # connections | message-rate
+    observed: float | None  # connections held / messages per connection per second
+    predicted: float | None  # the plan's figure for the same shape
+    resource: str | None  # the finding id that binds first in the prediction
+    failure: str | None  # "EADDRNOTAVAIL (storm connect)", "EMFILE (server accept)", "p99", "behind"
+    error_pct: float | None  # (predicted - observed) / observed x 100
+    reached: bool
+    ceiling: float  # what the search went up to
+    note: str = ""
+    steps: list[LimitStep] = []
+
+
 class VerifyResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -79,3 +109,4 @@ class VerifyResult(BaseModel):
     protocol: str = "echo"
     # verify --target: the user's server (verify/own_server.py); None for the bundled one
     target: TargetRun | None = None
+    limit: Limit | None = None  # --find-limit: what the search found

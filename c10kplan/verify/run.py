@@ -190,19 +190,39 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
              *, in_netns: bool = False) -> VerifyResult:
     """verify on this host (in whatever network namespace this process is in). Raises NotReady
     when the plan fails (unless --force) and BadInput when the processes it needs exceed the
-    host's cap, both before anything starts."""
+    host's cap, both before anything starts. --find-limit searches instead (findlimit.py)."""
     procfs = procfs or ProcFS()
+    if opts.find_limit is not None:
+        from c10kplan.verify.findlimit import find_limit
+
+        return find_limit(opts, procfs, on_event, in_netns=in_netns)
     summary = summarize(make_plan(opts, procfs, in_netns))
     if not summary.ready and not opts.force:
         raise refuse(opts, summary, in_netns=in_netns)
+    return run_planned(opts, procfs, summary, on_event, in_netns=in_netns)
+
+
+# How the storm is driven once the server listens: run_storm by default; --find-limit
+# connections stops the ramp at the first failure (findlimit.py).
+Drive = Callable[[StormConfig, "_Watch", "Callable[[dict], None] | None"], StormResult]
+
+
+def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
+                on_event: Callable[[dict], None] | None, *, in_netns: bool = False,
+                drive: Drive | None = None) -> VerifyResult:
+    """Serve, storm, measure and report `opts` with the processes `summary` plans."""
     workers = summary.server_processes if opts.workers == "auto" else opts.workers
     storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
     check_process_request(opts, workers, storm_procs)
     # The plan's fast count keeps each address at most a quarter full (planner/sharding.py:
     # connect() slows down past about half the port range); its minimum would not.
+    # --source-ips N pins them (each bound with IP_BIND_ADDRESS_NO_PORT, storm/config.py).
     needed = summary.fast_source_addresses
-    sources = loopback_addresses(needed) if needed > 1 else ()
+    if opts.source_ips is not None:
+        sources = loopback_addresses(opts.source_ips)
+    else:
+        sources = loopback_addresses(needed) if needed > 1 else ()
 
     server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, protocol=opts.protocol)
     try:
@@ -216,10 +236,10 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
             host=server.host, port=server.port, connections=opts.connections,
             connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
             message_size=opts.message_size, message_rate=opts.message_rate,
-            duration=opts.duration, protocol=opts.protocol,
+            duration=opts.duration, protocol=opts.protocol, stop_on_failure=opts.find_limit == "connections",
         )
         ramp = RampRecorder(opts.connections, procfs, on_event)
-        storm = _storm(cfg, _Watch(seen, opts, server, procfs), ramp)
+        storm = (drive or _storm)(cfg, _Watch(seen, opts, server, procfs), ramp)
         seen.ramp = ramp.samples
     finally:
         server.close()
@@ -275,6 +295,11 @@ def _comparisons(setup: _Setup, seen: Observed, storm: StormResult, cpu: CpuUse 
     ]
 
 
+def _storm_crashes(storm: StormResult) -> list[str]:
+    return [f"storm process {p.index} (pid {p.pid}) {p.status}: {p.detail}"
+            for p in storm.per_process if p.status in ("crashed", "killed")]
+
+
 # The host memory row: the plan's expected total is held to 10 % (issue 10), not the 25 % of
 # the per-socket rows.
 MEMORY_TOLERANCE = 0.10
@@ -290,7 +315,8 @@ def _host_memory(slab: int | None, seen: Observed) -> int | None:
 def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
     opts, summary = setup.opts, setup.summary
     cpu = cpu_use(seen.cpu_start, seen.cpu_end)
-    problems = verdict_problems(
+    # --find-limit runs until something fails, on purpose: only a crash is a problem there.
+    problems = seen.crashes() + _storm_crashes(storm) if opts.find_limit else verdict_problems(
         connections=opts.connections, storm=storm, server_active=seen.server_active,
         server_errors=seen.server_errors, p99_max_ms=opts.p99_max_ms, crashes=seen.crashes(),
     )
