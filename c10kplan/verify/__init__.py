@@ -3,7 +3,8 @@
     options.py  VerifyOptions: what to prove
     result.py   VerifyResult, PlanSummary: what was found
     run.py      run_here: plan -> serve -> storm -> measure -> compare -> verdict, on this host
-    netns.py    run_in_netns: the same run inside `unshare -n` (calls run_here there)
+    netns.py    run_in_netns: the same run inside `unshare -n` (calls run_chosen there)
+    findlimit.py  --find-limit: the breaking point against the plan's prediction
     server.py   `c10kplan serve` as a child process group
     measure.py  host samples through ProcFS (meminfo, sockstat, CPU)
     compare.py  measured vs planned rows, and the verdict (pure)
@@ -37,8 +38,10 @@ def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
     a --pid does not listen on the target, or the processes asked for exceed the host's cap,
     NotReady when the plan fails first. With --netns, lines the namespace side writes to
     stderr go to `on_output`. Heavy imports wait until here: `import c10kplan.verify` stays light."""
+    from c10kplan.host.procfs import ProcFS
+    from c10kplan.verify.findlimit import run_chosen
     from c10kplan.verify.multihost import check_mtu_alone, check_options
-    from c10kplan.verify.run import check_calibration_path, check_process_request, run_here
+    from c10kplan.verify.run import check_calibration_path, check_process_request
 
     check_options(opts)
     check_mtu_alone(opts)
@@ -58,4 +61,4 @@ def run_verify(opts: VerifyOptions, *, procfs: ProcFS | None = None,
         from c10kplan.verify.netns import run_in_netns
 
         return run_in_netns(opts, on_event=on_event, on_output=on_output)
-    return run_here(opts, procfs, on_event)
+    return run_chosen(opts, procfs or ProcFS(), on_event)

@@ -36,6 +36,7 @@ from c10kplan.host import parse
 from c10kplan.host.procfs import ProcFS
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.result import Limit, LimitStep, VerifyResult
+from c10kplan.verify.run import make_plan, run_here, run_planned, summarize
 
 GUARD_MEM_SHARE = 0.10  # MemAvailable / MemTotal floor
 GUARD_FD_SHARE = 0.01  # fs.file-nr may come no closer to fs.file-max than this share
@@ -189,6 +190,14 @@ def classify(storm_first: dict | None, server_errors: dict[str, int], guard: str
 
 
 # ------------------------------------------------------------------ the runs
+def run_chosen(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], None] | None,
+               *, in_netns: bool = False) -> VerifyResult:
+    """What verify runs in this namespace: the search with --find-limit, else run.run_here."""
+    if opts.find_limit is None:
+        return run_here(opts, procfs, on_event, in_netns=in_netns)
+    return find_limit(opts, procfs, on_event, in_netns=in_netns)
+
+
 def find_limit(opts: VerifyOptions, procfs: ProcFS, on_event: Callable[[dict], None] | None,
                *, in_netns: bool = False) -> VerifyResult:
     if opts.find_limit == "connections":
@@ -260,7 +269,6 @@ def _connections(opts: VerifyOptions, procfs: ProcFS, on_event, in_netns: bool) 
     from c10kplan.planner import verify_target
     from c10kplan.planner.limits import capacity
     from c10kplan.planner.sharding import ports_per_address
-    from c10kplan.verify.run import make_plan, run_planned, summarize
 
     summary = summarize(make_plan(opts, procfs, in_netns))
     drive = _RampWatch(procfs)
@@ -302,7 +310,6 @@ def _connections(opts: VerifyOptions, procfs: ProcFS, on_event, in_netns: bool) 
 
 
 def _message_rate(opts: VerifyOptions, procfs: ProcFS, on_event, in_netns: bool) -> VerifyResult:
-    from c10kplan.verify.run import make_plan, run_planned, summarize
 
     n = opts.connections
     cpu = make_plan(opts.model_copy(update={"message_rate": 1.0}), procfs, in_netns).cpu

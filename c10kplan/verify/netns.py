@@ -3,9 +3,10 @@
 verify re-executes itself as `unshare -n -- python -m c10kplan.verify OPTIONS_JSON`, a child
 of the process layer with a report pipe. Inside: loopback up (`ip link set lo up`: a new
 namespace has only `lo`, and it is down), the per-namespace keys of --profile applied with
-`c10kplan apply --keys netns`, then the ordinary verify on that host (run.run_here). Progress events come
-back over the report pipe, the result as one JSON document on stdout; errors as
-{"error": {"kind", "message"}} with the same exit code. The namespace disappears when its last
+`c10kplan apply --keys netns`, then the ordinary verify on that host (findlimit.run_chosen:
+run.run_here, or the --find-limit search). Progress events come back over the report pipe,
+the result as one JSON document on stdout; errors as {"error": {"kind", "message"}} with the
+same exit code. The namespace disappears when its last
 process exits: nothing on the host changes.
 
 Kernel facts: net.core.somaxconn, net.ipv4.ip_local_port_range, tcp_rmem/wmem,
@@ -39,7 +40,7 @@ from c10kplan.processes import (
 )
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.result import VerifyResult
-from c10kplan.verify.run import run_here
+from c10kplan.verify.findlimit import run_chosen
 
 INSIDE_ENV = "C10KPLAN_VERIFY_INSIDE_NETNS"
 INTERRUPT_WAIT = 20.0  # s for the inner verify to clean up after SIGINT before SIGKILL
@@ -122,7 +123,7 @@ def inner_main(argv: list[str]) -> int:
         if opts.profile:
             _apply_profile(opts.profile)
         # the storm's events are records of the one schema already: passed on as they are
-        result = run_here(opts.model_copy(update={"netns": False}), ProcFS(), reporter, in_netns=True)
+        result = run_chosen(opts.model_copy(update={"netns": False}), ProcFS(), reporter, in_netns=True)
         print(result.model_dump_json())
         return 0
     except C10kError as exc:

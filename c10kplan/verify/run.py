@@ -190,12 +190,8 @@ def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callab
              *, in_netns: bool = False) -> VerifyResult:
     """verify on this host (in whatever network namespace this process is in). Raises NotReady
     when the plan fails (unless --force) and BadInput when the processes it needs exceed the
-    host's cap, both before anything starts. --find-limit searches instead (findlimit.py)."""
+    host's cap, both before anything starts. (--find-limit runs findlimit.find_limit instead.)"""
     procfs = procfs or ProcFS()
-    if opts.find_limit is not None:
-        from c10kplan.verify.findlimit import find_limit
-
-        return find_limit(opts, procfs, on_event, in_netns=in_netns)
     summary = summarize(make_plan(opts, procfs, in_netns))
     if not summary.ready and not opts.force:
         raise refuse(opts, summary, in_netns=in_netns)
