@@ -1,0 +1,74 @@
+"""The issue's headline run: `c10kplan verify --connections 1000000 --duration 5 --message-rate 0
+--netns` (no --force: the plan must be READY), timed, with the ramp rate and the plan's host
+memory against Slab delta + the RSS of every process. About 12 GiB and both CPUs for a minute:
+run it on a host with 16 GiB free. `--connections N` for a smaller dress rehearsal (200,000).
+
+    python scripts/bench_1m.py
+    python scripts/bench_1m.py --connections 200000
+
+Sample output (2 vCPUs, 24 GiB, kernel 6.18, nofile hard 20000; 2026-12-01, load average ~6
+from other jobs on the same 2 CPUs):
+
+    verify --connections 1000000 --duration 5 --message-rate 0 --netns
+    load before: 5.9 6.2 5.6
+    wall 78.9 s  exit 0  verdict PASS  held 1,000,000/1,000,000  workers 51  storm processes 51  source addresses 142
+    ramp 48.1 s (20,790 conn/s)
+    host memory: measured 11,843 MiB  planned 11,265 MiB  ratio 1.05 (within 10 %)
+    kernel bytes/socket 4,185 (plan 4,096)  user bytes/socket 610 (plan 596)
+    load after: 7.1 6.5 5.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import load_average_text  # noqa: E402
+
+MiB = 1 << 20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=float, default=5.0)
+    opts = parser.parse_args()
+    args = ["verify", "--connections", str(opts.connections), "--duration", f"{opts.duration:g}",
+            "--message-rate", "0", "--netns"]
+    print(" ".join(args))
+    print(f"load before: {load_average_text()}")
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "c10kplan", *args, "--json", "--no-progress"],
+                          capture_output=True, text=True, timeout=900)
+    wall = time.monotonic() - t0
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        print(f"wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-400:]}")
+        return done.returncode
+    s = doc["storm"]
+    print(f"wall {wall:.1f} s  exit {done.returncode}  verdict {doc['verdict']}  held {s['held']:,}/{doc['connections']:,}"
+          f"  workers {doc['server_workers']}  storm processes {doc['storm_processes']}"
+          f"  source addresses {s['source_addresses']}")
+    print(f"ramp {s['connect_seconds']:.1f} s ({s['connect_rate']:,.0f} conn/s)")
+    rows = {c["figure"]: c for c in doc["comparisons"]}
+    mem = rows.get("host memory")
+    if mem and mem["measured"] is not None:
+        print(f"host memory: measured {mem['measured'] / MiB:,.0f} MiB  planned {mem['planned'] / MiB:,.0f} MiB"
+              f"  ratio {mem['ratio']:.2f} ({'within' if mem['within'] else 'NOT within'} 10 %)")
+    k, u = rows["kernel memory per socket"], rows["user memory per socket"]
+    print(f"kernel bytes/socket {k['measured'] or 0:,.0f} (plan {k['planned']:,})  "
+          f"user bytes/socket {u['measured'] or 0:,.0f} (plan {u['planned']:,})")
+    if doc["problems"]:
+        print("problems: " + "; ".join(doc["problems"]))
+    print(f"load after: {load_average_text()}")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

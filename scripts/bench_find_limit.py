@@ -1,0 +1,97 @@
+"""`verify --find-limit` against the plan's prediction on this host (issue 10), each inside its
+own throwaway network namespace (`--netns`: the sysctl goes into that namespace, never the host):
+
+1. connections, ip_local_port_range narrowed to 1,000 ports, --source-ips 1  (EADDRNOTAVAIL)
+2. connections under `prlimit --nofile=2000`, one worker, one storm process   (EMFILE)
+3. message-rate at 20,000 connections: the knee against the rate at which the plan's CPU budget
+   reaches 100 % (3 s steps from 0.5 msg/s each, --p99-max 50 ms)
+
+    python scripts/bench_find_limit.py            # all three
+    python scripts/bench_find_limit.py --only 3
+
+Sample output (2 vCPUs shared with other jobs, kernel 6.18, nofile hard 20000; 2026-12-01):
+
+    [1] ports: 1,000-port range, --source-ips 1
+        load before: 4.1 4.6 4.5
+        wall 2.4 s  exit 0  observed 999  predicted 999 (ports.ephemeral)  error +0.0 %  failure EADDRNOTAVAIL (storm connect)
+        predicted from 1 source address(es) x 999 ports (the range minus the server's own listening port)
+    [2] nofile: prlimit --nofile=2000, --workers 1 --storm-processes 1
+        wall 2.4 s  exit 0  observed 1,991  predicted 1,991 (fds.nofile)  error +0.0 %  failure EMFILE (storm connect); server: EMFILE
+    [3] message-rate at 20,000 connections
+        wall 34.3 s  exit 0  observed 0.771  predicted 1.81 (cpu.messages)  error +135.4 %  failure p99
+        steps: 0.5 held (p99 6.5 ms), 1 p99 (92.0 ms), 0.707 held (23.4 ms), 0.841 p99 (114.8 ms), 0.771 held (49.1 ms)
+        (load average 7 on 2 CPUs from other jobs: the knee is where the CPUs left to us run out)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import load_average_text  # noqa: E402
+
+PORTS_PROFILE = ('name = "ports1000"\nsummary = "1,000 ephemeral ports"\n\n[sysctl]\n'
+                 '"net.ipv4.ip_local_port_range" = "40000 40999"\n')
+
+
+def cases(profile: Path) -> list[tuple[str, list[str], list[str]]]:
+    return [
+        ("ports: 1,000-port range, --source-ips 1", [],
+         ["--connections", "5000", "--duration", "1", "--message-rate", "0", "--source-ips", "1",
+          "--profile", str(profile), "--find-limit", "connections"]),
+        ("nofile: prlimit --nofile=2000, --workers 1 --storm-processes 1", ["prlimit", "--nofile=2000"],
+         ["--connections", "5000", "--duration", "1", "--message-rate", "0", "--workers", "1",
+          "--storm-processes", "1", "--find-limit", "connections"]),
+        ("message-rate at 20,000 connections", [],
+         ["--connections", "20000", "--duration", "3", "--message-rate", "0.5", "--find-limit", "message-rate"]),
+    ]
+
+
+def run(index: int, title: str, prefix: list[str], args: list[str]) -> int:
+    print(f"[{index}] {title}")
+    print(f"    load before: {load_average_text()}")
+    t0 = time.monotonic()
+    done = subprocess.run([*prefix, sys.executable, "-m", "c10kplan", "verify", *args, "--netns", "--json",
+                           "--no-progress"], capture_output=True, text=True, timeout=900)
+    wall = time.monotonic() - t0
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        print(f"    wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-300:]}")
+        return done.returncode
+    lim = doc["limit"]
+    obs = "not reached" if lim["observed"] is None else f"{lim['observed']:,.6g}"
+    err = "-" if lim["error_pct"] is None else f"{lim['error_pct']:+.1f} %"
+    print(f"    wall {wall:.1f} s  exit {done.returncode}  observed {obs}  predicted {lim['predicted']:,.6g}"
+          f" ({lim['resource']})  error {err}  failure {lim['failure']}")
+    print(f"    {lim['note']}")
+    if lim["steps"]:
+        print("    steps: " + ", ".join(
+            f"{s['message_rate']:.3g} {s['failure'] or 'held'}"
+            + ("" if s["p99_ms"] is None else f" ({s['p99_ms']:.1f} ms)") for s in lim["steps"]))
+    print(f"    load after: {load_average_text()}")
+    return done.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", type=int, choices=(1, 2, 3))
+    opts = parser.parse_args()
+    worst = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "ports1000.toml"
+        profile.write_text(PORTS_PROFILE)
+        for i, (title, prefix, args) in enumerate(cases(profile), 1):
+            if opts.only in (None, i):
+                worst = max(worst, run(i, title, prefix, args))
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())
