@@ -12,15 +12,20 @@ own throwaway network namespace (`--netns`: the sysctl goes into that namespace,
 Sample output (2 vCPUs shared with other jobs, kernel 6.18, nofile hard 20000; 2026-12-01):
 
     [1] ports: 1,000-port range, --source-ips 1
-        load before: 4.1 4.6 4.5
-        wall 2.4 s  exit 0  observed 999  predicted 999 (ports.ephemeral)  error +0.0 %  failure EADDRNOTAVAIL (storm connect)
+        load before: 3.8 6.6 6.0
+        wall 2.1 s  exit 0  observed 999  predicted 999 (ports.ephemeral)  error +0.0 %  failure EADDRNOTAVAIL (storm connect)
         predicted from 1 source address(es) x 999 ports (the range minus the server's own listening port)
     [2] nofile: prlimit --nofile=2000, --workers 1 --storm-processes 1
-        wall 2.4 s  exit 0  observed 1,991  predicted 1,991 (fds.nofile)  error +0.0 %  failure EMFILE (storm connect); server: EMFILE
+        wall 2.0 s  exit 0  observed 1,991  predicted 1,991 (fds.nofile)  error +0.0 %  failure EMFILE (storm connect); server: EMFILE
     [3] message-rate at 20,000 connections
-        wall 34.3 s  exit 0  observed 0.771  predicted 1.81 (cpu.messages)  error +135.4 %  failure p99
-        steps: 0.5 held (p99 6.5 ms), 1 p99 (92.0 ms), 0.707 held (23.4 ms), 0.841 p99 (114.8 ms), 0.771 held (49.1 ms)
-        (load average 7 on 2 CPUs from other jobs: the knee is where the CPUs left to us run out)
+        load before: 44.9 30.4 18.0
+        wall 36.7 s  exit 0  observed 2.18101  predicted 1.8149 (cpu.messages)  error -16.8 %  failure p99
+        predicted: the plan's CPU budget at 100 % of 2 CPUs (55.1 us per round trip)
+        steps: 0.5 held (7.6 ms), 1 held (13.9 ms), 2 held (30.3 ms), 4 behind (1372.2 ms), 2.83 behind (964.6 ms), 2.38 p99 (101.5 ms), 2.18 held (24.4 ms)
+        load after: 28.0 27.8 17.6
+
+    Another job's load moves the knee: the same verify by hand at 09:41 UTC, with other jobs busy
+    on both CPUs (2.0 CPUs busy at 0.77 msg/s, where the plan counts 0.85), found 0.771 (+135 %).
 """
 
 from __future__ import annotations
