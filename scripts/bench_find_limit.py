@@ -14,7 +14,7 @@ Sample output (2 vCPUs shared with other jobs, kernel 6.18, nofile hard 20000; 2
     [1] ports: 1,000-port range, --source-ips 1
         load before: 3.8 6.6 6.0
         wall 2.1 s  exit 0  observed 999  predicted 999 (ports.ephemeral)  error +0.0 %  failure EADDRNOTAVAIL (storm connect)
-        predicted from 1 source address(es) x 999 ports (the range minus the server's own listening port)
+        predicted from 1 source address x 999 ports (the range minus the server's own listening port)
     [2] nofile: prlimit --nofile=2000, --workers 1 --storm-processes 1
         wall 2.0 s  exit 0  observed 1,991  predicted 1,991 (fds.nofile)  error +0.0 %  failure EMFILE (storm connect); server: EMFILE
     [3] message-rate at 20,000 connections

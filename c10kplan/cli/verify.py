@@ -181,8 +181,11 @@ def _print_limit(lim) -> None:
         render.table([[f"{s.message_rate:g}", s.held, "-" if s.p99_ms is None else f"{s.p99_ms:g}", s.missed,
                        s.failure or "held"] for s in lim.steps],
                      headers=["msg/s each", "held", "p99 ms", "behind", "step"])
-    observed = "not reached" if lim.observed is None else f"{lim.observed:,.6g} {unit}"
-    predicted = "-" if lim.predicted is None else f"{lim.predicted:,.6g} ({lim.resource or 'nothing'} binds)"
+    def num(v: float) -> str:
+        return f"{v:,.0f}" if lim.mode == "connections" else f"{v:.4g}"
+
+    observed = "not reached" if lim.observed is None else f"{num(lim.observed)} {unit}"
+    predicted = "-" if lim.predicted is None else f"{num(lim.predicted)} ({lim.resource or 'nothing'} binds)"
     render.line(f"limit ({lim.mode}): observed {observed}" + (f", failure {lim.failure}" if lim.failure else ""))
     render.line(f"predicted: {predicted}" + ("" if lim.error_pct is None else f", error {lim.error_pct:+.1f} %")
                 + f"; {lim.note}")

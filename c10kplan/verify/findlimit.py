@@ -157,16 +157,16 @@ def predict_connections(cap_connections: int, cap_binding: str | None, pins: Pin
     """(connections, binding finding id, how): the planner's capacity lowered by the pins."""
     options = [(cap_connections, cap_binding, "planner capacity")]
     if pins.nofile is not None:
-        for count, fds, side in ((pins.workers, pins.server_fds, "server worker"),
-                                 (pins.storm_processes, pins.storm_fds, "storm process")):
+        for count, fds, side in ((pins.workers, pins.server_fds, ("server worker", "server workers")),
+                                 (pins.storm_processes, pins.storm_fds, ("storm process", "storm processes"))):
             if count is not None and fds is not None:
                 options.append((count * max(0, pins.nofile - fds), "fds.nofile",
-                                f"{count} {side}(s) x (nofile {pins.nofile:,} - {fds} fds open before"
+                                f"{count} {side[count != 1]} x (nofile {pins.nofile:,} - {fds} fds open before"
                                 " the first connect)"))
     if pins.addresses is not None and pins.ports is not None:
         usable = pins.ports - (1 if pins.server_port_in_range else 0)
         options.append((pins.addresses * max(0, usable), "ports.ephemeral",
-                        f"{pins.addresses} source address(es) x {usable:,} ports"
+                        f"{pins.addresses} source address{'es' if pins.addresses != 1 else ''} x {usable:,} ports"
                         + (" (the range minus the server's own listening port)" if pins.server_port_in_range else "")))
     return min(options, key=lambda o: o[0])
 
