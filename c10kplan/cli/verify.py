@@ -98,8 +98,8 @@ def verify(
     if report is not None:
         check_output(report, "--report", folder=True)
         check_plotting("--report")
-    if find_limit is not None and client_hosts is not None:
-        raise BadInput("--find-limit runs on one host: not with --client-hosts")
+    if find_limit is not None and (client_hosts is not None or target is not None):
+        raise BadInput("--find-limit runs the bundled server on one host: not with --client-hosts or --target")
     check_find_limit(find_limit, connections, source_ips, (("--message-rate", message_rate),
                      ("--connect-rate", connect_rate), ("--duration", duration), ("--p99-max", p99_max)))
     opts = VerifyOptions(

@@ -25,6 +25,8 @@ from c10kplan.cli import app
     ["-n", "10", "--source-ips", "-1"],
     ["-n", "10", "--source-ips", "auto"],
     ["-n", "10", "--source-ips", "99999999999999999999999"],
+    ["-n", "10", "--find-limit", "connections", "--target", "127.0.0.1:80"],
+    ["-n", "10", "--find-limit", "connections", "--netns", "--client-hosts", "2"],
 ], ids=lambda a: " ".join(a))
 def test_refused_in_one_line_before_anything_starts(capsys, monkeypatch, argv):
     import c10kplan.verify as verify_mod
