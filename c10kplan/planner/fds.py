@@ -26,7 +26,7 @@ from c10kplan.planner.findings import (
     step,
     unknown_finding,
 )
-from c10kplan.planner.sharding import ceil_div, processes_needed, usable_fds
+from c10kplan.planner.sharding import ceil_div, processes_needed, reuseport_processes_needed, usable_fds
 from c10kplan.planner.target import Target
 
 # Assumed when proc/PID/limits is unreadable: the usual default hard limit of distributions
@@ -65,7 +65,9 @@ def fd_budget(facts: HostFacts, target: Target, *, min_server_processes: int = 0
         ceiling = reserve + 1
     per_side = target.connections
     fd_procs = processes_needed(per_side, ceiling, reserve)
-    server_procs = max(fd_procs, min_server_processes) if target.serves else 0
+    # Server workers share one port by SO_REUSEPORT hash: sized for the busiest (sharding.py).
+    server_fd_procs = reuseport_processes_needed(per_side, ceiling, reserve)
+    server_procs = max(server_fd_procs, min_server_processes) if target.serves else 0
     client_procs = max(fd_procs, min_client_processes) if target.connects else 0
     # The busiest process: each side holds all `connections` over its own processes (the CPU
     # budget may give the two sides different counts), and a server process also has its
@@ -85,7 +87,8 @@ def fd_budget(facts: HostFacts, target: Target, *, min_server_processes: int = 0
              nofile_hard=facts.nofile_hard, nr_open=facts.nr_open,
              cap_sys_resource=str(facts.can_raise_hard_limit)),
         step("server_processes", server_procs, "processes",
-             "max(ceil(connections / (ceiling - reserve_fds)), cpu.server_processes) if role serves else 0",
+             "max(W: connections / W + 4 sigma of the SO_REUSEPORT hash share <= ceiling - reserve_fds,"
+             " cpu.server_processes) if role serves else 0",
              connections=per_side, ceiling=ceiling, reserve_fds=reserve, cpu=min_server_processes),
         step("client_processes", client_procs, "processes",
              "max(ceil(connections / (ceiling - reserve_fds)), cpu.client_processes) if role connects else 0",

@@ -3,7 +3,7 @@
 Kernel facts used here:
 - RLIMIT_NOFILE is per process and every accepted connection costs one fd; without
   CAP_SYS_RESOURCE the hard limit cannot be raised, so `--workers auto` shards the target across
-  processes with `planner.sharding.processes_needed` (never re-derived here).
+  processes with `planner.sharding.reuseport_processes_needed` (never re-derived here).
 - Each worker also holds a few fds of its own (std streams, epoll fd, listener, the spare fd kept
   for EMFILE, the wake socketpair, the report pipe): RESERVED_FDS keeps them out of the budget.
 """
@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-from c10kplan.planner.sharding import processes_needed
+from c10kplan.planner.sharding import reuseport_processes_needed
 from c10kplan.reactor.backends import check_trigger
 
 # fds a worker keeps for itself besides connections (stdio 3, epoll 1, listener 1, spare 1,
@@ -86,5 +86,5 @@ def resolve_workers(
     if workers != "auto":
         return workers
     if max_connections is not None:
-        return processes_needed(max_connections, hard_limit, RESERVED_FDS)
+        return reuseport_processes_needed(max_connections, hard_limit, RESERVED_FDS)
     return max(1, cpus)

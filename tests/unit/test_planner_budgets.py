@@ -236,3 +236,18 @@ def test_constructed_plans_revalidate_to_themselves(fixtures_dir, role):
             p = plan(collect_facts(ProcFS(tree)), Target(connections=n, role=role, message_size=3000))
             assert Plan.model_validate(p.model_dump()) == p, (tree.name, n)
             assert Plan.model_validate_json(p.model_dump_json()) == p, (tree.name, n)
+
+
+def test_reuseport_workers_fit_the_busiest_hash_share_and_are_the_fewest():
+    from c10kplan.planner.sharding import processes_needed, reuseport_processes_needed
+
+    def busiest(n, w):  # mean + 4 sigma of a binomial share of n over w listeners
+        return n / w + 4 * (n / w * (1 - 1 / w)) ** 0.5
+
+    for n in (1, 19_936, 20_000, 100_000, 1_000_000, 3_000_000):
+        w = reuseport_processes_needed(n, 20_000, 64)
+        assert w >= processes_needed(n, 20_000, 64)
+        assert w == 1 or busiest(n, w) <= 19_936 < busiest(n, w - 1)
+    assert reuseport_processes_needed(1_000_000, 20_000, 64) == 52  # 51 by the mean alone
+    # a nearly empty fd budget still gives a bounded answer
+    assert reuseport_processes_needed(100_000_000, 66, 64) > 100_000_000

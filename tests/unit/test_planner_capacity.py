@@ -10,6 +10,7 @@ import pytest
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner import Capacity, Target, capacity, plan
 from c10kplan.planner.cpu import SERVER_US_PER_MESSAGE
+from c10kplan.planner.sharding import reuseport_processes_needed
 from c10kplan.planner.memory import (
     KERNEL_BYTES_PER_SOCKET,
     SERVER_BYTES_PER_SOCKET,
@@ -51,10 +52,14 @@ def status(facts, target, n, fid):
 def test_role_both_idle_binds_on_file_max_at_about_1_23m():
     cap = capacity(host(), BOTH_IDLE)
     # fs.file-max: 2 fds per connection + 64 reserved per process + 1 listener per server
-    # process + the fds in use, counted here without the planner.
+    # process + the fds in use, counted here without the planner. Clients shard by the mean;
+    # server workers are sized for the busiest SO_REUSEPORT share, mean + 4 sigma.
     def need(n):
-        procs = math.ceil(n / PER_PROCESS)
-        return 2 * n + 64 * 2 * procs + procs + 701
+        clients = math.ceil(n / PER_PROCESS)
+        servers = clients
+        while n / servers + 4 * math.sqrt(n / servers * (1 - 1 / servers)) > PER_PROCESS:
+            servers += 1
+        return 2 * n + 64 * (clients + servers) + servers + 701
     n = 1_200_000
     while need(n + 1) <= 2_466_170:
         n += 1
@@ -111,7 +116,8 @@ def test_sharded_limits_show_processes_not_a_cap():
     cap = capacity(host(), BOTH_IDLE)
     for rid in ("fds.nofile", "fds.nr_open"):
         r = resource(cap, rid)
-        assert r.connections is None and r.processes == math.ceil(cap.connections / PER_PROCESS)
+        # the server side: SO_REUSEPORT workers sized for the busiest hash share (sharding.py)
+        assert r.connections is None and r.processes == reuseport_processes_needed(cap.connections, 20_000, 64)
     ports = resource(cap, "ports.ephemeral")
     assert ports.connections is None and ports.source_addresses == math.ceil(cap.connections / (28_232 // 4))
 
