@@ -12,6 +12,7 @@ from c10kplan.cli.options import Backend, Connections, ConnectRate, Duration, Js
 from c10kplan.cli.options import Metrics, count_option, option, rate_option
 from c10kplan.cli.progress import run_shown
 from c10kplan.cli.storm import print_storm_tables
+from c10kplan.numeric import Number
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +24,7 @@ def verify(
     connections: Annotated[Optional[int], option("--connections", "-n", metavar="N", default_shown=False,
                                                  help="Connections to hold (not with --storm-results).")] = None,
     duration: Duration = 10.0,
-    message_rate: Annotated[float, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
+    message_rate: Annotated[Number, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
     message_size: MessageSize = 64,
     connect_rate: ConnectRate = 0.0,
     backend: Backend = "epoll",
@@ -33,7 +34,7 @@ def verify(
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", default_shown=False,
                                              help="Apply this profile's per-namespace keys (`--keys netns`) inside the namespace (needs --netns).")] = None,
     netns: Annotated[bool, option("--netns", help="Run inside a throwaway network namespace.")] = False,
-    p99_max: Annotated[float, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
+    p99_max: Annotated[Number, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
     calibrate: Annotated[Optional[str], option("--calibrate", metavar="FILE", default_shown=False,
                                                help="Write the measured per-socket costs to FILE.")] = None,
     force: Annotated[bool, option("--force", help="Run even when the plan has FAIL items.")] = False,

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from c10kplan.numeric import MAX_CONNECTIONS, MAX_SECONDS, Float, Int, ZeroOrAtLeast, refused
 from c10kplan.planner.sharding import processes_needed
 from c10kplan.reactor.backends import check_trigger
 
@@ -31,8 +32,11 @@ from c10kplan.reactor.backends import check_trigger
 # wake pair 2, report pipe 1, plus headroom for /proc reads and the reservation socket).
 RESERVED_FDS = 32
 
-# serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process).
+# serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process);
+# verify and storm take the same bound for their server workers and storm processes.
 MAX_WORKERS = 1024
+# The shortest non-zero --stats-interval: 0.1 s (shorter would print stats all the time).
+MIN_STATS_INTERVAL = 0.1
 
 
 def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
@@ -41,11 +45,13 @@ def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: Val
         return handler(value)
     except ValidationError:
         flag = "--" + (info.field_name or "value").replace("_", "-")
-        raise ValueError(f"{flag} must be 'auto' or a positive number, not {value!r}") from None
+        raise refused(f"{flag} must be 'auto' or a number 1..{MAX_WORKERS}, not {value!r}") from None
 
 
-# "auto" or a whole number >= 1, given as int or text ("4"): --workers, --storm-processes.
-AutoOrPositive = Annotated[Literal["auto"] | Annotated[int, Field(ge=1)], WrapValidator(_one_message)]
+# "auto" or a whole number 1..MAX_WORKERS, given as int or ASCII text ("4"): --workers,
+# --storm-processes (checked here, before anything is started).
+AutoOrPositive = Annotated[
+    Literal["auto"] | Annotated[Int, Field(ge=1, le=MAX_WORKERS)], WrapValidator(_one_message)]
 
 
 class ServeConfig(BaseModel):
@@ -54,15 +60,15 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    port: Annotated[Int, Field(ge=0, le=65535)] = 0
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
     workers: AutoOrPositive = 1
     protocol: Literal["echo", "rot13", "discard", "http", "websocket"] = "echo"
-    max_connections: Annotated[int, Field(ge=1)] | None = None
-    stats_interval: Annotated[float, Field(ge=0)] = 5.0
+    max_connections: Annotated[Int, Field(ge=1, le=MAX_CONNECTIONS)] | None = None
+    stats_interval: Annotated[Float, Field(ge=0, le=MAX_SECONDS), ZeroOrAtLeast(MIN_STATS_INTERVAL)] = 5.0
     stats_file: Path | None = None
-    backlog: Annotated[int, Field(ge=1)] = 4096
+    backlog: Annotated[Int, Field(ge=1, le=2**31 - 1)] = 4096
 
     @field_validator("trigger")
     @classmethod
@@ -70,13 +76,6 @@ class ServeConfig(BaseModel):
         if "backend" in info.data:  # an unknown backend is reported on its own
             check_trigger(info.data["backend"], trigger)
         return trigger
-
-    @field_validator("workers")
-    @classmethod
-    def _at_most_max_workers(cls, workers: int | str) -> int | str:
-        if workers != "auto" and workers > MAX_WORKERS:
-            raise ValueError(f"--workers must be at most {MAX_WORKERS}, not {workers}")
-        return workers
 
 
 def resolve_workers(
