@@ -52,8 +52,8 @@ def parse_int(text: str, *, signed: bool = False) -> int:
     if len(s) > MAX_TEXT:
         raise ValueError(f"{_shown(s)} has more than {MAX_TEXT} characters")
     if not (_SIGNED_INT if signed else _INT).fullmatch(s):
-        kind = "an integer" if signed else "a whole number >= 0"
-        raise ValueError(f"{_shown(s)} is not {kind} in ASCII digits 0-9")
+        kind = "an integer in ASCII digits 0-9" if signed else "a whole number in ASCII digits 0-9 (no sign)"
+        raise ValueError(f"{_shown(s)} is not {kind}")
     return int(s)
 
 
@@ -64,7 +64,7 @@ def parse_float(text: str) -> float:
     if len(s) > MAX_TEXT:
         raise ValueError(f"{_shown(s)} has more than {MAX_TEXT} characters")
     if not _FLOAT.fullmatch(s):
-        raise ValueError(f"{_shown(s)} is not a number >= 0 in ASCII digits (e.g. 2.5 or 1e3)")
+        raise ValueError(f"{_shown(s)} is not a plain decimal number (ASCII digits, no sign, e.g. 2.5 or 1e3)")
     value = float(s)
     if not math.isfinite(value):
         raise ValueError(f"{_shown(s)} is too large")

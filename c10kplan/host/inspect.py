@@ -22,16 +22,26 @@ Kernel facts (units as the kernel prints them):
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from c10kplan.boundedread import HOST_FACTS_LIMIT, PrintableStr
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
 from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
+from c10kplan.numeric import Int
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
 # (include/uapi/linux/capability.h).
 CAP_SYS_RESOURCE = 24
+
+# Field types of HostFacts: a count the kernel prints (never negative; at most LONG_MAX, the
+# largest fs.file-max), an int sysctl (at most INT_MAX), a TCP port.
+INT_MAX = 2**31 - 1
+Count = Annotated[Int, Field(ge=0, le=2**63 - 1)]
+Port = Annotated[Int, Field(ge=0, le=65535)]
 
 PORT_RANGE_KEY = "net.ipv4.ip_local_port_range"
 # The kernel's default ephemeral range (inclusive, 28,232 ports), assumed when the file is hidden.
@@ -43,51 +53,63 @@ class HostFacts(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    source: str = Field("", description="where the facts came from: a root dir or a file")
-    kernel_release: str | None = None
-    page_size_bytes: int | None = None
-    cpu_count: int | None = None
-    pid: int | None = Field(None, description="process whose limits were read; None = self")
+    # Field constraints: what the kernel can report (a --host-facts file is validated against
+    # them; `cpu_count: -2`, `page_size_bytes: 0`, `somaxconn: -1` are refused). Text fields
+    # are printed in the report: kept printable (no ANSI escapes from a file).
+    source: PrintableStr = Field("", max_length=4096, description="where the facts came from: a root dir or a file")
+    kernel_release: PrintableStr | None = Field(None, max_length=256)
+    page_size_bytes: Count | None = Field(None, ge=1024, le=1 << 30)  # 4 KiB .. 64 KiB in practice
+    cpu_count: Count | None = Field(None, ge=1, le=1 << 20)
+    pid: Count | None = Field(None, ge=1, le=1 << 22, description="process whose limits were read; None = self")
 
-    nofile_soft: int | None = None
-    nofile_hard: int | None = None
+    nofile_soft: Count | None = None
+    nofile_hard: Count | None = None
     can_raise_hard_limit: bool | None = Field(None, description="CAP_SYS_RESOURCE in CapEff")
 
-    file_max: int | None = None
-    nr_open: int | None = None
-    file_nr_allocated: int | None = Field(None, description="fs.file-nr first field: fds in use")
-    epoll_max_user_watches: int | None = None
+    file_max: Count | None = None
+    nr_open: Count | None = Field(None, le=INT_MAX)
+    file_nr_allocated: Count | None = Field(None, description="fs.file-nr first field: fds in use")
+    epoll_max_user_watches: Count | None = None
 
-    somaxconn: int | None = None
-    tcp_max_syn_backlog: int | None = None
-    netdev_max_backlog: int | None = None
-    tcp_rmem_bytes: tuple[int, int, int] | None = None
-    tcp_wmem_bytes: tuple[int, int, int] | None = None
-    tcp_mem_pages: tuple[int, int, int] | None = None
-    rmem_max_bytes: int | None = None
-    wmem_max_bytes: int | None = None
-    ip_local_port_range: tuple[int, int] | None = None
-    ip_local_reserved_ports: list[tuple[int, int]] | None = None
-    tcp_tw_reuse: int | None = None
-    tcp_fin_timeout_s: int | None = None
-    tcp_syncookies: int | None = None
+    somaxconn: Count | None = Field(None, le=INT_MAX)
+    tcp_max_syn_backlog: Count | None = Field(None, le=INT_MAX)
+    netdev_max_backlog: Count | None = Field(None, le=INT_MAX)
+    tcp_rmem_bytes: tuple[Count, Count, Count] | None = None
+    tcp_wmem_bytes: tuple[Count, Count, Count] | None = None
+    tcp_mem_pages: tuple[Count, Count, Count] | None = None
+    rmem_max_bytes: Count | None = Field(None, le=INT_MAX)
+    wmem_max_bytes: Count | None = Field(None, le=INT_MAX)
+    ip_local_port_range: tuple[Port, Port] | None = None
+    ip_local_reserved_ports: list[tuple[Port, Port]] | None = Field(None, max_length=65536)
+    tcp_tw_reuse: Count | None = Field(None, le=2)
+    tcp_fin_timeout_s: Count | None = Field(None, le=INT_MAX)
+    tcp_syncookies: Count | None = Field(None, le=2)
 
     conntrack_loaded: bool = False
-    nf_conntrack_max: int | None = None
-    nf_conntrack_buckets: int | None = None
-    nf_conntrack_count: int | None = Field(None, description="entries tracked now, in this netns")
+    nf_conntrack_max: Count | None = Field(None, le=INT_MAX)
+    nf_conntrack_buckets: Count | None = Field(None, ge=1, le=INT_MAX)
+    nf_conntrack_count: Count | None = Field(None, le=INT_MAX, description="entries tracked now, in this netns")
     conntrack_rules: bool | None = Field(
         None, description="netfilter rules that need conntrack are present; None = not readable")
-    conntrack_rules_read: list[str] = Field(
-        default_factory=list, description="what was read to decide conntrack_rules")
+    conntrack_rules_read: list[Annotated[PrintableStr, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=1000, description="what was read to decide conntrack_rules")
 
-    mem_total_bytes: int | None = None
-    mem_available_bytes: int | None = None
-    link_speeds_mbit: dict[str, int | None] = Field(
-        default_factory=dict, description="non-loopback interfaces; None = unknown speed"
+    mem_total_bytes: Count | None = None
+    mem_available_bytes: Count | None = None
+    link_speeds_mbit: dict[Annotated[PrintableStr, Field(max_length=64)], Count | None] = Field(
+        default_factory=dict, max_length=4096, description="non-loopback interfaces; None = unknown speed"
     )
 
-    notes: list[str] = Field(default_factory=list)
+    notes: list[Annotated[PrintableStr, Field(max_length=4096)]] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HostFacts:
+        if self.ip_local_port_range is not None and self.ip_local_port_range[0] > self.ip_local_port_range[1]:
+            raise ValueError("ip_local_port_range: low is above high")
+        for low, high in self.ip_local_reserved_ports or ():
+            if low > high:
+                raise ValueError(f"ip_local_reserved_ports: range {low}-{high} runs backwards")
+        return self
 
     @property
     def reserved_ports_in_range(self) -> int | None:
@@ -303,7 +325,7 @@ def load_host_facts(path: str) -> HostFacts:
     """Load a `c10kplan snapshot` JSON file (`--host-facts FILE`). Raises HostFactsError."""
     from c10kplan.host.jsonfile import load_model_file
 
-    facts = load_model_file(HostFacts, path, "--host-facts")
+    facts = load_model_file(HostFacts, path, "--host-facts", HOST_FACTS_LIMIT)
     return facts if facts.source else facts.model_copy(update={"source": str(path)})
 
 
