@@ -59,7 +59,8 @@ def parse_int(text: str, *, signed: bool = False) -> int:
 
 def parse_float(text: str) -> float:
     """A non-negative ASCII decimal (`2.5`, `.5`, `1e3`) -> finite float. ValueError otherwise:
-    signs, underscores, non-ASCII digits, inf, nan, and values that overflow (1e400)."""
+    signs, underscores, non-ASCII digits, inf, nan, and values that overflow (1e400) or
+    underflow to 0 (1e-400: it must not read as an option's "0 = off")."""
     s = text.strip()
     if len(s) > MAX_TEXT:
         raise ValueError(f"{_shown(s)} has more than {MAX_TEXT} characters")
@@ -68,6 +69,8 @@ def parse_float(text: str) -> float:
     value = float(s)
     if not math.isfinite(value):
         raise ValueError(f"{_shown(s)} is too large")
+    if value == 0 and s.lower().partition("e")[0].strip("0.") != "":
+        raise ValueError(f"{_shown(s)} is too small (it rounds to 0)")  # 1e-400 underflows
     return value
 
 

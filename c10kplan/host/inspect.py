@@ -31,7 +31,7 @@ from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
 from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
-from c10kplan.numeric import Int
+from c10kplan.numeric import Int, parse_int
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
 # (include/uapi/linux/capability.h).
@@ -340,10 +340,10 @@ def facts_for(
             raise BadInput("--host-facts cannot be combined with --root or --pid")
         return load_host_facts(host_facts)
     if isinstance(pid, str):
-        number = parse.parse_int(pid)
-        if number is None:
-            raise BadInput(f"--pid {pid}: not a process id")
-        pid = number
+        try:
+            pid = parse_int(pid)
+        except ValueError as exc:
+            raise BadInput(f"--pid {pid}: not a process id ({exc})") from None
     procfs = ProcFS(root)
     if not procfs.root.is_dir():
         flag = "--root" if root is not None else "C10KPLAN_ROOT"
