@@ -108,11 +108,11 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["check", "-n", "0"], "connections: Input should be greater than or equal to 1"),
-    (["check", "-n", "-3"], "connections: Input should be greater than or equal to 1"),
-    (["check", "-n", "abc"], "connections: Input should be a valid integer"),
+    (["check", "-n", "-3"], "connections: '-3' is not a whole number in ASCII digits 0-9"),
+    (["check", "-n", "abc"], "connections: 'abc' is not a whole number"),
     (["check", "-n", "100000001"], "connections: Input should be less than or equal to 100000000"),
     (["check", "-n", "10", "--role", "proxy"], "role: Input should be 'server', 'client' or 'both'"),
-    (["check", "-n", "10", "--message-size", "big"], "message_size: Input should be a valid integer"),
+    (["check", "-n", "10", "--message-size", "big"], "message_size: 'big' is not a whole number"),
     (["check", "-n", "10", "--root", "/no/such/root"], "--root /no/such/root: no such directory"),
     (["snapshot", "--pid", "abc"], "--pid abc: not a process id"),
     (["snapshot", "--pid", "0"], "--pid 0: no such process"),
