@@ -9,7 +9,8 @@ that waits for a writer). So each read
   followed: a FIFO, a character or block device, a directory. /proc and /sys files are regular
   files (of st_size 0: their size is only known by reading them);
 - reads at most `limit` bytes, one more to tell "exactly the limit" from "larger", so a file
-  that grows while it is read cannot go past the limit either.
+  that grows while it is read cannot go past the limit either (`files.read_bounded`, the loop
+  apply's backup and persisted-file reads use as well, on the fds they open themselves).
 The refusals are OSError subclasses (EFBIG, EINVAL, EILSEQ), so a caller that already turns an
 OSError into one line of its own handles them with no new code.
 
@@ -25,13 +26,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from c10kplan.files import read_bounded
+
 PROFILE_LIMIT = 1 << 20  # 1 MiB: a profile (the shipped ones are 1-3 KiB)
 HOST_FACTS_LIMIT = 4 << 20  # 4 MiB: a `snapshot` file (~3 KiB; 32,768 reserved-port ranges ~1 MiB)
 CALIBRATION_LIMIT = 1 << 20  # 1 MiB: a `verify --calibrate` file (~0.5 KiB)
-BACKUP_LIMIT = 16 << 20  # 16 MiB: apply's backup.json (sysctl values plus the files it replaced)
 PROC_LIMIT = 4 << 20  # 4 MiB: one /proc or /sys file (/proc/self/smaps of the tool ~0.3 MiB)
-
-_CHUNK = 1 << 16
 
 
 class FileTooLarge(OSError):
@@ -67,16 +67,10 @@ def read_bytes(path: str | os.PathLike[str], limit: int) -> bytes:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegularFile(errno.EINVAL, f"{_kind(mode)}, not a regular file", os.fspath(path))
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise FileTooLarge(errno.EFBIG, f"larger than the {_size(limit)} limit", os.fspath(path))
+        data = read_bounded(fd, limit)  # the read loop apply's own reads use too
+        if len(data) > limit:
+            raise FileTooLarge(errno.EFBIG, f"larger than the {_size(limit)} limit", os.fspath(path))
+        return data
     finally:
         os.close(fd)
 
