@@ -39,7 +39,7 @@ MIN_RATE = 0.001  # the smallest non-zero rate: one per 1,000 s
 # Why MAX_MESSAGE_RATE: the storm schedules sends at t + 1/rate on a CLOCK_MONOTONIC float of
 # seconds since boot. After 10^8 s (3 years up) one ulp of that float is 1.5e-8 s; a period
 # below it never advances the schedule (the loop ran forever at --message-rate 1e12). 10 us is
-# ~700 ulps, and still ~4x what one core of the bundled reactor answers (26.5 us per message).
+# ~700 ulps, and still ~2.7x what one core of the bundled reactor answers (26.5 us per message).
 
 _INT = re.compile(r"[0-9]+")
 _SIGNED_INT = re.compile(r"[+-]?[0-9]+")

@@ -93,10 +93,6 @@ def test_the_suite_covers_every_command_with_numbers():
 _non_ascii_digit = st.characters(categories=("Nd",), exclude_characters="0123456789")
 
 
-def _numbers(text):
-    return st.just(text)
-
-
 def hostile(flag: str, kind: str):
     """Values no numeric option may accept (they all started something, crashed or hung)."""
     words = st.sampled_from(["inf", "-inf", "+inf", "Infinity", "nan", "NaN", "-nan", "-0", "-0.0",
