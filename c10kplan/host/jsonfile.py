@@ -32,11 +32,13 @@ def load_model_file(model: type[M], path: str | os.PathLike[str], option: str, l
         if isinstance(doc, dict):
             doc.pop("schema_version", None)
         return model.model_validate(doc)
-    except json.JSONDecodeError as exc:
-        raise HostFactsError(f"{where}: not JSON: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ())) or "document"
         raise HostFactsError(
             f"{where}: not a valid {model.__name__}: {loc}: {first.get('msg', 'invalid')}"
         ) from None
+    except RecursionError:  # json recurses once per nesting level
+        raise HostFactsError(f"{where}: not JSON this tool writes: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer past the 4,300-digit int-str limit
+        raise HostFactsError(f"{where}: not JSON: {str(exc).split(';')[0]}") from None

@@ -30,6 +30,7 @@ TEXT_NUMBERS = {
     ("snapshot", "--pid"): "int",
     ("serve", "--workers"): "int",
     ("storm", "--processes"): "int",
+    ("storm", "--share"): "int",  # I/K: each a whole number
     ("verify", "--workers"): "int",
     ("verify", "--storm-processes"): "int",
     ("bench backends", "--fds"): "int",
