@@ -118,9 +118,9 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
     (["snapshot", "--pid", "0"], "--pid 0: no such process"),
     (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
     (["check", "--workload", "mine"], "workload: Input should be 'bundled' or 'custom'"),
-    (["check", "-n", "10", "--app-buffer", "-1"], "app_buffer: Input should be greater than or equal to 0"),
-    (["plan", "--message-rate", "nan"], "message_rate: Input should be a finite number"),
-    (["check", "--connect-rate", "inf"], "connect_rate: Input should be a finite number"),
+    (["check", "-n", "10", "--app-buffer", "-1"], "app_buffer: '-1' is not a whole number"),
+    (["plan", "--message-rate", "nan"], "message_rate: 'nan' is not a plain decimal number"),
+    (["check", "--connect-rate", "inf"], "connect_rate: 'inf' is not a plain decimal number"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)

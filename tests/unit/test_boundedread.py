@@ -83,3 +83,13 @@ def test_procfs_write_replaces_a_regular_file(tmp_path):
 ])
 def test_printable_escapes_what_drives_a_terminal(text, shown):
     assert printable(text) == shown
+
+
+def test_a_sysctl_reads_with_the_proc_cap():
+    # /proc/sys allocates a kernel buffer of the size each read(2) asks for and refuses more
+    # than 4 MiB with ENOMEM: the cap must not become the size of one read.
+    from c10kplan.boundedread import PROC_LIMIT
+
+    assert PROC_LIMIT >= 4 << 20
+    assert read_text("/proc/sys/kernel/osrelease", PROC_LIMIT).strip()
+    assert ProcFS("/").read_sysctl("kernel.osrelease")
