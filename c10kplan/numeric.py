@@ -24,7 +24,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AllowInfNan, BeforeValidator, GetCoreSchemaHandler, ValidationInfo
+from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Field, GetCoreSchemaHandler, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
 # The longest number text accepted: 100,000,000 is 11 characters, 1.5e-3 six; 32 leaves room
@@ -107,6 +107,17 @@ def _float_input(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_int_input)]
 Float = Annotated[float, AllowInfNan(False), BeforeValidator(_float_input)]
+
+
+def IntRange(ge: int, le: int) -> Any:  # noqa: N802 (reads as a type)
+    """`Int` within [ge, le], for a type used inside `X | None`, a tuple or a list: the bounds
+    come before the text parser, so the JSON schema shows them as minimum / maximum."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_int_input)]
+
+
+def FloatRange(*, gt: float, le: float) -> Any:  # noqa: N802
+    """`Float` within (gt, le], likewise."""
+    return Annotated[float, Field(gt=gt, le=le), AllowInfNan(False), BeforeValidator(_float_input)]
 
 
 def ZeroOrAtLeast(minimum: float) -> AfterValidator:  # noqa: N802 (reads as a type)

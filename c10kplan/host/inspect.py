@@ -31,7 +31,7 @@ from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
 from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
-from c10kplan.numeric import Int, parse_int
+from c10kplan.numeric import IntRange, parse_int
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
 # (include/uapi/linux/capability.h).
@@ -40,8 +40,15 @@ CAP_SYS_RESOURCE = 24
 # Field types of HostFacts: a count the kernel prints (never negative; at most LONG_MAX, the
 # largest fs.file-max), an int sysctl (at most INT_MAX), a TCP port.
 INT_MAX = 2**31 - 1
-Count = Annotated[Int, Field(ge=0, le=2**63 - 1)]
-Port = Annotated[Int, Field(ge=0, le=65535)]
+LONG_MAX = 2**63 - 1
+Count = IntRange(0, LONG_MAX)
+SysctlInt = IntRange(0, INT_MAX)
+Port = IntRange(0, 65535)
+PageSize = IntRange(1024, 1 << 30)  # 4 KiB .. 64 KiB in practice
+CpuCount = IntRange(1, 1 << 20)
+Pid = IntRange(1, 1 << 22)  # pid_max is at most 2^22 (PID_MAX_LIMIT)
+Mode = IntRange(0, 2)  # tcp_tw_reuse, tcp_syncookies: 0, 1 or 2
+Buckets = IntRange(1, INT_MAX)  # nf_conntrack_buckets
 
 PORT_RANGE_KEY = "net.ipv4.ip_local_port_range"
 # The kernel's default ephemeral range (inclusive, 28,232 ports), assumed when the file is hidden.
@@ -57,38 +64,38 @@ class HostFacts(BaseModel):
     # them; `cpu_count: -2`, `page_size_bytes: 0`, `somaxconn: -1` are refused). Text fields
     # are printed in the report: kept printable (no ANSI escapes from a file).
     source: PrintableStr = Field("", max_length=4096, description="where the facts came from: a root dir or a file")
-    kernel_release: PrintableStr | None = Field(None, max_length=256)
-    page_size_bytes: Count | None = Field(None, ge=1024, le=1 << 30)  # 4 KiB .. 64 KiB in practice
-    cpu_count: Count | None = Field(None, ge=1, le=1 << 20)
-    pid: Count | None = Field(None, ge=1, le=1 << 22, description="process whose limits were read; None = self")
+    kernel_release: Annotated[PrintableStr, Field(max_length=256)] | None = None
+    page_size_bytes: PageSize | None = None
+    cpu_count: CpuCount | None = None
+    pid: Pid | None = Field(None, description="process whose limits were read; None = self")
 
     nofile_soft: Count | None = None
     nofile_hard: Count | None = None
     can_raise_hard_limit: bool | None = Field(None, description="CAP_SYS_RESOURCE in CapEff")
 
     file_max: Count | None = None
-    nr_open: Count | None = Field(None, le=INT_MAX)
+    nr_open: SysctlInt | None = None
     file_nr_allocated: Count | None = Field(None, description="fs.file-nr first field: fds in use")
     epoll_max_user_watches: Count | None = None
 
-    somaxconn: Count | None = Field(None, le=INT_MAX)
-    tcp_max_syn_backlog: Count | None = Field(None, le=INT_MAX)
-    netdev_max_backlog: Count | None = Field(None, le=INT_MAX)
+    somaxconn: SysctlInt | None = None
+    tcp_max_syn_backlog: SysctlInt | None = None
+    netdev_max_backlog: SysctlInt | None = None
     tcp_rmem_bytes: tuple[Count, Count, Count] | None = None
     tcp_wmem_bytes: tuple[Count, Count, Count] | None = None
     tcp_mem_pages: tuple[Count, Count, Count] | None = None
-    rmem_max_bytes: Count | None = Field(None, le=INT_MAX)
-    wmem_max_bytes: Count | None = Field(None, le=INT_MAX)
+    rmem_max_bytes: SysctlInt | None = None
+    wmem_max_bytes: SysctlInt | None = None
     ip_local_port_range: tuple[Port, Port] | None = None
     ip_local_reserved_ports: list[tuple[Port, Port]] | None = Field(None, max_length=65536)
-    tcp_tw_reuse: Count | None = Field(None, le=2)
-    tcp_fin_timeout_s: Count | None = Field(None, le=INT_MAX)
-    tcp_syncookies: Count | None = Field(None, le=2)
+    tcp_tw_reuse: Mode | None = None
+    tcp_fin_timeout_s: SysctlInt | None = None
+    tcp_syncookies: Mode | None = None
 
     conntrack_loaded: bool = False
-    nf_conntrack_max: Count | None = Field(None, le=INT_MAX)
-    nf_conntrack_buckets: Count | None = Field(None, ge=1, le=INT_MAX)
-    nf_conntrack_count: Count | None = Field(None, le=INT_MAX, description="entries tracked now, in this netns")
+    nf_conntrack_max: SysctlInt | None = None
+    nf_conntrack_buckets: Buckets | None = None
+    nf_conntrack_count: SysctlInt | None = Field(None, description="entries tracked now, in this netns")
     conntrack_rules: bool | None = Field(
         None, description="netfilter rules that need conntrack are present; None = not readable")
     conntrack_rules_read: list[Annotated[PrintableStr, Field(max_length=4096)]] = Field(

@@ -7,6 +7,7 @@ FILE` read it. The file is the JSON dump of `Calibration`.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,24 +15,27 @@ from c10kplan.boundedread import CALIBRATION_LIMIT, PrintableStr
 from c10kplan.counts import errno_name
 from c10kplan.errors import EnvironmentProblem
 from c10kplan.files import atomic_write
-from c10kplan.numeric import Float, Int
+from c10kplan.numeric import FloatRange, Int, IntRange
+
+BytesPerConnection = IntRange(0, 1 << 40)
+UsPerMessage = FloatRange(gt=0, le=1e6)  # microseconds
 
 
 class Calibration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kernel_bytes_per_socket: Int = Field(gt=0, le=1 << 24, description="bytes of kernel memory per idle TCP socket")
-    user_bytes_per_connection: Int | None = Field(
-        None, ge=0, le=1 << 40, description="bytes of process memory per connection")
+    user_bytes_per_connection: BytesPerConnection | None = Field(
+        None, description="bytes of process memory per connection")
     # CPU time (user + system) per echo round trip; None = the constants of planner/cpu.py.
     # Files written before these fields existed load with None.
-    server_cpu_us_per_message: Float | None = Field(
-        None, gt=0, le=1e6, description="microseconds of server CPU per message (echo round trip)")
-    client_cpu_us_per_message: Float | None = Field(
-        None, gt=0, le=1e6, description="microseconds of load-client CPU per message (echo round trip)")
+    server_cpu_us_per_message: UsPerMessage | None = Field(
+        None, description="microseconds of server CPU per message (echo round trip)")
+    client_cpu_us_per_message: UsPerMessage | None = Field(
+        None, description="microseconds of load-client CPU per message (echo round trip)")
     connections: Int = Field(ge=1, le=100_000_000, description="connections held while measuring")
     # Text from the file is printed in the plan's working: kept printable (no ANSI escapes).
-    kernel_release: PrintableStr | None = Field(None, max_length=256)
+    kernel_release: Annotated[PrintableStr, Field(max_length=256)] | None = None
     measured_at: PrintableStr = Field(max_length=64, description="ISO 8601 time of the measurement")
     method: PrintableStr = Field(max_length=1024, description="how it was measured, for the report")
 

@@ -13,6 +13,7 @@ from c10kplan.numeric import (
     MIN_RATE,
     Float,
     Int,
+    IntRange,
     ZeroOrAtLeast,
 )
 
@@ -40,6 +41,7 @@ DEFAULT_APP_BUFFER = 8192
 # Upper bound (a typo guard that also keeps every figure finite): one connection cannot move
 # more than 10^11 B/s (an 800 Gbit/s link).
 MAX_BANDWIDTH_PER_CONN = 1e11
+AppBuffer = IntRange(0, 1 << 30)  # bytes per socket
 
 
 class Target(BaseModel):
@@ -57,8 +59,8 @@ class Target(BaseModel):
         1000.0, ge=0, le=MAX_BANDWIDTH_PER_CONN, description="bytes/s per connection")
     connect_rate: Float = Field(DEFAULT_CONNECT_RATE, ge=MIN_RATE, le=MAX_CONNECT_RATE,
                                 description="new connections per second")
-    app_buffer: Int | None = Field(
-        None, ge=0, le=1 << 30,
+    app_buffer: AppBuffer | None = Field(
+        None,
         description="user-space bytes per socket of a custom workload; None = 8192 (custom) or measured (bundled)")
     reserve_fds: Int = Field(64, ge=0, le=1_000_000, description="fds per process kept for other uses")
     workload: Workload | None = Field(

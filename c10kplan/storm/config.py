@@ -347,23 +347,13 @@ BODY_MAX = 1024 * 1024  # bytes of --body-file read at most
 
 
 def read_body_file(path: str, limit: int = BODY_MAX) -> bytes:
-    """The request body: a regular file of at most `limit` bytes, read with a bounded read."""
-    import os
-    import stat
+    """The request body: a regular file of at most `limit` bytes (the one bounded read)."""
+    from c10kplan.boundedread import read_bytes
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_bytes(path, limit)
     except OSError as exc:
-        raise BadInput(f"--body-file {path}: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BadInput(f"--body-file {path}: not a regular file")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise BadInput(f"--body-file {path}: larger than {limit} bytes")
-    return data
+        raise BadInput(f"--body-file {path}: {exc.strerror or exc}") from None
 
 
 SCHEME_PROTOCOL = {"http": "http", "ws": "websocket"}
@@ -381,7 +371,7 @@ def protocol_settings(target: Target, protocol: str | None, *, method: str = "GE
         raise BadInput(f"a {target.scheme}:// target speaks --protocol {implied}, not {chosen}")
     parsed = tuple(parse_header(h) for h in headers)
     host = [v for k, v in parsed if k.lower() == "host"]
-    settings: dict = {"protocol": chosen}
+    settings: dict = {"protocol": chosen, "ping_interval": ping_interval}  # validated for every protocol
     if chosen in ("http", "websocket"):
         settings.update(
             path=parse_path(path if path is not None else (target.path or "/")),
@@ -395,5 +385,5 @@ def protocol_settings(target: Target, protocol: str | None, *, method: str = "GE
         for p in subprotocols:
             if not _TOKEN.match(p):
                 raise BadInput(f"--subprotocol must be a token, not {p!r}")
-        settings.update(ping_interval=ping_interval, subprotocols=tuple(subprotocols), ws_binary=ws_binary)
+        settings.update(subprotocols=tuple(subprotocols), ws_binary=ws_binary)
     return settings
