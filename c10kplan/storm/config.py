@@ -36,7 +36,6 @@ from c10kplan.numeric import (
     parse_int,
     refused,
 )
-from c10kplan.reactor.config import MAX_WORKERS
 from c10kplan.planner.sharding import (
     MAX_SOURCE_ADDRESSES,
     fast_source_addresses,
@@ -44,6 +43,7 @@ from c10kplan.planner.sharding import (
     processes_needed,
     source_addresses_needed,
 )
+from c10kplan.reactor.config import MAX_WORKERS
 
 # fds a storm process keeps for itself: std streams, pipes, epoll, imported modules' files.
 FD_RESERVE = 64
