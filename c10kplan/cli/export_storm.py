@@ -52,8 +52,8 @@ def _ansible_storm(
         resolve_processes(processes, connections)
     if source_ips != "auto":
         parse_source_ips(source_ips)
-    if not 0 <= start_delay <= 3000:
-        raise BadInput(f"--start-delay must be 0..3000 s, not {start_delay:g}")
+    if not (start_delay == 0 or 0.001 <= start_delay <= 3000):
+        raise BadInput(f"--start-delay must be 0 or 0.001..3000 s, not {start_delay:g}")
     if not group.replace("_", "").replace("-", "").isalnum():
         raise BadInput(f"--group must be an inventory group name, not {group!r}")
     storm_options = ("--connect-rate", f"{connect_rate:g}", "--processes", processes,
