@@ -32,8 +32,7 @@ from c10kplan.reactor.backends import check_trigger
 # wake pair 2, report pipe 1, plus headroom for /proc reads and the reservation socket).
 RESERVED_FDS = 32
 
-# serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process);
-# verify and storm take the same bound for their server workers and storm processes.
+# serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process).
 MAX_WORKERS = 1024
 # The shortest non-zero --stats-interval: 1 ms (a test floods stderr at 10 ms; 1e-300 would spin).
 MIN_STATS_INTERVAL = 0.001
@@ -45,13 +44,12 @@ def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: Val
         return handler(value)
     except ValidationError:
         flag = "--" + (info.field_name or "value").replace("_", "-")
-        raise refused(f"{flag} must be 'auto' or a number 1..{MAX_WORKERS}, not {value!r}") from None
+        raise refused(f"{flag} must be 'auto' or a positive number, not {value!r}") from None
 
 
-# "auto" or a whole number 1..MAX_WORKERS, given as int or ASCII text ("4"): --workers,
-# --storm-processes (checked here, before anything is started).
-AutoOrPositive = Annotated[
-    Literal["auto"] | Annotated[Int, Field(ge=1, le=MAX_WORKERS)], WrapValidator(_one_message)]
+# "auto" or a whole number >= 1, given as int or ASCII text ("4"): --workers, --storm-processes.
+# How many processes a host allows is the process cap's to say (processes/cap.py).
+AutoOrPositive = Annotated[Literal["auto"] | Annotated[Int, Field(ge=1)], WrapValidator(_one_message)]
 
 
 class ServeConfig(BaseModel):
@@ -76,6 +74,13 @@ class ServeConfig(BaseModel):
         if "backend" in info.data:  # an unknown backend is reported on its own
             check_trigger(info.data["backend"], trigger)
         return trigger
+
+    @field_validator("workers")
+    @classmethod
+    def _at_most_max_workers(cls, workers: int | str) -> int | str:
+        if workers != "auto" and workers > MAX_WORKERS:
+            raise ValueError(f"--workers must be at most {MAX_WORKERS}, not {workers}")
+        return workers
 
 
 def resolve_workers(

@@ -43,7 +43,6 @@ from c10kplan.planner.sharding import (
     processes_needed,
     source_addresses_needed,
 )
-from c10kplan.reactor.config import MAX_WORKERS
 
 # fds a storm process keeps for itself: std streams, pipes, epoll, imported modules' files.
 FD_RESERVE = 64
@@ -77,7 +76,7 @@ class StormConfig(BaseModel):
     connect_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
         0.0, ge=0, le=MAX_CONNECT_RATE, description="connects per second, all processes; 0 = unlimited")
     source_ips: tuple[str, ...] = ()
-    processes: Int = Field(1, ge=1, le=MAX_WORKERS)
+    processes: Int = Field(1, ge=1)
     message_size: Int = Field(64, ge=1, le=1_048_576)
     message_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
         0.0, ge=0, le=MAX_MESSAGE_RATE, description="messages per connection per second; 0 = idle")

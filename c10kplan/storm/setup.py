@@ -11,7 +11,6 @@ from c10kplan.host.inspect import port_range, reserved_ports_in
 from c10kplan.host.procfs import ProcFS
 from c10kplan.numeric import MAX_CONNECTIONS, parse_int
 from c10kplan.processes import check_processes, hard_nofile
-from c10kplan.reactor.config import MAX_WORKERS
 from c10kplan.storm.config import StormConfig, auto_processes, auto_source_ips, parse_source_ips
 
 
@@ -22,8 +21,9 @@ def resolve_processes(spec: str | int, connections: int) -> int:
         n = spec if isinstance(spec, int) else parse_int(spec)
     except ValueError as exc:
         raise BadInput(f"--processes must be 'auto' or a positive number: {exc}") from None
-    if not 1 <= n <= MAX_WORKERS:
-        raise BadInput(f"--processes must be 'auto' or a number 1..{MAX_WORKERS}, not {n}")
+    if n < 1:
+        raise BadInput("--processes must be 'auto' or a positive number")
+    check_processes(n, "storm")  # as asked, before it is clamped to one per connection
     return min(n, connections)
 
 

@@ -38,11 +38,11 @@ def _refuse(what: str):
     return started
 
 
-# Where each command hands off once its input is valid (imported at call time by the CLI).
+# Where each command hands off once its input is valid (imported at call time by the CLI), and
+# process creation itself: verify checks the process cap inside run_verify, before it forks.
 HANDOFFS = (
     "c10kplan.reactor.workers.serve",
     "c10kplan.storm.runner.run_storm",
-    "c10kplan.verify.run_verify",
     "c10kplan.bench.backends.run_backends_bench",
     "c10kplan.bench.trigger.count_wakeups",
     "os.fork",

@@ -69,8 +69,8 @@ ISSUE_LINES = [
     (["storm", "127.0.0.1:" + "9" * 5000, "-n", "3"], "target port must be 1..65535"),
     (["storm", "127.0.0.1:\uff11\uff12", "-n", "3"], "target must be"),  # fullwidth 12
     (["storm", "127.0.0.1:9", "-n", "1_000"], "--connections"),
-    (["verify", "-n", "10", "--workers", "2000"], "--workers"),
-    (["verify", "-n", "10", "--storm-processes", "2000"], "--storm-processes"),
+    (["verify", "-n", "10", "--workers", "2000"], "verify needs 2,00"),  # the process cap
+    (["verify", "-n", "10000", "--storm-processes", "2000"], "verify needs "),
     (["serve", "--workers", "2000"], "--workers"),
     (["check", "-n", "9" * 5000], "connections"),
 ]
@@ -86,7 +86,7 @@ PROCESS_LINES = [
     (["check", "-n", "1000", "--message-rate", "inf"], "message_rate"),
     (["storm", "127.0.0.1:\u0661\u0662", "-n", "1"], "target must be"),
     (["storm", "127.0.0.1:9", "-n", "3", "--connect-rate", "1e-12"], "connect_rate"),
-    (["verify", "-n", "10", "--workers", "2000"], "--workers"),
+    (["verify", "-n", "10", "--workers", "2000"], "verify needs 2,00"),
     (["serve", "--stats-interval", "inf"], "--stats-interval"),
     (["check", "-n", "1000", "--host-facts", "/dev/zero"], "not a regular file"),
 ]

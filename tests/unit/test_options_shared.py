@@ -31,8 +31,7 @@ def test_auto_or_positive_accepts(make, field, given, kept):
 
 
 @pytest.mark.parametrize(("make", "field"), MODELS)
-@pytest.mark.parametrize("given", [0, "0", -2, "-1", "many", "", 2.5, "Auto", "1_000", "\u0661\u0662",
-                                   2000, "1025"])
+@pytest.mark.parametrize("given", [0, "0", -2, "-1", "many", "", 2.5, "Auto", "1_000", "\u0661\u0662", "+3"])
 def test_auto_or_positive_refuses_with_one_message_naming_the_option(make, field, given):
     with pytest.raises(ValidationError) as caught:
         make(**{field: given})
@@ -40,15 +39,13 @@ def test_auto_or_positive_refuses_with_one_message_naming_the_option(make, field
     assert len(errors) == 1  # not one per union member
     flag = "--" + field.replace("_", "-")
     assert errors[0]["loc"] == (field,)
-    assert f"{flag} must be 'auto' or a number 1..1024, not {given!r}" in errors[0]["msg"]
+    assert f"{flag} must be 'auto' or a positive number, not {given!r}" in errors[0]["msg"]
 
 
-@pytest.mark.parametrize(("make", "field"), MODELS)
-def test_every_worker_count_keeps_the_ceiling(make, field):
-    # verify --workers 2000 used to start serve and then fail (exit 3): the model refuses it.
-    assert getattr(make(**{field: 1024}), field) == 1024
-    with pytest.raises(ValidationError, match="must be 'auto' or a number 1..1024, not 1025"):
-        make(**{field: 1025})
+def test_serve_keeps_its_worker_ceiling():
+    assert ServeConfig(workers=1024).workers == 1024
+    with pytest.raises(ValidationError, match="--workers must be at most 1024"):
+        ServeConfig(workers=1025)
 
 
 def test_check_trigger_allows_level_everywhere_and_edge_on_epoll_only():
