@@ -66,7 +66,7 @@ def verify(
         help="--target on another host: plan the server with this `c10kplan snapshot` of it.")] = None,
     find_limit: Annotated[Optional[str], option("--find-limit", metavar="MODE", default_shown=False,
                                                 help="Search for the breaking point instead: `connections` (ramp up to -n, the ceiling, until the first failure) or `message-rate` (hold -n and raise the rate until p99 or the schedule fails); report it against the plan's prediction.")] = None,
-    source_ips: Annotated[Optional[int], option("--source-ips", metavar="N", default_shown=False,
+    source_ips: Annotated[Optional[Integer], option("--source-ips", metavar="N", default_shown=False,
                                                 help="Loopback source addresses the storm binds (127.0.0.1 ...); default: the plan's.")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""
