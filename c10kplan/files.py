@@ -80,7 +80,9 @@ def read_bounded(fd: int, limit: int) -> bytes:
     the caller can tell "too big" from "exactly limit"), whatever fstat's size claims."""
     data = b""
     while len(data) <= limit:
-        chunk = os.read(fd, limit + 1 - len(data))
+        # At most 64 KiB per read(2): a /proc/sys read allocates a kernel buffer of the size
+        # asked for and fails with ENOMEM above KMALLOC_MAX_SIZE (4 MiB; proc_sys_call_handler).
+        chunk = os.read(fd, min(1 << 16, limit + 1 - len(data)))
         if not chunk:
             break
         data += chunk

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 from pydantic_core import PydanticCustomError
 
 from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.numeric import parse_int
 from c10kplan.processes import raise_nofile_soft_limit
 from c10kplan.reactor.backends import (
     EVENT_READ,
@@ -218,16 +219,17 @@ def growth_of(points: Sequence[BackendPoint]) -> tuple[Growth, ...]:
 
 def parse_counts(text: str, *, option: str = "--fds") -> tuple[int, ...]:
     """'10,100,1000' -> (10, 100, 1000): whole numbers, comma-separated, duplicates dropped."""
-    parts = [p.strip().replace("_", "") for p in text.split(",")]
+    parts = [p.strip() for p in text.split(",")]
     if not any(parts):
         raise BadInput(f"{option}: give at least one number, e.g. {option} 10,100,1000")
     counts = []
     for part in parts:
         if not part:
             continue
-        if not part.isdigit():
-            raise BadInput(f"{option}: {part!r} is not a whole number")
-        counts.append(int(part))
+        try:
+            counts.append(parse_int(part))
+        except ValueError as exc:
+            raise BadInput(f"{option}: {exc}") from None
     return tuple(sorted(set(counts)))
 
 

@@ -102,7 +102,7 @@ def count_wakeups(edge: bool, window_ms: float) -> TriggerRun:
 
 def run_trigger(window_ms: float = 100.0) -> TriggerReport:
     """Level then edge, each over its own fresh connection and the same window."""
-    if not 0 < window_ms <= MAX_WINDOW_MS:
+    if not 1 <= window_ms <= MAX_WINDOW_MS:
         raise BadInput(f"--window-ms must be in 1..{MAX_WINDOW_MS}, got {window_ms:g}")
     return TriggerReport(
         bytes_written=1,

@@ -82,7 +82,9 @@ def _one_line(exc: BaseException) -> str:
         text = str(exc) or exc.__class__.__name__
     if isinstance(exc, PermissionError):
         text = f"permission denied: {text}"
-    return " ".join(text.split())
+    from c10kplan.boundedread import printable  # text from a file may hold terminal escapes
+
+    return printable(" ".join(text.split()))
 
 
 def _exit_status(exc: BaseException) -> ExitStatus | None:

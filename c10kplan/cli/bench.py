@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from c10kplan.numeric import Integer, Number
+
 bench_app = typer.Typer(
     name="bench",
     help="Reproduce the select / poll / epoll scaling figure and the LT / ET experiment.",
@@ -20,10 +22,10 @@ def backends(
         str, typer.Option("--fds", help="Descriptor counts N, comma-separated.")
     ] = "10,100,1000,10000",
     active: Annotated[
-        int, typer.Option("--active", help="K: descriptors active at once (chains in flight).")
+        Integer, typer.Option("--active", help="K: descriptors active at once (chains in flight).")
     ] = 1,
-    writes: Annotated[int, typer.Option("--writes", help="W: chained writes per run.")] = 100,
-    repeat: Annotated[int, typer.Option("--repeat", help="R: runs per backend and N.")] = 25,
+    writes: Annotated[Integer, typer.Option("--writes", help="W: chained writes per run.")] = 100,
+    repeat: Annotated[Integer, typer.Option("--repeat", help="R: runs per backend and N.")] = 25,
     backend: Annotated[
         str | None,
         typer.Option("--backends", help="Backends to measure, comma-separated (default: all)."),
@@ -65,7 +67,7 @@ def backends(
 @bench_app.command("trigger")
 def trigger(
     window_ms: Annotated[
-        float, typer.Option("--window-ms", help="How long each mode is watched (ms).")
+        Number, typer.Option("--window-ms", help="How long each mode is watched (ms).")
     ] = 100.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:

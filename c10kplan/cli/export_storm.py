@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from c10kplan.cli import render
+from c10kplan.numeric import Integer, Number
 
 _app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -19,20 +20,20 @@ _app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
                    "share of N connections, all starting at one time; the controller merges the results. "
                    "The inventory variables it reads are listed at the top of the playbook.")
 def _ansible_storm(
-    connections: Annotated[int, typer.Option("--connections", "-n", help="Connections of the whole fleet.")],
+    connections: Annotated[Integer, typer.Option("--connections", "-n", help="Connections of the whole fleet.")],
     target: Annotated[str, typer.Option(help="HOST:PORT of the server every host storms.")],
     group: Annotated[str, typer.Option(help="Inventory group of the load hosts.")] = "storm",
     version: Annotated[Optional[str], typer.Option(help="c10kplan version the hosts pip-install (default: this one).")] = None,
-    start_delay: Annotated[float, typer.Option(help="Seconds from the end of the checks to the common start.")] = 30.0,
-    connect_rate: Annotated[float, typer.Option(help="Connects per second of the whole fleet; 0 = unlimited.")] = 0.0,
+    start_delay: Annotated[Number, typer.Option(help="Seconds from the end of the checks to the common start.")] = 30.0,
+    connect_rate: Annotated[Number, typer.Option(help="Connects per second of the whole fleet; 0 = unlimited.")] = 0.0,
     source_ips: Annotated[str, typer.Option(help="'auto', or the fleet's address plan (each host takes its slice).")] = "auto",
     processes: Annotated[str, typer.Option(help="Storm processes per host: a number or 'auto'.")] = "auto",
-    message_size: Annotated[int, typer.Option(help="Bytes per message.")] = 64,
-    message_rate: Annotated[float, typer.Option(help="Messages per connection per second; 0 = idle.")] = 0.0,
-    duration: Annotated[float, typer.Option(help="Seconds to hold the connections.")] = 10.0,
-    connect_timeout: Annotated[float, typer.Option(help="Seconds before a pending connect is ETIMEDOUT.")] = 5.0,
+    message_size: Annotated[Integer, typer.Option(help="Bytes per message.")] = 64,
+    message_rate: Annotated[Number, typer.Option(help="Messages per connection per second; 0 = idle.")] = 0.0,
+    duration: Annotated[Number, typer.Option(help="Seconds to hold the connections.")] = 10.0,
+    connect_timeout: Annotated[Number, typer.Option(help="Seconds before a pending connect is ETIMEDOUT.")] = 5.0,
     protocol: Annotated[str, typer.Option(help="echo, rot13 or discard.")] = "echo",
-    batch_ms: Annotated[float, typer.Option(help="Storm hold loop tick in ms.")] = 1.0,
+    batch_ms: Annotated[Number, typer.Option(help="Storm hold loop tick in ms.")] = 1.0,
 ) -> None:
     from c10kplan import __version__
     from c10kplan.errors import BadInput
@@ -45,14 +46,14 @@ def _ansible_storm(
     StormConfig(host=host, port=port, connections=connections, connect_rate=connect_rate,
                 message_size=message_size, message_rate=message_rate, duration=duration,
                 connect_timeout=connect_timeout, protocol=protocol, batch_tick=batch_ms / 1000)
-    if not 0 <= batch_ms <= 100:
-        raise BadInput(f"--batch-ms must be 0..100, not {batch_ms:g}")
+    if not (batch_ms == 0 or 0.001 <= batch_ms <= 100):
+        raise BadInput(f"--batch-ms must be 0 or 0.001..100, not {batch_ms:g}")
     if processes != "auto":
         resolve_processes(processes, connections)
     if source_ips != "auto":
         parse_source_ips(source_ips)
-    if not 0 <= start_delay <= 3000:
-        raise BadInput(f"--start-delay must be 0..3000 s, not {start_delay:g}")
+    if not (start_delay == 0 or 0.001 <= start_delay <= 3000):
+        raise BadInput(f"--start-delay must be 0 or 0.001..3000 s, not {start_delay:g}")
     if not group.replace("_", "").replace("-", "").isalnum():
         raise BadInput(f"--group must be an inventory group name, not {group!r}")
     storm_options = ("--connect-rate", f"{connect_rate:g}", "--processes", processes,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from c10kplan.cli.options import Backend, Trigger, count_option, option
+from c10kplan.numeric import Integer, Number
 
 
 def register(app: typer.Typer) -> None:
@@ -17,17 +18,17 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: Annotated[str, option("--host", metavar="ADDR", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, option("--port", metavar="PORT", help="Port; 0 = any free port (see the `listening` line).")] = 0,
+    port: Annotated[Integer, option("--port", metavar="PORT", help="Port; 0 = any free port (see the `listening` line).")] = 0,
     backend: Backend = "epoll",
     trigger: Trigger = "level",
     workers: Annotated[str, count_option(
         "--workers", "Worker processes, or `auto` (enough for --max-connections under the fd limit, else one per CPU).")] = "1",
     protocol: Annotated[str, option("--protocol", metavar="NAME", help=(
         "echo | rot13 (line-oriented) | discard | http (keep-alive, 200 ok) | websocket (echo)."))] = "echo",
-    max_connections: Annotated[int | None, option(
+    max_connections: Annotated[Integer | None, option(
         "--max-connections", metavar="N", default_shown=False,
         help="Connections for the whole server (a total shared by the workers); more are accepted and closed.")] = None,
-    stats_interval: Annotated[float, option("--stats-interval", metavar="S",
+    stats_interval: Annotated[Number, option("--stats-interval", metavar="S",
                                             help="Seconds between stats lines on stderr (0 = off).")] = 5.0,
     stats_file: Annotated[Path | None, option(
         "--stats-file", metavar="PATH", default_shown=False,

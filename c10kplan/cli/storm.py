@@ -12,6 +12,7 @@ from c10kplan.cli import render  # light: tabulate is imported only when a table
 from c10kplan.cli.options import Connections, ConnectRate, Duration, Json, MessageSize, Progress
 from c10kplan.cli.options import Metrics, count_option, option, rate_option
 from c10kplan.cli.progress import run_shown
+from c10kplan.numeric import Integer, Number
 
 
 def _print_storm(result) -> None:
@@ -64,9 +65,9 @@ def storm(
                                       help="Source addresses: 'auto', a list, a range a-b or a CIDR.")] = "auto",
     processes: Annotated[str, count_option("--processes", "Storm processes: a number or 'auto' (enough for the fd hard limit).")] = "auto",
     message_size: MessageSize = 64,
-    message_rate: Annotated[float, rate_option("Messages per connection per second; 0 = hold idle.")] = 0.0,
+    message_rate: Annotated[Number, rate_option("Messages per connection per second; 0 = hold idle.")] = 0.0,
     duration: Duration = 10.0,
-    connect_timeout: Annotated[float, option("--connect-timeout", metavar="S",
+    connect_timeout: Annotated[Number, option("--connect-timeout", metavar="S",
                                              help="Seconds before a pending connect counts as ETIMEDOUT.")] = 5.0,
     protocol: Annotated[Optional[str], option(
         "--protocol", metavar="NAME", default_shown=False,
@@ -80,14 +81,14 @@ def storm(
                                                help="http: send this file as each request's body (at most 1 MiB).")] = None,
     expect_status: Annotated[str, option("--expect-status", metavar="LIST",
                                          help="http: statuses that count as answered, e.g. 2xx or 2xx,304.")] = "2xx",
-    ping_interval: Annotated[float, option("--ping-interval", metavar="S",
+    ping_interval: Annotated[Number, option("--ping-interval", metavar="S",
                                            help="websocket: ping connections idle this many seconds; 0 = never.")] = 0.0,
     subprotocol: Annotated[Optional[list[str]], option("--subprotocol", metavar="NAME", default_shown=False,
                                                        help="websocket: offer this subprotocol (repeatable).")] = None,
     ws_binary: Annotated[bool, option("--ws-binary", help="websocket: binary frames instead of text.")] = False,
-    batch_ms: Annotated[float, option("--batch-ms", metavar="MS", help="Hold loop tick in ms at high message rates (fewer wakeups; raw latency errs high by at most one tick, corrected by two); 0 = wake on every reply.")] = 1.0,
+    batch_ms: Annotated[Number, option("--batch-ms", metavar="MS", help="Hold loop tick in ms at high message rates (fewer wakeups; raw latency errs high by at most one tick, corrected by two); 0 = wake on every reply.")] = 1.0,
     share: Annotated[str, option("--share", metavar="I/K", help="I/K: this is load host I of K; take its slice of -n, --connect-rate and a --source-ips list.")] = "1/1",
-    start_at: Annotated[Optional[float], option("--start-at", metavar="UNIX_S", default_shown=False,
+    start_at: Annotated[Optional[Number], option("--start-at", metavar="UNIX_S", default_shown=False,
                                                 help="Unix time (s) to start the ramp, the same on every load host.")] = None,
     json_out: Json = False,
     progress: Progress = None,
@@ -114,8 +115,8 @@ def storm(
     proto = protocol_settings(tgt, protocol, method=method, path=path, headers=header or (),
                               body_file=body_file, expect_status=expect_status, ping_interval=ping_interval,
                               subprotocols=subprotocol or (), ws_binary=ws_binary)
-    if not 0 <= batch_ms <= 100:
-        raise BadInput(f"--batch-ms must be 0..100, not {batch_ms:g}")
+    if not (batch_ms == 0 or 0.001 <= batch_ms <= 100):
+        raise BadInput(f"--batch-ms must be 0 or 0.001..100, not {batch_ms:g}")
     mine = take_share(parse_share(share), connections, connect_rate, source_ips)
     if start_at is not None:
         check_start_at(start_at, time.time())

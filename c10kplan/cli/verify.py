@@ -12,6 +12,7 @@ from c10kplan.cli.options import Backend, Connections, ConnectRate, Duration, Js
 from c10kplan.cli.options import Metrics, count_option, option, rate_option
 from c10kplan.cli.progress import run_shown
 from c10kplan.cli.storm import print_storm_tables
+from c10kplan.numeric import Integer, Number
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +21,10 @@ def register(app: typer.Typer) -> None:
 
 
 def verify(
-    connections: Annotated[Optional[int], option("--connections", "-n", metavar="N", default_shown=False,
+    connections: Annotated[Optional[Integer], option("--connections", "-n", metavar="N", default_shown=False,
                                                  help="Connections to hold (not with --storm-results).")] = None,
     duration: Duration = 10.0,
-    message_rate: Annotated[float, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
+    message_rate: Annotated[Number, rate_option("Messages per connection per second (0 = idle).")] = 1.0,
     message_size: MessageSize = 64,
     connect_rate: ConnectRate = 0.0,
     backend: Backend = "epoll",
@@ -33,7 +34,7 @@ def verify(
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", default_shown=False,
                                              help="Apply this profile's per-namespace keys (`--keys netns`) inside the namespace (needs --netns).")] = None,
     netns: Annotated[bool, option("--netns", help="Run inside a throwaway network namespace.")] = False,
-    p99_max: Annotated[float, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
+    p99_max: Annotated[Number, option("--p99-max", metavar="MS", help="Highest p99 (corrected) message latency, ms.")] = 50.0,
     calibrate: Annotated[Optional[str], option("--calibrate", metavar="FILE", default_shown=False,
                                                help="Write the measured per-socket costs to FILE.")] = None,
     force: Annotated[bool, option("--force", help="Run even when the plan has FAIL items.")] = False,
@@ -42,20 +43,20 @@ def verify(
     metrics: Metrics = None,
     report: Annotated[Optional[str], option("--report", metavar="DIR", default_shown=False,
                                             help="Write DIR/report.html with its PNG figures (needs the `plot` extra).")] = None,
-    client_hosts: Annotated[Optional[int], option("--client-hosts", metavar="K", default_shown=False,
+    client_hosts: Annotated[Optional[Integer], option("--client-hosts", metavar="K", default_shown=False,
                                                   help="With --netns: a server namespace and K client namespaces on a bridge.")] = None,
-    mtu: Annotated[int, option("--mtu", metavar="BYTES", help="MTU of the links between them (with --client-hosts).")] = 1500,
+    mtu: Annotated[Integer, option("--mtu", metavar="BYTES", help="MTU of the links between them (with --client-hosts).")] = 1500,
     storm_results: Annotated[Optional[str], option("--storm-results", metavar="DIR", default_shown=False,
                                                    help="Compare the ansible-storm playbook's results in DIR with the plan and --pid.")] = None,
     target: Annotated[Optional[str], option(
         "--target", metavar="HOST:PORT", default_shown=False,
         help="Storm the user's own server there instead of the bundled one (also http:// or ws:// URLs);"
              " with --storm-results: the server the storms ran against.")] = None,
-    pid: Annotated[Optional[list[int]], option(
+    pid: Annotated[Optional[list[Integer]], option(
         "--pid", metavar="PID", default_shown=False,
         help="With --target: the server's processes on this host, measured through /proc with their children"
              " (repeatable; one with --storm-results).")] = None,
-    storm_wait: Annotated[float, option("--storm-wait", metavar="S",
+    storm_wait: Annotated[Number, option("--storm-wait", metavar="S",
                                         help="Wait up to S s for the results, sampling --pid meanwhile.")] = 0.0,
     protocol: Annotated[Optional[str], option(
         "--protocol", metavar="NAME", default_shown=False,
@@ -65,7 +66,7 @@ def verify(
         help="--target on another host: plan the server with this `c10kplan snapshot` of it.")] = None,
     find_limit: Annotated[Optional[str], option("--find-limit", metavar="MODE", default_shown=False,
                                                 help="Search for the breaking point instead: `connections` (ramp up to -n, the ceiling, until the first failure) or `message-rate` (hold -n and raise the rate until p99 or the schedule fails); report it against the plan's prediction.")] = None,
-    source_ips: Annotated[Optional[int], option("--source-ips", metavar="N", default_shown=False,
+    source_ips: Annotated[Optional[Integer], option("--source-ips", metavar="N", default_shown=False,
                                                 help="Loopback source addresses the storm binds (127.0.0.1 ...); default: the plan's.")] = None,
 ) -> None:
     """Plan, start the server and the storm, hold N connections, compare measured with planned."""

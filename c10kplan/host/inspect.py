@@ -22,16 +22,33 @@ Kernel facts (units as the kernel prints them):
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from c10kplan.boundedread import HOST_FACTS_LIMIT, PrintableStr
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.host import parse
 from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
+from c10kplan.numeric import IntRange, parse_int
 
 # Bit number of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status
 # (include/uapi/linux/capability.h).
 CAP_SYS_RESOURCE = 24
+
+# Field types of HostFacts: a count the kernel prints (never negative; at most LONG_MAX, the
+# largest fs.file-max), an int sysctl (at most INT_MAX), a TCP port.
+INT_MAX = 2**31 - 1
+LONG_MAX = 2**63 - 1
+Count = IntRange(0, LONG_MAX)
+SysctlInt = IntRange(0, INT_MAX)
+Port = IntRange(0, 65535)
+PageSize = IntRange(1024, 1 << 30)  # 4 KiB .. 64 KiB in practice
+CpuCount = IntRange(1, 1 << 20)
+Pid = IntRange(1, 1 << 22)  # pid_max is at most 2^22 (PID_MAX_LIMIT)
+Mode = IntRange(0, 2)  # tcp_tw_reuse, tcp_syncookies: 0, 1 or 2
+Buckets = IntRange(1, INT_MAX)  # nf_conntrack_buckets
 
 PORT_RANGE_KEY = "net.ipv4.ip_local_port_range"
 # The kernel's default ephemeral range (inclusive, 28,232 ports), assumed when the file is hidden.
@@ -43,51 +60,63 @@ class HostFacts(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    source: str = Field("", description="where the facts came from: a root dir or a file")
-    kernel_release: str | None = None
-    page_size_bytes: int | None = None
-    cpu_count: int | None = None
-    pid: int | None = Field(None, description="process whose limits were read; None = self")
+    # Field constraints: what the kernel can report (a --host-facts file is validated against
+    # them; `cpu_count: -2`, `page_size_bytes: 0`, `somaxconn: -1` are refused). Text fields
+    # are printed in the report: kept printable (no ANSI escapes from a file).
+    source: PrintableStr = Field("", max_length=4096, description="where the facts came from: a root dir or a file")
+    kernel_release: Annotated[PrintableStr, Field(max_length=256)] | None = None
+    page_size_bytes: PageSize | None = None
+    cpu_count: CpuCount | None = None
+    pid: Pid | None = Field(None, description="process whose limits were read; None = self")
 
-    nofile_soft: int | None = None
-    nofile_hard: int | None = None
+    nofile_soft: Count | None = None
+    nofile_hard: Count | None = None
     can_raise_hard_limit: bool | None = Field(None, description="CAP_SYS_RESOURCE in CapEff")
 
-    file_max: int | None = None
-    nr_open: int | None = None
-    file_nr_allocated: int | None = Field(None, description="fs.file-nr first field: fds in use")
-    epoll_max_user_watches: int | None = None
+    file_max: Count | None = None
+    nr_open: SysctlInt | None = None
+    file_nr_allocated: Count | None = Field(None, description="fs.file-nr first field: fds in use")
+    epoll_max_user_watches: Count | None = None
 
-    somaxconn: int | None = None
-    tcp_max_syn_backlog: int | None = None
-    netdev_max_backlog: int | None = None
-    tcp_rmem_bytes: tuple[int, int, int] | None = None
-    tcp_wmem_bytes: tuple[int, int, int] | None = None
-    tcp_mem_pages: tuple[int, int, int] | None = None
-    rmem_max_bytes: int | None = None
-    wmem_max_bytes: int | None = None
-    ip_local_port_range: tuple[int, int] | None = None
-    ip_local_reserved_ports: list[tuple[int, int]] | None = None
-    tcp_tw_reuse: int | None = None
-    tcp_fin_timeout_s: int | None = None
-    tcp_syncookies: int | None = None
+    somaxconn: SysctlInt | None = None
+    tcp_max_syn_backlog: SysctlInt | None = None
+    netdev_max_backlog: SysctlInt | None = None
+    tcp_rmem_bytes: tuple[Count, Count, Count] | None = None
+    tcp_wmem_bytes: tuple[Count, Count, Count] | None = None
+    tcp_mem_pages: tuple[Count, Count, Count] | None = None
+    rmem_max_bytes: SysctlInt | None = None
+    wmem_max_bytes: SysctlInt | None = None
+    ip_local_port_range: tuple[Port, Port] | None = None
+    ip_local_reserved_ports: list[tuple[Port, Port]] | None = Field(None, max_length=65536)
+    tcp_tw_reuse: Mode | None = None
+    tcp_fin_timeout_s: SysctlInt | None = None
+    tcp_syncookies: Mode | None = None
 
     conntrack_loaded: bool = False
-    nf_conntrack_max: int | None = None
-    nf_conntrack_buckets: int | None = None
-    nf_conntrack_count: int | None = Field(None, description="entries tracked now, in this netns")
+    nf_conntrack_max: SysctlInt | None = None
+    nf_conntrack_buckets: Buckets | None = None
+    nf_conntrack_count: SysctlInt | None = Field(None, description="entries tracked now, in this netns")
     conntrack_rules: bool | None = Field(
         None, description="netfilter rules that need conntrack are present; None = not readable")
-    conntrack_rules_read: list[str] = Field(
-        default_factory=list, description="what was read to decide conntrack_rules")
+    conntrack_rules_read: list[Annotated[PrintableStr, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=1000, description="what was read to decide conntrack_rules")
 
-    mem_total_bytes: int | None = None
-    mem_available_bytes: int | None = None
-    link_speeds_mbit: dict[str, int | None] = Field(
-        default_factory=dict, description="non-loopback interfaces; None = unknown speed"
+    mem_total_bytes: Count | None = None
+    mem_available_bytes: Count | None = None
+    link_speeds_mbit: dict[Annotated[PrintableStr, Field(max_length=64)], Count | None] = Field(
+        default_factory=dict, max_length=4096, description="non-loopback interfaces; None = unknown speed"
     )
 
-    notes: list[str] = Field(default_factory=list)
+    notes: list[Annotated[PrintableStr, Field(max_length=4096)]] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HostFacts:
+        if self.ip_local_port_range is not None and self.ip_local_port_range[0] > self.ip_local_port_range[1]:
+            raise ValueError("ip_local_port_range: low is above high")
+        for low, high in self.ip_local_reserved_ports or ():
+            if low > high:
+                raise ValueError(f"ip_local_reserved_ports: range {low}-{high} runs backwards")
+        return self
 
     @property
     def reserved_ports_in_range(self) -> int | None:
@@ -303,7 +332,7 @@ def load_host_facts(path: str) -> HostFacts:
     """Load a `c10kplan snapshot` JSON file (`--host-facts FILE`). Raises HostFactsError."""
     from c10kplan.host.jsonfile import load_model_file
 
-    facts = load_model_file(HostFacts, path, "--host-facts")
+    facts = load_model_file(HostFacts, path, "--host-facts", HOST_FACTS_LIMIT)
     return facts if facts.source else facts.model_copy(update={"source": str(path)})
 
 
@@ -318,10 +347,10 @@ def facts_for(
             raise BadInput("--host-facts cannot be combined with --root or --pid")
         return load_host_facts(host_facts)
     if isinstance(pid, str):
-        number = parse.parse_int(pid)
-        if number is None:
-            raise BadInput(f"--pid {pid}: not a process id")
-        pid = number
+        try:
+            pid = parse_int(pid)
+        except ValueError as exc:
+            raise BadInput(f"--pid {pid}: not a process id ({exc})") from None
     procfs = ProcFS(root)
     if not procfs.root.is_dir():
         flag = "--root" if root is not None else "C10KPLAN_ROOT"

@@ -9,13 +9,21 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from c10kplan.numeric import parse_int as _strict_int
+
+
+def _dec(token: str) -> int:
+    """One decimal integer in ASCII digits (a sign allowed: an unknown link speed reads -1).
+    ValueError for anything else: int() would take "1_000" and non-ASCII digits."""
+    return _strict_int(token, signed=True)
+
 
 def parse_int(text: str | None) -> int | None:
     """A single integer, e.g. /proc/sys/net/core/somaxconn."""
     if text is None:
         return None
     try:
-        return int(text.strip())
+        return _dec(text.strip())
     except ValueError:
         return None
 
@@ -26,7 +34,7 @@ def parse_ints(text: str | None, count: int | None = None) -> tuple[int, ...] | 
     if text is None:
         return None
     try:
-        values = tuple(int(tok) for tok in text.split())
+        values = tuple(_dec(tok) for tok in text.split())
     except ValueError:
         return None
     if not values or (count is not None and len(values) != count):
@@ -46,7 +54,7 @@ def parse_meminfo(text: str | None) -> dict[str, int]:
         if not parts:
             continue
         try:
-            value = int(parts[0])
+            value = _dec(parts[0])
         except ValueError:
             continue
         if len(parts) > 1 and parts[1] == "kB":
@@ -72,7 +80,7 @@ def status_rss_bytes(text: str | None) -> int | None:
         return None
     parts = raw.split()
     try:
-        return int(parts[0]) * 1024
+        return _dec(parts[0]) * 1024
     except (ValueError, IndexError):
         return None
 
@@ -89,7 +97,7 @@ def parse_sockstat(text: str | None) -> dict[str, dict[str, int]]:
         fields: dict[str, int] = {}
         for key, val in zip(toks[0::2], toks[1::2]):
             try:
-                fields[key] = int(val)
+                fields[key] = _dec(val)
             except ValueError:
                 continue
         out[proto.strip()] = fields
@@ -115,7 +123,7 @@ def parse_limits(text: str | None, name: str = "Max open files") -> tuple[int | 
                 out.append(None)
                 continue
             try:
-                out.append(int(tok))
+                out.append(_dec(tok))
             except ValueError:
                 return None
         return out[0], out[1]
@@ -145,8 +153,8 @@ def parse_ranges(text: str | None) -> list[tuple[int, int]] | None:
             continue
         low, sep, high = part.partition("-")
         try:
-            lo = int(low)
-            hi = int(high) if sep else lo
+            lo = _dec(low)
+            hi = _dec(high) if sep else lo
         except ValueError:
             return None
         if hi < lo:
@@ -175,7 +183,7 @@ def parse_kernel_page_size(text: str | None) -> int | None:
         if line.startswith("KernelPageSize:"):
             parts = line.split()
             try:
-                return int(parts[1]) * 1024
+                return _dec(parts[1]) * 1024
             except (IndexError, ValueError):
                 return None
     return None
@@ -199,7 +207,7 @@ def parse_pid_stat(text: str | None) -> PidStat | None:
         return None
     fields = text.rpartition(")")[2].split()
     try:
-        return PidStat(fields[0], int(fields[1]), int(fields[2]), int(fields[11]), int(fields[12]))
+        return PidStat(fields[0], _dec(fields[1]), _dec(fields[2]), _dec(fields[11]), _dec(fields[12]))
     except (IndexError, ValueError):
         return None
 
@@ -228,7 +236,7 @@ def parse_proc_stat_cpu(text: str | None) -> CpuTimes | None:
         fields = line.split()
         if fields and fields[0] == "cpu":
             try:
-                user, nice, system, idle, iowait, irq, softirq, *rest = (int(f) for f in fields[1:])
+                user, nice, system, idle, iowait, irq, softirq, *rest = (_dec(f) for f in fields[1:])
             except ValueError:
                 return None
             steal = rest[0] if rest else 0

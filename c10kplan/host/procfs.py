@@ -3,13 +3,21 @@
 `ProcFS(root)` resolves `proc/...` and `sys/...` relative to `root` (default "/", env
 C10KPLAN_ROOT), so tests and users point it at a captured tree instead of patching `open`.
 Reads never raise for a missing or unreadable file: they return None and the caller records
-the fact as unknown. Writes (sysctl apply) raise OSError with the kernel's errno intact.
+the fact as unknown. Every read is the one bounded read (c10kplan/boundedread.py): at most
+PROC_LIMIT bytes of a regular file, so a FIFO, /dev/zero or /dev/urandom planted in a --root
+tree (or a symlink to one) reads as unknown instead of hanging or exhausting memory. Writes
+(sysctl apply) raise OSError with the kernel's errno intact; they open with O_NONBLOCK and
+refuse anything but a regular file too (a FIFO would block, a device is not a sysctl).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
+
+from c10kplan.boundedread import PROC_LIMIT, NotRegularFile, read_text
 
 ROOT_ENV = "C10KPLAN_ROOT"
 
@@ -38,7 +46,7 @@ class ProcFS:
     def read(self, relpath: str) -> str | None:
         """The file's text, or None when it is missing, unreadable or not text."""
         try:
-            return self.path(relpath).read_text(encoding="utf-8", errors="replace")
+            return read_text(self.path(relpath), PROC_LIMIT, errors="replace")
         except (OSError, ValueError):
             return None
 
@@ -67,5 +75,9 @@ class ProcFS:
 
     def write(self, relpath: str, text: str) -> None:
         """Write text to an existing file (a sysctl). Raises OSError with the kernel's errno."""
-        with open(self.path(relpath), "w", encoding="utf-8") as fh:
+        path = self.path(relpath)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        with open(fd, "w", encoding="utf-8") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
             fh.write(text)

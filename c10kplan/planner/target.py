@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from c10kplan.numeric import (
+    MAX_CONNECT_RATE,
+    MAX_CONNECTIONS,
+    MAX_MESSAGE_RATE,
+    MIN_RATE,
+    Float,
+    Int,
+    IntRange,
+    ZeroOrAtLeast,
+)
 
 Role = Literal["server", "client", "both"]
 # Whose programs hold the connections: "bundled" = `c10kplan serve` and `storm` (what verify
@@ -27,6 +38,10 @@ Protocol = Literal["echo", "http", "websocket"]
 #   "custom" otherwise; an explicit app_buffer means the user's own programs ("custom").
 DEFAULT_CONNECT_RATE = 1000.0
 DEFAULT_APP_BUFFER = 8192
+# Upper bound (a typo guard that also keeps every figure finite): one connection cannot move
+# more than 10^11 B/s (an 800 Gbit/s link).
+MAX_BANDWIDTH_PER_CONN = 1e11
+AppBuffer = IntRange(0, 1 << 30)  # bytes per socket
 
 
 class Target(BaseModel):
@@ -35,16 +50,19 @@ class Target(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    connections: int = Field(ge=1, le=100_000_000, description="concurrent TCP connections")
+    connections: Int = Field(ge=1, le=MAX_CONNECTIONS, description="concurrent TCP connections")
     role: Role = "server"
-    message_size: int = Field(64, ge=0, le=1 << 30, description="bytes per message")
-    message_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="messages per connection per second")
-    bandwidth_per_conn: float = Field(1000.0, ge=0, allow_inf_nan=False, description="bytes/s per connection")
-    connect_rate: float = Field(DEFAULT_CONNECT_RATE, gt=0, allow_inf_nan=False, description="new connections per second")
-    app_buffer: int | None = Field(
-        None, ge=0, le=1 << 30,
+    message_size: Int = Field(64, ge=0, le=1 << 30, description="bytes per message")
+    message_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        0.0, ge=0, le=MAX_MESSAGE_RATE, description="messages per connection per second")
+    bandwidth_per_conn: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        1000.0, ge=0, le=MAX_BANDWIDTH_PER_CONN, description="bytes/s per connection")
+    connect_rate: Float = Field(DEFAULT_CONNECT_RATE, ge=MIN_RATE, le=MAX_CONNECT_RATE,
+                                description="new connections per second")
+    app_buffer: AppBuffer | None = Field(
+        None,
         description="user-space bytes per socket of a custom workload; None = 8192 (custom) or measured (bundled)")
-    reserve_fds: int = Field(64, ge=0, le=1_000_000, description="fds per process kept for other uses")
+    reserve_fds: Int = Field(64, ge=0, le=1_000_000, description="fds per process kept for other uses")
     workload: Workload | None = Field(
         None, description="bundled (c10kplan serve + storm) or custom; None = bundled for role both")
     fresh_netns: bool = Field(

@@ -1,4 +1,11 @@
-"""Load one profile file (TOML) into a `Layer`: the raw tables, not yet merged or validated."""
+"""Load one profile file (TOML) into a `Layer`: the raw tables, not yet merged or validated.
+
+The file is read with the one bounded read (c10kplan/boundedread.py): a regular file of at
+most PROFILE_LIMIT (1 MiB) bytes. tomllib recurses once per nesting level and raises
+RecursionError on a 5,000-level array, and ValueError for an integer past Python's int-str
+limit (4,300 digits); both are one ProfileError line here. A sysctl key nests at most
+MAX_KEY_DEPTH levels (the deepest real one, net.ipv4.conf.all.rp_filter, has 5).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from c10kplan.boundedread import PROFILE_LIMIT, NotText, read_text
 from c10kplan.errors import ProfileError
 
 TOP_LEVEL = {"name", "summary", "extends", "allow_unknown", "target", "sysctl", "limits"}
+MAX_KEY_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -28,14 +37,24 @@ class Layer:
 
 def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """`{net: {core: {somaxconn: 1}}}` -> `{"net.core.somaxconn": 1}`. TOML reads an unquoted
-    dotted key as nested tables; a quoted key stays flat. Both spellings give the same key."""
+    dotted key as nested tables; a quoted key stays flat. Both spellings give the same key, in
+    file order. ValueError for a key nested deeper than MAX_KEY_DEPTH (checked on an explicit
+    stack of iterators: no recursion)."""
     out: dict[str, Any] = {}
-    for k, v in table.items():
-        full = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(flatten(v, full))
+    stack = [(prefix, iter(table.items()))]
+    while stack:
+        base, items = stack[-1]
+        for k, v in items:
+            full = f"{base}.{k}" if base else k
+            if not isinstance(v, dict):
+                out[full] = v
+                continue
+            if len(stack) >= MAX_KEY_DEPTH:
+                raise ValueError(f"{full[:60]}...: a key nests at most {MAX_KEY_DEPTH} levels")
+            stack.append((full, iter(v.items())))
+            break
         else:
-            out[full] = v
+            stack.pop()
     return out
 
 
@@ -43,13 +62,17 @@ def load_layer(path: Path) -> Layer:
     """Parse `path`. Raises ProfileError (file + reason) for unreadable or non-TOML files and
     for top-level entries of the wrong shape."""
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_text(path, PROFILE_LIMIT))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not a valid TOML file: {exc}") from None
-    except UnicodeDecodeError:
+    except NotText:
         raise ProfileError(f"{path}: not a valid TOML file: not UTF-8 text") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise ProfileError(f"{path}: not a valid TOML file: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # tomllib: an integer past Python's 4,300-digit int-str limit
+        raise ProfileError(f"{path}: not a valid TOML file: {str(exc).split(';')[0]}") from None
 
     unknown = sorted(set(doc) - TOP_LEVEL)
     if unknown:
@@ -71,6 +94,13 @@ def load_layer(path: Path) -> Layer:
         extends=typed("extends", str, None),
         allow_unknown=typed("allow_unknown", bool, False),
         target=typed("target", dict, None),
-        sysctl=flatten(typed("sysctl", dict, {})),
+        sysctl=_flat_sysctl(path, typed("sysctl", dict, {})),
         limits=typed("limits", dict, {}),
     )
+
+
+def _flat_sysctl(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return flatten(table)
+    except ValueError as exc:
+        raise ProfileError(f"{path}: sysctl.{exc}") from None

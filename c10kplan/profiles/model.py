@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from c10kplan.errors import ProfileError
+from c10kplan.numeric import MAX_CONNECTIONS, Int
 
 # Kernel default of fs.nr_open (fs/file.c: sysctl_nr_open = 1024 * 1024). RLIMIT_NOFILE can
 # never be raised above it, so a profile that does not set fs.nr_open is checked against this.
@@ -34,7 +35,7 @@ class Target(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    connections: int = Field(ge=1)
+    connections: Int = Field(ge=1, le=MAX_CONNECTIONS)
     roles: tuple[str, ...] = ROLES
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from c10kplan.errors import ProfileError
+from c10kplan.numeric import parse_int
 from c10kplan.profiles.model import Setting
 
 INT_MAX = 2**31 - 1
@@ -202,6 +203,6 @@ def parse_value(key: str, raw: object, source: str, *, allow_unknown: bool) -> S
 
 def _ints(tokens: list[str]) -> tuple[int, ...] | None:
     try:
-        return tuple(int(t) for t in tokens)
+        return tuple(parse_int(t, signed=True) for t in tokens)
     except ValueError:
         return None

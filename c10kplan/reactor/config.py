@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from c10kplan.numeric import MAX_CONNECTIONS, MAX_SECONDS, Float, Int, ZeroOrAtLeast, refused
 from c10kplan.planner.sharding import reuseport_processes_needed
 from c10kplan.reactor.backends import check_trigger
 
@@ -33,6 +34,8 @@ RESERVED_FDS = 32
 
 # serve forks this many workers at most (a typo guard: 2 cores here, and each worker is a process).
 MAX_WORKERS = 1024
+# The shortest non-zero --stats-interval: 1 ms (a test floods stderr at 10 ms; 1e-300 would spin).
+MIN_STATS_INTERVAL = 0.001
 
 
 def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> object:
@@ -41,11 +44,12 @@ def _one_message(value: object, handler: ValidatorFunctionWrapHandler, info: Val
         return handler(value)
     except ValidationError:
         flag = "--" + (info.field_name or "value").replace("_", "-")
-        raise ValueError(f"{flag} must be 'auto' or a positive number, not {value!r}") from None
+        raise refused(f"{flag} must be 'auto' or a positive number, not {value!r}") from None
 
 
-# "auto" or a whole number >= 1, given as int or text ("4"): --workers, --storm-processes.
-AutoOrPositive = Annotated[Literal["auto"] | Annotated[int, Field(ge=1)], WrapValidator(_one_message)]
+# "auto" or a whole number >= 1, given as int or ASCII text ("4"): --workers, --storm-processes.
+# How many processes a host allows is the process cap's to say (processes/cap.py).
+AutoOrPositive = Annotated[Literal["auto"] | Annotated[Int, Field(ge=1)], WrapValidator(_one_message)]
 
 
 class ServeConfig(BaseModel):
@@ -54,15 +58,15 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    port: Annotated[Int, Field(ge=0, le=65535)] = 0
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
     workers: AutoOrPositive = 1
     protocol: Literal["echo", "rot13", "discard", "http", "websocket"] = "echo"
-    max_connections: Annotated[int, Field(ge=1)] | None = None
-    stats_interval: Annotated[float, Field(ge=0)] = 5.0
+    max_connections: Annotated[Int, Field(ge=1, le=MAX_CONNECTIONS)] | None = None
+    stats_interval: Annotated[Float, Field(ge=0, le=MAX_SECONDS), ZeroOrAtLeast(MIN_STATS_INTERVAL)] = 5.0
     stats_file: Path | None = None
-    backlog: Annotated[int, Field(ge=1)] = 4096
+    backlog: Annotated[Int, Field(ge=1, le=2**31 - 1)] = 4096
 
     @field_validator("trigger")
     @classmethod

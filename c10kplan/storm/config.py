@@ -19,11 +19,23 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.numeric import (
+    MAX_CONNECT_RATE,
+    MAX_CONNECTIONS,
+    MAX_MESSAGE_RATE,
+    MAX_SECONDS,
+    MIN_RATE,
+    Float,
+    Int,
+    ZeroOrAtLeast,
+    parse_int,
+    refused,
+)
 from c10kplan.planner.sharding import (
     MAX_SOURCE_ADDRESSES,
     fast_source_addresses,
@@ -35,6 +47,23 @@ from c10kplan.planner.sharding import (
 # fds a storm process keeps for itself: std streams, pipes, epoll, imported modules' files.
 FD_RESERVE = 64
 
+# The connect ramp (connections / --connect-rate) may last at most MAX_SECONDS (1 day):
+# `-n 3 --connect-rate 1e-12` would otherwise wait 3e12 s for its first connect.
+MAX_RAMP_SECONDS = MAX_SECONDS
+# The smallest non-zero time: 1 ms (a duration, a connect timeout); the batch tick 1 us.
+MIN_SECONDS = 0.001
+
+
+def check_ramp(connections: int | None, connect_rate: float) -> float:
+    """`connect_rate`, or a validation error when a paced ramp of `connections` would take
+    longer than MAX_RAMP_SECONDS (0 = unpaced; None = connections already refused)."""
+    if connections is not None and connect_rate > 0 and connections / connect_rate > MAX_RAMP_SECONDS:
+        raise refused(
+            f"--connect-rate {connect_rate:g} opens {connections:,} connections in "
+            f"{connections / connect_rate:.3g} s; the ramp may take at most {MAX_RAMP_SECONDS:,.0f} s "
+            f"(1 day): use --connect-rate {connections / MAX_RAMP_SECONDS:.3g} or more")
+    return connect_rate
+
 
 class StormConfig(BaseModel):
     """Everything one storm run needs. Times in seconds, sizes in bytes, rates per second."""
@@ -42,18 +71,20 @@ class StormConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     host: str
-    port: int = Field(ge=1, le=65535)
-    connections: int = Field(ge=1)
-    connect_rate: float = Field(0.0, ge=0, description="connects per second, all processes; 0 = unlimited")
+    port: Int = Field(ge=1, le=65535)
+    connections: Int = Field(ge=1, le=MAX_CONNECTIONS)
+    connect_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        0.0, ge=0, le=MAX_CONNECT_RATE, description="connects per second, all processes; 0 = unlimited")
     source_ips: tuple[str, ...] = ()
-    processes: int = Field(1, ge=1)
-    message_size: int = Field(64, ge=1, le=1_048_576)
-    message_rate: float = Field(0.0, ge=0, description="messages per connection per second; 0 = idle")
-    duration: float = Field(10.0, ge=0)
-    connect_timeout: float = Field(5.0, gt=0)
+    processes: Int = Field(1, ge=1)
+    message_size: Int = Field(64, ge=1, le=1_048_576)
+    message_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        0.0, ge=0, le=MAX_MESSAGE_RATE, description="messages per connection per second; 0 = idle")
+    duration: Annotated[Float, ZeroOrAtLeast(MIN_SECONDS)] = Field(10.0, ge=0, le=MAX_SECONDS)
+    connect_timeout: Float = Field(5.0, ge=MIN_SECONDS, le=3600.0)
     protocol: Literal["echo", "rot13", "discard", "http", "websocket"] = "echo"
-    max_inflight: int = Field(4096, ge=1, description="pending connects per process")
-    batch_tick: float = Field(
+    max_inflight: Int = Field(4096, ge=1, le=1_000_000, description="pending connects per process")
+    batch_tick: Annotated[Float, ZeroOrAtLeast(1e-6)] = Field(
         0.001, ge=0, le=0.1,
         description="hold loop tick (s) once a process has a message due per tick; 0 = wake on every reply")
     # http and websocket (storm/protocols/): what each request or upgrade carries.
@@ -63,11 +94,17 @@ class StormConfig(BaseModel):
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     expect_status: tuple[str, ...] = Field(("2xx",), description="statuses an HTTP reply must have: 2xx, 404, ...")
-    ping_interval: float = Field(0.0, ge=0, le=86400, description="websocket: ping a connection idle this long (s); 0 = never")
+    ping_interval: Annotated[Float, ZeroOrAtLeast(MIN_SECONDS)] = Field(
+        0.0, ge=0, le=MAX_SECONDS, description="websocket: ping a connection idle this long (s); 0 = never")
     subprotocols: tuple[str, ...] = ()
     ws_binary: bool = Field(False, description="websocket: binary frames instead of text")
     stop_on_failure: bool = Field(
         False, description="end the ramp at the first failure (every process: the parent passes it on)")
+
+    @field_validator("connect_rate")
+    @classmethod
+    def _ramp_bounded(cls, rate: float, info: ValidationInfo) -> float:
+        return check_ramp(info.data.get("connections"), rate)
 
     @field_validator("host")
     @classmethod
@@ -93,8 +130,12 @@ class StormConfig(BaseModel):
 
 def parse_target(text: str) -> tuple[str, int]:
     """`HOST:PORT` -> (host, port); BadInput for anything else."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    host, sep, port_text = text.rpartition(":")
+    try:
+        port = parse_int(port_text) if sep and host else 0
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
         raise BadInput(f"target must be HOST:PORT with a port 1..65535, not {text!r}")
     if host == "localhost":
         host = "127.0.0.1"
@@ -102,7 +143,7 @@ def parse_target(text: str) -> tuple[str, int]:
         ipaddress.IPv4Address(host)
     except ValueError:
         raise BadInput(f"target host must be an IPv4 address, not {host!r}") from None
-    return host, int(port)
+    return host, port
 
 
 @dataclass(frozen=True)
@@ -145,9 +186,12 @@ def resolve_target(text: str, resolver=socket.getaddrinfo) -> Target:
             raise BadInput(f"target must be HOST:PORT with a port 1..65535, not {text!r}")
         port = DEFAULT_PORTS[scheme]
     else:
-        port = int(port_text)
+        try:
+            port = parse_int(port_text)  # [0-9]+ of any length: 5,000 digits pass the regex
+        except ValueError:
+            port = 0
     if not 1 <= port <= 65535:
-        raise BadInput(f"target port must be 1..65535, not {port_text}")
+        raise BadInput(f"target port must be 1..65535, not {port_text[:40]}")
     name = m["v6"] or m["host"]
     try:
         host = str(ipaddress.ip_address(name))
@@ -302,23 +346,13 @@ BODY_MAX = 1024 * 1024  # bytes of --body-file read at most
 
 
 def read_body_file(path: str, limit: int = BODY_MAX) -> bytes:
-    """The request body: a regular file of at most `limit` bytes, read with a bounded read."""
-    import os
-    import stat
+    """The request body: a regular file of at most `limit` bytes (the one bounded read)."""
+    from c10kplan.boundedread import read_bytes
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_bytes(path, limit)
     except OSError as exc:
-        raise BadInput(f"--body-file {path}: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BadInput(f"--body-file {path}: not a regular file")
-        data = os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise BadInput(f"--body-file {path}: larger than {limit} bytes")
-    return data
+        raise BadInput(f"--body-file {path}: {exc.strerror or exc}") from None
 
 
 SCHEME_PROTOCOL = {"http": "http", "ws": "websocket"}
@@ -336,7 +370,7 @@ def protocol_settings(target: Target, protocol: str | None, *, method: str = "GE
         raise BadInput(f"a {target.scheme}:// target speaks --protocol {implied}, not {chosen}")
     parsed = tuple(parse_header(h) for h in headers)
     host = [v for k, v in parsed if k.lower() == "host"]
-    settings: dict = {"protocol": chosen}
+    settings: dict = {"protocol": chosen, "ping_interval": ping_interval}  # validated for every protocol
     if chosen in ("http", "websocket"):
         settings.update(
             path=parse_path(path if path is not None else (target.path or "/")),
@@ -350,5 +384,5 @@ def protocol_settings(target: Target, protocol: str | None, *, method: str = "GE
         for p in subprotocols:
             if not _TOKEN.match(p):
                 raise BadInput(f"--subprotocol must be a token, not {p!r}")
-        settings.update(ping_interval=ping_interval, subprotocols=tuple(subprotocols), ws_binary=ws_binary)
+        settings.update(subprotocols=tuple(subprotocols), ws_binary=ws_binary)
     return settings

@@ -78,7 +78,7 @@ def load_result(path: str) -> StormResult:
         raise BadInput(f"merge {path}: {exc.strerror}") from None
     if size > MAX_FILE_BYTES:
         raise BadInput(f"merge {path}: {size} bytes is more than a storm result ({MAX_FILE_BYTES} bytes at most)")
-    return load_model_file(StormResult, path, "merge")
+    return load_model_file(StormResult, path, "merge", MAX_FILE_BYTES)
 
 
 def merge_files(paths: list[str]) -> FleetResult:

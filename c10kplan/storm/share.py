@@ -44,7 +44,7 @@ class Share:
 
 
 def parse_share(text: str) -> Share:
-    m = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", text)
+    m = re.fullmatch(r"\s*([0-9]{1,6})\s*/\s*([0-9]{1,6})\s*", text)  # [0-9]: \d also takes non-ASCII digits
     if not m:
         raise BadInput(f"--share must be I/K (host I of K), not {text!r}")
     index, count = int(m.group(1)), int(m.group(2))

@@ -2,46 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from c10kplan.numeric import (
+    MAX_CONNECT_RATE,
+    MAX_CONNECTIONS,
+    MAX_MESSAGE_RATE,
+    MAX_SECONDS,
+    MIN_RATE,
+    Float,
+    Int,
+    IntRange,
+    ZeroOrAtLeast,
+)
 from c10kplan.planner.sharding import MAX_SOURCE_ADDRESSES
 from c10kplan.reactor.backends import check_trigger
 from c10kplan.reactor.config import AutoOrPositive
+from c10kplan.storm.config import MIN_SECONDS, check_ramp
+
+SourceAddresses = IntRange(1, MAX_SOURCE_ADDRESSES)
 
 
 class VerifyOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    connections: int = Field(ge=1, le=100_000_000)
-    duration: float = Field(10.0, ge=0, le=86_400, allow_inf_nan=False, description="seconds to hold all connections")
-    message_rate: float = Field(1.0, ge=0, allow_inf_nan=False, description="messages per connection per second")
-    message_size: int = Field(64, ge=1, le=1_048_576, description="bytes per message")
-    connect_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="storm connects per second; 0 = as fast as possible")
+    connections: Int = Field(ge=1, le=MAX_CONNECTIONS)
+    duration: Annotated[Float, ZeroOrAtLeast(MIN_SECONDS)] = Field(
+        10.0, ge=0, le=MAX_SECONDS, description="seconds to hold all connections")
+    message_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        1.0, ge=0, le=MAX_MESSAGE_RATE, description="messages per connection per second")
+    message_size: Int = Field(64, ge=1, le=1_048_576, description="bytes per message")
+    connect_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
+        0.0, ge=0, le=MAX_CONNECT_RATE, description="storm connects per second; 0 = as fast as possible")
     backend: Literal["epoll", "poll", "select"] = "epoll"
     trigger: Literal["level", "edge"] = "level"
     workers: AutoOrPositive = "auto"
     storm_processes: AutoOrPositive = "auto"
     profile: str | None = None
     netns: bool = False
-    p99_max_ms: float = Field(50.0, gt=0, allow_inf_nan=False)
+    p99_max_ms: Float = Field(50.0, ge=0.001, le=3_600_000)
     calibrate: str | None = Field(None, description="write the measured costs to this file")
     force: bool = False
-    settle: float = Field(0.5, ge=0, description="seconds into the hold before the host is measured")
-    client_hosts: int | None = Field(None, description="--netns only: K client namespaces (verify/multihost.py)")
-    mtu: int = Field(1500, description="MTU of the namespaces' links, with client_hosts")
+    settle: Float = Field(0.5, ge=0, le=MAX_SECONDS, description="seconds into the hold before the host is measured")
+    client_hosts: Int | None = Field(None, description="--netns only: K client namespaces (verify/multihost.py)")
+    mtu: Int = Field(1500, description="MTU of the namespaces' links, with client_hosts")
     find_limit: Literal["connections", "message-rate"] | None = Field(
         None, description="search for the breaking point instead of proving the target (verify/findlimit.py);"
                           " `connections` is then the ceiling of the search")
-    source_ips: int | None = Field(
-        None, ge=1, le=MAX_SOURCE_ADDRESSES,
+    source_ips: SourceAddresses | None = Field(
+        None,
         description="loopback source addresses the storm binds (127.0.0.1 ...); None = the plan's")
     protocol: Literal["echo", "http", "websocket"] = "echo"
     # --target: the user's own server instead of the bundled one (verify/own_server.py)
     target: str | None = Field(None, description="HOST:PORT (or http:// / ws:// URL) of the user's server")
-    pids: tuple[int, ...] = Field((), description="the server's processes on this host (children measured too)")
+    pids: tuple[Int, ...] = Field((), description="the server's processes on this host (children measured too)")
     host_facts: str | None = Field(None, description="a `c10kplan snapshot` of the server's host")
+
+    @field_validator("connect_rate")
+    @classmethod
+    def _ramp_bounded(cls, rate: float, info: ValidationInfo) -> float:
+        return check_ramp(info.data.get("connections"), rate)
 
     @model_validator(mode="before")
     @classmethod

@@ -226,8 +226,8 @@ def run_storm_results(directory: str, target: str, *, pid: int | None = None, wa
 
     host, port = parse_target(target)
     target = f"{host}:{port}"
-    if not 0 <= wait <= MAX_WAIT:
-        raise BadInput(f"--storm-wait must be 0..{MAX_WAIT:g} s, not {wait:g}")
+    if not (wait == 0 or 0.001 <= wait <= MAX_WAIT):
+        raise BadInput(f"--storm-wait must be 0 or 0.001..{MAX_WAIT:g} s, not {wait:g}")
     if not os.path.isdir(directory):
         raise BadInput(f"--storm-results {directory}: not a folder")
     procfs = procfs or ProcFS()

@@ -12,7 +12,7 @@ CASES = [
     (["--pid", "5"], "--pid and --host-facts need --target HOST:PORT"),
     (["--target", "127.0.0.1:9", "--netns"], "drop --netns"),
     (["--target", "127.0.0.1:9", "--pid", "999999999"], "--pid 999999999: no such process"),
-    (["--target", "127.0.0.1:9", "--pid", "-3"], "--pid must be a process ID"),
+    (["--target", "127.0.0.1:9", "--pid", "-3"], "--pid: '-3' is not a whole number"),
     (["--target", "nope:x"], "target must be HOST:PORT"),
     (["--target", "127.0.0.1:9", "--calibrate", "/tmp/never-written.json"], "--calibrate with --target needs --pid"),
     (["--target", "198.18.0.1:80"], "is not on this host: give --host-facts FILE"),

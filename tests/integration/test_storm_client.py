@@ -142,8 +142,8 @@ def test_a_killed_storm_process_is_reported_not_waited_for(serve):
         (["127.0.0.1:9", "-n", "5", "--protocol", "gopher"], "protocol:"),
         (["127.0.0.1:9", "-n", "5", "--source-ips", "127.0.0.9-127.0.0.1"], "runs backwards"),
         (["10.0.0.1:80", "-n", "100000"], "at least 4 source addresses"),
-        (["127.0.0.1:9", "-n", "5", "--batch-ms", "500"], "--batch-ms must be 0..100"),
-        (["127.0.0.1:9", "-n", "5", "--batch-ms", "-1"], "--batch-ms must be 0..100"),
+        (["127.0.0.1:9", "-n", "5", "--batch-ms", "500"], "--batch-ms must be 0 or 0.001..100"),
+        (["127.0.0.1:9", "-n", "5", "--batch-ms", "-1"], "--batch-ms: '-1' is not a plain decimal number"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):

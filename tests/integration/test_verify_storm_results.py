@@ -105,7 +105,7 @@ def test_after_the_fact_only_the_plan_and_what_the_server_holds_now(server, tmp_
     (["--storm-results", "{tmp}", "--target", "127.0.0.1:9"], "no storm-*.json or merged.json"),
     (["--storm-results", "{tmp}", "--target", "127.0.0.1:9", "-n", "5"], "not --connections"),
     (["--target", "127.0.0.1:9"], "Missing option '--connections'"),  # --target alone storms that server: it needs -n
-    (["--storm-results", "{tmp}", "--target", "127.0.0.1:9", "--storm-wait", "-1"], "--storm-wait must be"),
+    (["--storm-results", "{tmp}", "--target", "127.0.0.1:9", "--storm-wait", "-1"], "--storm-wait: '-1' is not"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, says):
     done = c10k("verify", *[a.replace("{tmp}", str(tmp_path)) for a in args])

@@ -25,12 +25,12 @@ from c10kplan.bench.trigger import TriggerReport, TriggerRun, run_trigger, trigg
 from c10kplan.errors import BadInput, EnvironmentProblem
 
 
-def test_parse_counts_sorts_dedupes_and_accepts_underscores():
-    assert parse_counts("1000, 10,100,10,1_000") == (10, 100, 1000)
+def test_parse_counts_sorts_and_dedupes():
+    assert parse_counts("1000, 10,100,10,1000") == (10, 100, 1000)
     assert parse_counts("7,,8") == (7, 8)
 
 
-@pytest.mark.parametrize("text", ["", " , ", "10,x", "10,-5", "1.5"])
+@pytest.mark.parametrize("text", ["", " , ", "10,x", "10,-5", "1.5", "1_000", "\u0661\u0662"])
 def test_parse_counts_rejects_what_is_not_a_whole_number(text):
     with pytest.raises(BadInput, match="--fds"):
         parse_counts(text)

@@ -31,7 +31,7 @@ def test_auto_or_positive_accepts(make, field, given, kept):
 
 
 @pytest.mark.parametrize(("make", "field"), MODELS)
-@pytest.mark.parametrize("given", [0, "0", -2, "-1", "many", "", 2.5, "Auto"])
+@pytest.mark.parametrize("given", [0, "0", -2, "-1", "many", "", 2.5, "Auto", "1_000", "\u0661\u0662", "+3"])
 def test_auto_or_positive_refuses_with_one_message_naming_the_option(make, field, given):
     with pytest.raises(ValidationError) as caught:
         make(**{field: given})

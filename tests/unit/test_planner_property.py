@@ -44,7 +44,7 @@ target_strategy = st.builds(
     connections=st.integers(1, 100_000_000),
     role=st.sampled_from(["server", "client", "both"]),
     message_size=st.integers(0, 1 << 20),
-    message_rate=st.floats(0, 1000),
+    message_rate=st.just(0.0) | st.floats(0.001, 1000),  # 0 or >= numeric.MIN_RATE
     connect_rate=st.floats(0.1, 1e6),
     reserve_fds=st.integers(0, 1000),
 )

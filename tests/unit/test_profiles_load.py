@@ -231,3 +231,17 @@ def test_state_dir_env_is_the_default(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 0 and (tmp_path / "envstate" / "backup.json").is_file()
     code, out, _ = run(["rollback"], capsys)
     assert code == 0 and "restored" in out
+
+
+def test_flatten_keeps_file_order_and_bounds_the_depth():
+    from c10kplan.profiles.load import MAX_KEY_DEPTH, flatten
+
+    table = {"net": {"core": {"somaxconn": 1, "rmem_max": 2}, "ipv4": {"tcp_mem": 3}}, "fs": {"nr_open": 4}}
+    assert list(flatten(table).items()) == [("net.core.somaxconn", 1), ("net.core.rmem_max", 2),
+                                            ("net.ipv4.tcp_mem", 3), ("fs.nr_open", 4)]
+    deep: dict = {"k": 1}
+    for _ in range(MAX_KEY_DEPTH - 1):
+        deep = {"a": deep}
+    assert flatten(deep) == {".".join(["a"] * (MAX_KEY_DEPTH - 1) + ["k"]): 1}
+    with pytest.raises(ValueError, match=f"nests at most {MAX_KEY_DEPTH} levels"):
+        flatten({"a": deep})

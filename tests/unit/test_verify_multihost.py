@@ -24,7 +24,7 @@ from c10kplan.verify.measure import HostSample
 
 BAD = [
     (["--netns", "--client-hosts", "0"], "--client-hosts must be 1..64, not 0"),
-    (["--netns", "--client-hosts", "-3"], "--client-hosts must be 1..64, not -3"),
+    (["--netns", "--client-hosts", "-3"], "--client-hosts: '-3' is not a whole number"),
     (["--netns", "--client-hosts", "65"], "--client-hosts must be 1..64, not 65"),
     (["--netns", "--client-hosts", "2", "--mtu", "67"], "--mtu must be 68..65535, not 67"),
     (["--netns", "--client-hosts", "2", "--mtu", "65536"], "--mtu must be 68..65535, not 65536"),
