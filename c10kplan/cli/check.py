@@ -28,9 +28,10 @@ Role = Annotated[str, _text(
 MessageSize = Annotated[str, _text("--message-size", metavar="BYTES", help="Bytes per message.")]
 MessageRate = Annotated[str, _text(
     "--message-rate", metavar="PER_S", help="Messages per connection per second.")]
-Bandwidth = Annotated[str, _text(
-    "--bandwidth-per-conn", metavar="BYTES_S",
-    help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
+Bandwidth = Annotated[str | None, _text(
+    "--bandwidth-per-conn", metavar="BYTES_S", default_shown=False,
+    help="Bytes/s per connection on the link. Default: --message-size x --message-rate (idle = 0);"
+         " the course notes' 1 KB/s = 1000.")]
 ConnectRate = Annotated[str, _text(
     "--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
 AppBuffer = Annotated[str | None, _text(
@@ -41,6 +42,9 @@ Workload = Annotated[str | None, _text(
     "--workload", metavar="KIND", default_shown=False,
     help="bundled (c10kplan serve + storm, measured costs) | custom (your programs, --app-buffer)."
          " Default: bundled for role both, custom otherwise.")]
+Protocol = Annotated[str, _text(
+    "--protocol", metavar="PROTO",
+    help="echo | http | websocket: what one message is (its CPU cost, docs/check.md).")]
 ReserveFds = Annotated[str, _text(
     "--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
 Root = Annotated[str | None, _text(
@@ -77,11 +81,12 @@ def check(
     role: Role = "server",
     message_size: MessageSize = "64",
     message_rate: MessageRate = "0",
-    bandwidth_per_conn: Bandwidth = "1000",
+    bandwidth_per_conn: Bandwidth = None,
     connect_rate: ConnectRate = "1000",
     app_buffer: AppBuffer = None,
     reserve_fds: ReserveFds = "64",
     workload: Workload = None,
+    protocol: Protocol = "echo",
     root: Root = None,
     pid: Pid = None,
     host_facts: HostFactsFile = None,
@@ -132,7 +137,7 @@ def snapshot(root: Root = None, pid: Pid = None) -> None:
 
 
 _TARGET_FIELDS = ("connections", "role", "message_size", "message_rate", "bandwidth_per_conn",
-                  "connect_rate", "app_buffer", "reserve_fds", "workload")
+                  "connect_rate", "app_buffer", "reserve_fds", "workload", "protocol")
 
 
 def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan | None, Capacity]:

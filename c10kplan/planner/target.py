@@ -16,7 +16,9 @@ Workload = Literal["bundled", "custom"]
 Protocol = Literal["echo", "http", "websocket"]
 
 # Defaults, with the reasons shown in docs/check.md:
-# - bandwidth_per_conn 1000 B/s: the course notes' "1 KB/s per connection" (10,000 conns = 80 Mbit/s).
+# - bandwidth_per_conn None: derived from the traffic, message_size x message_rate (planner/bandwidth.py),
+#   so idle connections carry nothing. The course notes' "1 KB/s per connection" (10,000 conns =
+#   80 Mbit/s) is `--bandwidth-per-conn 1000`.
 # - connect_rate 1000 new connections/s: a storm ramp of 100k connections in under two minutes.
 # - app_buffer 8192 B per socket, for a custom workload: one 4 KiB read buffer (a typical event-loop
 #   server's per-connection read buffer, e.g. nginx's client_header_buffer_size 1k + its 4 KiB
@@ -39,7 +41,9 @@ class Target(BaseModel):
     role: Role = "server"
     message_size: int = Field(64, ge=0, le=1 << 30, description="bytes per message")
     message_rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="messages per connection per second")
-    bandwidth_per_conn: float = Field(1000.0, ge=0, allow_inf_nan=False, description="bytes/s per connection")
+    bandwidth_per_conn: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="bytes/s per connection; None = message_size x message_rate (planner/bandwidth.py)")
     connect_rate: float = Field(DEFAULT_CONNECT_RATE, gt=0, allow_inf_nan=False, description="new connections per second")
     app_buffer: int | None = Field(
         None, ge=0, le=1 << 30,

@@ -63,7 +63,8 @@ def test_check_not_ready_exits_1_with_one_error_line(capsys, tree):
 
 
 def test_check_json_is_one_check_report(capsys, tree):
-    code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json")
+    code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json",
+                       "--bandwidth-per-conn", "1000")  # the notes' 1 KB/s per connection
     assert code == 1  # the notes' fs.file-max = 10000 is too small for 10,000 sockets + reserve
     doc = json.loads(out)
     assert set(doc) == {"schema_version", "facts", "plan", "profile", "capacity"}  # capacity: issue 10
