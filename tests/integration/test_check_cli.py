@@ -248,7 +248,7 @@ def test_capacity_json_and_verdict_agree(capsys, tree):
 def test_check_with_connections_keeps_its_verdict_and_adds_the_capacity(capsys, tree):
     code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_rules"))
     assert code == 1 and "FAIL conntrack.max" in err  # a ct state rule: the 4096 entries bind
-    assert "NOT READY" in out and "capacity: 4,096 connections (role server, idle, custom workload);"\
+    assert "NOT READY" in out and "capacity: 4,096 connections before a FAIL (role server, idle, custom workload);"\
         " nf_conntrack_max binds first" in out
     code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_idle"))
     assert code == 0 and "nf_conntrack is loaded but nothing is tracked" in err
