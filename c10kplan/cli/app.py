@@ -73,11 +73,36 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def option_names() -> dict[str, str]:
+    """Every command's options as {parameter name: its long flag} ("message_rate" ->
+    "--message-rate"), read from the click tree typer builds: what validation errors name
+    instead of a model's field. A name two commands spell differently (--backend, --backends)
+    keeps the spelling that is the name itself."""
+    found: dict[str, set[str]] = {}
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", ()):
+            flags = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+            if flags and param.name:
+                found.setdefault(param.name, set()).add(max(flags, key=len))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    if isinstance(app, typer.Typer):  # (a test may stand a function in for the app)
+        walk(typer.main.get_command(app))
+    out = {}
+    for name, flags in found.items():
+        plain = "--" + name.replace("_", "-")
+        if len(flags) == 1 or plain in flags:
+            out[name] = plain if plain in flags else flags.pop()
+    return out
+
+
 def _one_line(exc: BaseException) -> str:
     """Render an exception as the one line the user sees."""
     from c10kplan.cli.render import format_validation_error
 
-    text = format_validation_error(exc)
+    text = format_validation_error(exc, option_names() if type(exc).__name__ == "ValidationError" else None)
     if text is None:
         text = str(exc) or exc.__class__.__name__
     if isinstance(exc, PermissionError):

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -169,13 +169,30 @@ def progress_end() -> None:
     sys.stderr.flush()
 
 
-def format_validation_error(exc: BaseException) -> str | None:
-    """pydantic ValidationError as `loc: msg; loc: msg`, or None for anything else."""
+# Model fields that carry a unit their option does not (p99_max_ms <- --p99-max MS).
+_UNIT_SUFFIXES = ("_ms", "_us", "_s", "_bytes")
+# pydantic's prefixes for errors raised inside validators: they say nothing to a user.
+_MSG_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def format_validation_error(exc: BaseException, options: Mapping[str, str] | None = None) -> str | None:
+    """pydantic ValidationError as `loc: msg; loc: msg`, or None for anything else. A top-level
+    field the command line sets is named by its option (`options`: field -> `--flag`, from
+    app.option_names; a unit suffix such as `_ms` is dropped first when only that matches)."""
     errors = getattr(exc, "errors", None)
     if type(exc).__name__ != "ValidationError" or not callable(errors):
         return None
+    options = options or {}
     parts = []
     for err in errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "value"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        path = tuple(err.get("loc", ()))
+        loc = ".".join(str(p) for p in path)  # empty: a check of the whole model
+        if len(path) == 1 and isinstance(path[0], str):
+            loc = options.get(loc) or next(
+                (options[loc[:-len(u)]] for u in _UNIT_SUFFIXES
+                 if loc.endswith(u) and loc[:-len(u)] in options), loc)
+        msg = str(err.get("msg", "invalid"))
+        for prefix in _MSG_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

@@ -108,20 +108,20 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "-n", "0"], "connections: Input should be greater than or equal to 1"),
-    (["check", "-n", "-3"], "connections: Input should be greater than or equal to 1"),
-    (["check", "-n", "abc"], "connections: Input should be a valid integer"),
-    (["check", "-n", "100000001"], "connections: Input should be less than or equal to 100000000"),
-    (["check", "-n", "10", "--role", "proxy"], "role: Input should be 'server', 'client' or 'both'"),
-    (["check", "-n", "10", "--message-size", "big"], "message_size: Input should be a valid integer"),
+    (["check", "-n", "0"], "--connections: Input should be greater than or equal to 1"),
+    (["check", "-n", "-3"], "--connections: Input should be greater than or equal to 1"),
+    (["check", "-n", "abc"], "--connections: Input should be a valid integer"),
+    (["check", "-n", "100000001"], "--connections: Input should be less than or equal to 100000000"),
+    (["check", "-n", "10", "--role", "proxy"], "--role: Input should be 'server', 'client' or 'both'"),
+    (["check", "-n", "10", "--message-size", "big"], "--message-size: Input should be a valid integer"),
     (["check", "-n", "10", "--root", "/no/such/root"], "--root /no/such/root: no such directory"),
     (["snapshot", "--pid", "abc"], "--pid abc: not a process id"),
     (["snapshot", "--pid", "0"], "--pid 0: no such process"),
     (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
-    (["check", "--workload", "mine"], "workload: Input should be 'bundled' or 'custom'"),
-    (["check", "-n", "10", "--app-buffer", "-1"], "app_buffer: Input should be greater than or equal to 0"),
-    (["plan", "--message-rate", "nan"], "message_rate: Input should be a finite number"),
-    (["check", "--connect-rate", "inf"], "connect_rate: Input should be a finite number"),
+    (["check", "--workload", "mine"], "--workload: Input should be 'bundled' or 'custom'"),
+    (["check", "-n", "10", "--app-buffer", "-1"], "--app-buffer: Input should be greater than or equal to 0"),
+    (["plan", "--message-rate", "nan"], "--message-rate: Input should be a finite number"),
+    (["check", "--connect-rate", "inf"], "--connect-rate: Input should be a finite number"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
