@@ -156,19 +156,20 @@ def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan | None, Capacity]
 
 
 def _print_capacity(cap: Capacity) -> None:
-    """The summary line, then one row per resource: limit, the connections it allows before a
-    FAIL (100 %: the capacity) and within its headroom (PASS: below its WARN mark), the fix."""
+    """The summary line, then one row per resource: what the host has, the connections it
+    allows before a FAIL (100 %: the capacity) and within its headroom (PASS: below its WARN
+    mark), and why / the fix."""
     from c10kplan.cli import render
     from c10kplan.planner.limits import limit_text
 
     rows = []
     for r in cap.resources:
-        allows = f"{r.connections:,}" if r.connections is not None else (r.note or "no cap")
+        allows = f"{r.connections:,}" if r.connections is not None else "no cap"
         passes = f"{r.passes:,}" if r.passes is not None else "-"
-        rows.append([r.id, r.label, limit_text(r), allows, passes, r.fix or "-"])
+        why = "; ".join(t for t in (r.note, r.fix) if t) or "-"
+        rows.append([r.id, f"{r.label}: {limit_text(r)}", allows, passes, why])
     render.line(cap.summary())
-    render.table(rows, ["resource", "limit", "host has", "allows (no FAIL)", "within headroom (PASS)",
-                        "fix that raises it"])
+    render.table(rows, ["resource", "host has", "allows (no FAIL)", "PASS up to", "why / fix"])
 
 
 def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:

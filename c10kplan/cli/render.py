@@ -21,12 +21,13 @@ MIN_WRAP = 24
 UNDER_INDENT = "    "
 
 
-def width() -> int | None:
+def width(stream: Any = None) -> int | None:
     """The width output must fit on a terminal: $COLUMNS when set, else the terminal's
-    (shutil.get_terminal_size). None (no limit) when stdout is not a terminal (a pipe, a file),
-    so scripts and grep see whole lines. (COLUMNS alone is not enough: GNU readline exports it
-    into the environment of every child of an interactive Python, pytest included.)"""
-    if not sys.stdout.isatty():
+    (shutil.get_terminal_size). None (no limit) when the stream (stdout, or stderr for notes)
+    is not a terminal (a pipe, a file), so scripts and grep see whole lines. (COLUMNS alone is
+    not enough: GNU readline exports it into the environment of every child of an interactive
+    Python, pytest included.)"""
+    if not (stream or sys.stdout).isatty():
         return None
     return shutil.get_terminal_size().columns
 
@@ -88,6 +89,8 @@ def _fit(rows: list[list[str]], headers: list[str], limit: int | None) -> str:
         natural = {i: max(len(headers[i]) + HEADER_PAD, *(_widest(r[i]) for r in rows))
                    for i in keep}
         text_cols = [i for i in keep if natural[i] > MIN_WRAP and any(" " in r[i] for r in rows)]
+        if not text_cols and not under:  # figures only: nothing wraps, split the columns instead
+            return _split(rows, headers, limit)
         fixed = sum(natural[i] for i in keep if i not in text_cols) + GAP * (len(keep) - 1)
         room = limit - fixed
         if not text_cols or room >= MIN_WRAP * len(text_cols):
@@ -99,9 +102,32 @@ def _fit(rows: list[list[str]], headers: list[str], limit: int | None) -> str:
                 text = _interleave(text, body, [(headers[i], [r[i] for r in rows])
                                                 for i in under], limit)
             # A word longer than its column's share still sticks out: move one more column.
-            if _widest(text) <= limit or not text_cols:
+            if _widest(text) <= limit or len(keep) == 1:
                 return text
-        under.append(max(text_cols, key=lambda i: natural[i]))
+        # The widest text column goes under its row; when none is left, the widest figure
+        # (never the first column: it names the row).
+        movable = text_cols or keep[1:] or keep
+        under.append(max(movable, key=lambda i: natural[i]))
+
+
+def _split(rows: list[list[str]], headers: list[str], limit: int) -> str:
+    """A table of figures too wide for `limit`, as several tables one under the other, each
+    with the first column (the row's name) and as many of the next columns as fit."""
+    def natural(i: int) -> int:
+        return max(len(headers[i]) + HEADER_PAD, *(_widest(r[i]) for r in rows))
+
+    groups: list[list[int]] = []
+    used = natural(0)
+    for i in range(1, len(headers)):
+        if groups and used + GAP + natural(i) <= limit:
+            groups[-1].append(i)
+            used += GAP + natural(i)
+        else:
+            groups.append([i])
+            used = natural(0) + GAP + natural(i)
+    return "\n\n".join(_tabulate([[r[0], *(r[i] for i in g)] for r in rows],
+                                  [headers[0], *(headers[i] for i in g)])
+                        for g in groups or [[]])
 
 
 def _interleave(text: str, body: list[list[str]], moved: list[tuple[str, list[str]]],
@@ -135,16 +161,19 @@ def emit_json(doc: Any) -> None:
                      default=str))
 
 
-def line(text: str = "") -> None:
-    """One line of prose, wrapped to width() (continuations indented two spaces)."""
-    limit = width()
+def _fill(text: str, limit: int | None) -> str:
+    """Prose wrapped to `limit` at whole words (continuations indented two spaces)."""
     if limit is None or len(text) <= limit or "\n" in text:
-        print(text)
-        return
+        return text
     import textwrap
 
-    print(textwrap.fill(text, limit, subsequent_indent="  ", break_long_words=False,
-                        break_on_hyphens=False))
+    return textwrap.fill(text, limit, subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def line(text: str = "") -> None:
+    """One line of prose, wrapped to width()."""
+    print(_fill(text, width()))
 
 
 def document(text: str) -> None:
@@ -153,8 +182,9 @@ def document(text: str) -> None:
 
 
 def note(text: str) -> None:
-    """A side note for humans, on stderr, so stdout stays parseable."""
-    print(text, file=sys.stderr)
+    """A side note for humans, on stderr, so stdout stays parseable; wrapped to the terminal
+    when stderr is one (continuations indented two spaces)."""
+    print(_fill(text, width(sys.stderr)), file=sys.stderr)
 
 
 def progress(text: str) -> None:
