@@ -128,7 +128,11 @@ def check(
         raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
 
 
-def snapshot(root: Root = None, pid: Pid = None) -> None:
+SnapshotJson = Annotated[bool, typer.Option(
+    "--json", help="Accepted like every command's --json: snapshot always prints JSON.")]
+
+
+def snapshot(root: Root = None, pid: Pid = None, json: SnapshotJson = False) -> None:
     """Print this host's facts as JSON (load it elsewhere with --host-facts FILE)."""
     from c10kplan.cli import render
     from c10kplan.host.inspect import facts_for

@@ -94,7 +94,8 @@ def test_every_json_option_has_a_schema():
 
     def walk(cmd, path):
         if any("--json" in getattr(p, "opts", ()) for p in cmd.params):
-            if not any(c.startswith(f"c10kplan {' '.join(path)} ") for c in commands):
+            name = f"c10kplan {' '.join(path)}"
+            if not any(c == name or c.startswith(name + " ") for c in commands):
                 missing.append(" ".join(path))
         for name, sub in getattr(cmd, "commands", {}).items():
             walk(sub, [*path, name])
