@@ -132,14 +132,54 @@ def _click_class(name: str) -> type[BaseException]:
     raise LookupError(name)
 
 
+def _command_path(args: list[str]) -> str:
+    """`c10kplan bench trigger` from the words of argv that name commands (a parse error of an
+    option, `check --connections` with no value, comes without click's context)."""
+    path, command = [PROG], typer.main.get_command(app) if isinstance(app, typer.Typer) else None
+    for word in args:
+        subs = getattr(command, "commands", {})
+        if word.startswith("-") and not path[1:]:
+            continue  # a root option before the command (--traceback)
+        if word not in subs:
+            break
+        path.append(word)
+        command = subs[word]
+    return " ".join(path)
+
+
 def usage_line(exc: BaseException) -> str:
     """A click usage error as the one line users see: `c10kplan: error: CMD: MESSAGE (...)`."""
     ctx = getattr(exc, "ctx", None)
-    path = ctx.command_path if ctx is not None else PROG
+    path = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
     where = path[len(PROG):].strip()
     message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
     return (f"{PROG}: error: {where + ': ' if where else ''}{message} "
             f"(see '{path} -h')")
+
+
+def _command():  # noqa: ANN202 (typer's click command, or a test's stand-in)
+    """The click command tree typer builds from `app`, with the help of on/off flags showing
+    no `<bool>` type: a flag takes no value."""
+    if not isinstance(app, typer.Typer):  # (a test may stand a function in for the app)
+        return app
+
+    def no_type(param: object) -> object:
+        if getattr(param, "is_flag", False) and param.metavar is None:  # type: ignore[attr-defined]
+            param.metavar = ""  # type: ignore[attr-defined]  # rich help shows it instead of the type
+        return param
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", ()):
+            no_type(param)
+        # -h / --help is made per context, not kept in params.
+        made = command.get_help_option  # type: ignore[attr-defined]
+        command.get_help_option = lambda ctx, made=made: no_type(made(ctx))  # type: ignore[attr-defined]
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    command = typer.main.get_command(app)
+    walk(command)
+    return command
 
 
 def _run_app() -> int:
@@ -147,7 +187,7 @@ def _run_app() -> int:
     being drawn in a box; returns the exit code."""
     usage, abort = _click_class("UsageError"), _click_class("Abort")
     try:
-        code = app(prog_name=PROG, standalone_mode=False)
+        code = _command()(prog_name=PROG, standalone_mode=False)
     except usage as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `c10kplan`, `c10kplan profiles`
             # The help, as click shows it (typer's rich help prints itself and returns "").

@@ -120,7 +120,7 @@ def check(
     if json:
         render.emit_json(CheckReport(facts=facts, plan=result, profile=profile, capacity=cap))
     else:
-        _print_check(facts, result, profile)
+        _print_check(facts, result, profile, host_facts)
         render.line()
         _print_capacity(cap)
     if not result.ready:
@@ -176,12 +176,14 @@ def _print_capacity(cap: Capacity) -> None:
     render.table(rows, ["resource", "host has", "allows (no FAIL)", "PASS up to", "why / fix"])
 
 
-def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
+def _print_check(facts: HostFacts, result: Plan, profile: str | None, facts_file: str | None) -> None:
     from c10kplan.cli import render
     from c10kplan.planner.findings import fmt_bytes
 
     t, m = result.target, result.memory
-    host = f"{facts.source} (kernel {facts.kernel_release or '?'}, {facts.cpu_count or '?'} CPUs)"
+    # A snapshot's own source is the tree it was read from on its host ("/"): name the file.
+    where, of = (facts_file, f"snapshot of {facts.source}; ") if facts_file else (facts.source, "")
+    host = f"{where} ({of}kernel {facts.kernel_release or '?'}, {facts.cpu_count or '?'} CPUs)"
     render.table(
         ([f.id, f.status, f.observed, f.required, f.fix or "-"] for f in result.findings),
         ["finding", "status", "host has", "target needs", "fix"],

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from c10kplan.counts import plural  # noqa: F401 (the printers' one way to write a count)
+
 
 # Width: tabulate's "simple" format puts two spaces between columns. A text column is only
 # wrapped down to MIN_WRAP characters; below that it moves under its row instead.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from c10kplan.counts import plural
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.calibration import Calibration
 from c10kplan.planner.findings import RECORD_CONFIG, Finding, fmt_bytes, fmt_count
@@ -180,7 +181,8 @@ def _sharded(rid: str, kind: _Kind, facts: HostFacts, p: Plan) -> Resource:
     sides = " a side" if p.server_processes and p.client_processes else ""
     return Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit, connections=None,
                     processes=procs, fix=_finding(p, rid).fix if _finding(p, rid) else "",  # type: ignore[union-attr]
-                    note=f"sharded: {procs:,} processes{sides} at {p.target.connections:,} connections")
+                    note=f"sharded: {plural(procs, 'process', 'processes')}{sides} at"
+                         f" {plural(p.target.connections, 'connection')}")
 
 
 def _uncapped(rid: str, facts: HostFacts, first: Plan, reference: Plan) -> Resource:
@@ -195,8 +197,8 @@ def _uncapped(rid: str, facts: HostFacts, first: Plan, reference: Plan) -> Resou
         note = "nothing tracked"
     elif rid == "ports.ephemeral" and reference.ports is not None:
         addresses = reference.ports.fast_source_addresses
-        note = (f"sharded: {addresses:,} source addresses at {reference.target.connections:,}"
-                " connections (storm --source-ips auto)")
+        note = (f"sharded: {plural(addresses, 'source address', 'source addresses')} at"
+                f" {plural(reference.target.connections, 'connection')} (storm --source-ips auto)")
     else:
         note = f"no cap below {MAX_CONNECTIONS:,} for this traffic"
     return Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,

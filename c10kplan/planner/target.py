@@ -53,7 +53,7 @@ class Target(BaseModel):
         None, description="bundled (c10kplan serve + storm) or custom; None = bundled for role both")
     fresh_netns: bool = Field(
         False, description="runs in a fresh network namespace (verify --netns): no netfilter rules there")
-    protocol: Protocol = Field("echo", description="what a message is: its CPU cost (planner/cpu.py)")
+    protocol: Protocol = Field("echo", description="what a message is: its CPU cost (docs/check.md, CPU per message)")
 
     @property
     def runs(self) -> Workload:

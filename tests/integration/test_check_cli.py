@@ -97,6 +97,10 @@ def test_snapshot_then_host_facts_plans_the_same(capsys, tree, tmp_path):
     _, remote, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap), "--json")
     assert json.loads(direct)["plan"] == json.loads(remote)["plan"]
     assert json.loads(remote)["plan"]["server_processes"] == 6  # 5000 / (1024 - 64)
+    _, table, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap))
+    assert f"host {snap} (snapshot of {tree('hard1024')};" in table.splitlines()[0]  # the file, not "/"
+    code, again, _ = run(capsys, "snapshot", "--root", tree("hard1024"), "--json")  # --json: a no-op
+    assert code == 0 and _facts(again) == _facts(out)
 
 
 def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):

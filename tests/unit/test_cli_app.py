@@ -163,3 +163,26 @@ def test_option_names_come_from_the_commands():
     names = app.option_names()
     assert names["message_rate"] == "--message-rate" and names["p99_max"] == "--p99-max"
     assert names["backend"] == "--backend"  # bench backends' --backends does not win
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["check", "--connections"], "check: Option '--connections' requires an argument. (see 'c10kplan check -h')"),
+    (["bench", "trigger", "--window-ms"], "(see 'c10kplan bench trigger -h')"),
+    (["--traceback", "plan", "-n"], "(see 'c10kplan plan -h')"),
+])
+def test_a_missing_value_points_at_the_commands_help(argv, says, capsys):
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    assert info.value.code == ExitStatus.BAD_INPUT
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["check", "-h"], ["storm", "-h"], ["verify", "-h"],
+                                  ["bench", "backends", "-h"], ["apply", "-h"]])
+def test_flags_show_no_bool_metavar(argv, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        app.main(argv)
+    out = capsys.readouterr().out
+    assert "--json" in out or "--traceback" in out
+    assert "<bool>" not in out and "BOOLEAN" not in out

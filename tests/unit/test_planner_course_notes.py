@@ -70,3 +70,12 @@ def test_explicit_bandwidth_per_conn_overrides_the_traffic():
     p = plan(course_host(), Target(connections=10_000, message_size=64, message_rate=100,
                                    bandwidth_per_conn=10))
     assert p.bandwidth.bytes_per_conn_s == 10  # given, not 64 x 100
+
+
+def test_sources_point_users_at_the_docs_not_the_code():
+    p = plan(course_host(), Target(connections=10_000, role="both", message_rate=1))
+    custom = plan(course_host(), Target(connections=10_000, message_rate=1))
+    texts = [p.memory.kernel_bytes_source, p.cpu.cost_source, p.memory.user_bytes_source,
+             custom.memory.user_bytes_source]
+    for text in texts:
+        assert "docs/check.md" in text and "planner/" not in text, text
