@@ -73,23 +73,27 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _tree(command: object):  # noqa: ANN202 (click commands)
+    """A click command and every subcommand under it (none for None)."""
+    if command is None:
+        return
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _tree(sub)
+
+
 def option_names() -> dict[str, str]:
     """Every command's options as {parameter name: its long flag} ("message_rate" ->
     "--message-rate"), read from the click tree typer builds: what validation errors name
     instead of a model's field. A name two commands spell differently (--backend, --backends)
     keeps the spelling that is the name itself."""
     found: dict[str, set[str]] = {}
-
-    def walk(command: object) -> None:
+    root = typer.main.get_command(app) if isinstance(app, typer.Typer) else None
+    for command in _tree(root):
         for param in getattr(command, "params", ()):
             flags = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
             if flags and param.name:
                 found.setdefault(param.name, set()).add(max(flags, key=len))
-        for sub in getattr(command, "commands", {}).values():
-            walk(sub)
-
-    if isinstance(app, typer.Typer):  # (a test may stand a function in for the app)
-        walk(typer.main.get_command(app))
     out = {}
     for name, flags in found.items():
         plain = "--" + name.replace("_", "-")
@@ -168,18 +172,14 @@ def _command():  # noqa: ANN202 (typer's click command, or a test's stand-in)
             param.metavar = ""  # type: ignore[attr-defined]  # rich help shows it instead of the type
         return param
 
-    def walk(command: object) -> None:
-        for param in getattr(command, "params", ()):
+    root = typer.main.get_command(app)
+    for command in _tree(root):
+        for param in command.params:
             no_type(param)
         # -h / --help is made per context, not kept in params.
-        made = command.get_help_option  # type: ignore[attr-defined]
-        command.get_help_option = lambda ctx, made=made: no_type(made(ctx))  # type: ignore[attr-defined]
-        for sub in getattr(command, "commands", {}).values():
-            walk(sub)
-
-    command = typer.main.get_command(app)
-    walk(command)
-    return command
+        made = command.get_help_option
+        command.get_help_option = lambda ctx, made=made: no_type(made(ctx))  # type: ignore[method-assign]
+    return root
 
 
 def _run_app() -> int:
