@@ -1,4 +1,5 @@
-"""Failures counted by name: the one naming (errno_name) and the one way to add counts up."""
+"""Failures counted by name: the one naming (errno_name) and the one way to add counts up; and
+the one way a count is written for people (plural: "1 storm process", "20,000 connections")."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def add_counts(into: dict[str, int], other: dict[str, int]) -> dict[str, int]:
     for key, value in other.items():
         into[key] = into.get(key, 0) + value
     return into
+
+
+def plural(n: int | float, noun: str, nouns: str | None = None) -> str:
+    """`n noun` with thousands separators, the noun in the plural unless n is 1:
+    plural(1, "server worker") -> "1 server worker", plural(10000, "process", "processes") ->
+    "10,000 processes"."""
+    many = nouns if nouns is not None else noun + "s"
+    return f"{n:,} {noun if n == 1 else many}"

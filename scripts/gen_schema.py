@@ -8,7 +8,7 @@ Sample output:
     wrote docs/schema/check.schema.json
     ...
     wrote docs/schema/bench-trigger.schema.json
-    13 schemas (schema_version 1)
+    16 schemas (schema_version 1)
 
 The schemas come from the pydantic models that print the documents (c10kplan/cli/schemas.py);
 tests/unit/test_json_schema.py fails when a checked-in file differs from what this writes.

@@ -116,8 +116,8 @@ def trigger_rows(report: TriggerReport) -> list[list[str]]:
     """Side by side: one row per measure, one column per mode."""
     lv, ed = report.level, report.edge
     return [
-        ["epoll_wait calls", str(lv.waits), str(ed.waits)],
-        ["wakeups reporting the socket", str(lv.wakeups), str(ed.wakeups)],
+        ["epoll_wait calls", f"{lv.waits:,}", f"{ed.waits:,}"],
+        ["wakeups reporting the socket", f"{lv.wakeups:,}", f"{ed.wakeups:,}"],
         ["elapsed ms", f"{lv.elapsed_ms:.1f}", f"{ed.elapsed_ms:.1f}"],
     ]
 

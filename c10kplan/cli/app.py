@@ -73,11 +73,40 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _tree(command: object):  # noqa: ANN202 (click commands)
+    """A click command and every subcommand under it (none for None)."""
+    if command is None:
+        return
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _tree(sub)
+
+
+def option_names() -> dict[str, str]:
+    """Every command's options as {parameter name: its long flag} ("message_rate" ->
+    "--message-rate"), read from the click tree typer builds: what validation errors name
+    instead of a model's field. A name two commands spell differently (--backend, --backends)
+    keeps the spelling that is the name itself."""
+    found: dict[str, set[str]] = {}
+    root = typer.main.get_command(app) if isinstance(app, typer.Typer) else None
+    for command in _tree(root):
+        for param in getattr(command, "params", ()):
+            flags = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+            if flags and param.name:
+                found.setdefault(param.name, set()).add(max(flags, key=len))
+    out = {}
+    for name, flags in found.items():
+        plain = "--" + name.replace("_", "-")
+        if len(flags) == 1 or plain in flags:
+            out[name] = plain if plain in flags else flags.pop()
+    return out
+
+
 def _one_line(exc: BaseException) -> str:
     """Render an exception as the one line the user sees."""
     from c10kplan.cli.render import format_validation_error
 
-    text = format_validation_error(exc)
+    text = format_validation_error(exc, option_names() if type(exc).__name__ == "ValidationError" else None)
     if text is None:
         text = str(exc) or exc.__class__.__name__
     if isinstance(exc, PermissionError):
@@ -109,14 +138,50 @@ def _click_class(name: str) -> type[BaseException]:
     raise LookupError(name)
 
 
+def _command_path(args: list[str]) -> str:
+    """`c10kplan bench trigger` from the words of argv that name commands (a parse error of an
+    option, `check --connections` with no value, comes without click's context)."""
+    path, command = [PROG], typer.main.get_command(app) if isinstance(app, typer.Typer) else None
+    for word in args:
+        subs = getattr(command, "commands", {})
+        if word.startswith("-") and not path[1:]:
+            continue  # a root option before the command (--traceback)
+        if word not in subs:
+            break
+        path.append(word)
+        command = subs[word]
+    return " ".join(path)
+
+
 def usage_line(exc: BaseException) -> str:
     """A click usage error as the one line users see: `c10kplan: error: CMD: MESSAGE (...)`."""
     ctx = getattr(exc, "ctx", None)
-    path = ctx.command_path if ctx is not None else PROG
+    path = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
     where = path[len(PROG):].strip()
     message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
     return (f"{PROG}: error: {where + ': ' if where else ''}{message} "
             f"(see '{path} -h')")
+
+
+def _command():  # noqa: ANN202 (typer's click command, or a test's stand-in)
+    """The click command tree typer builds from `app`, with the help of on/off flags showing
+    no `<bool>` type: a flag takes no value."""
+    if not isinstance(app, typer.Typer):  # (a test may stand a function in for the app)
+        return app
+
+    def no_type(param: object) -> object:
+        if getattr(param, "is_flag", False) and param.metavar is None:  # type: ignore[attr-defined]
+            param.metavar = ""  # type: ignore[attr-defined]  # rich help shows it instead of the type
+        return param
+
+    root = typer.main.get_command(app)
+    for command in _tree(root):
+        for param in command.params:
+            no_type(param)
+        # -h / --help is made per context, not kept in params.
+        made = command.get_help_option
+        command.get_help_option = lambda ctx, made=made: no_type(made(ctx))  # type: ignore[method-assign]
+    return root
 
 
 def _run_app() -> int:
@@ -124,7 +189,7 @@ def _run_app() -> int:
     being drawn in a box; returns the exit code."""
     usage, abort = _click_class("UsageError"), _click_class("Abort")
     try:
-        code = app(prog_name=PROG, standalone_mode=False)
+        code = _command()(prog_name=PROG, standalone_mode=False)
     except usage as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `c10kplan`, `c10kplan profiles`
             # The help, as click shows it (typer's rich help prints itself and returns "").

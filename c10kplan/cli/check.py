@@ -28,9 +28,10 @@ Role = Annotated[str, _text(
 MessageSize = Annotated[str, _text("--message-size", metavar="BYTES", help="Bytes per message.")]
 MessageRate = Annotated[str, _text(
     "--message-rate", metavar="PER_S", help="Messages per connection per second.")]
-Bandwidth = Annotated[str, _text(
-    "--bandwidth-per-conn", metavar="BYTES_S",
-    help="Bytes/s per connection (the course notes' 1 KB/s = 1000).")]
+Bandwidth = Annotated[str | None, _text(
+    "--bandwidth-per-conn", metavar="BYTES_S", default_shown=False,
+    help="Bytes/s per connection on the link. Default: --message-size x --message-rate (idle = 0);"
+         " the course notes' 1 KB/s = 1000.")]
 ConnectRate = Annotated[str, _text(
     "--connect-rate", metavar="PER_S", help="New connections per second (listen backlog sizing).")]
 AppBuffer = Annotated[str | None, _text(
@@ -41,6 +42,9 @@ Workload = Annotated[str | None, _text(
     "--workload", metavar="KIND", default_shown=False,
     help="bundled (c10kplan serve + storm, measured costs) | custom (your programs, --app-buffer)."
          " Default: bundled for role both, custom otherwise.")]
+Protocol = Annotated[str, _text(
+    "--protocol", metavar="PROTO",
+    help="echo | http | websocket: what one message is (its CPU cost, docs/check.md).")]
 ReserveFds = Annotated[str, _text(
     "--reserve-fds", metavar="N", help="Fds per process kept for other uses.")]
 Root = Annotated[str | None, _text(
@@ -77,11 +81,12 @@ def check(
     role: Role = "server",
     message_size: MessageSize = "64",
     message_rate: MessageRate = "0",
-    bandwidth_per_conn: Bandwidth = "1000",
+    bandwidth_per_conn: Bandwidth = None,
     connect_rate: ConnectRate = "1000",
     app_buffer: AppBuffer = None,
     reserve_fds: ReserveFds = "64",
     workload: Workload = None,
+    protocol: Protocol = "echo",
     root: Root = None,
     pid: Pid = None,
     host_facts: HostFactsFile = None,
@@ -115,7 +120,7 @@ def check(
     if json:
         render.emit_json(CheckReport(facts=facts, plan=result, profile=profile, capacity=cap))
     else:
-        _print_check(facts, result, profile)
+        _print_check(facts, result, profile, host_facts)
         render.line()
         _print_capacity(cap)
     if not result.ready:
@@ -123,7 +128,11 @@ def check(
         raise NotReady(f"host not ready for {result.target.connections:,} connections: FAIL {failed}")
 
 
-def snapshot(root: Root = None, pid: Pid = None) -> None:
+SnapshotJson = Annotated[bool, typer.Option(
+    "--json", help="Accepted like every command's --json: snapshot always prints JSON.")]
+
+
+def snapshot(root: Root = None, pid: Pid = None, json: SnapshotJson = False) -> None:
     """Print this host's facts as JSON (load it elsewhere with --host-facts FILE)."""
     from c10kplan.cli import render
     from c10kplan.host.inspect import facts_for
@@ -132,7 +141,7 @@ def snapshot(root: Root = None, pid: Pid = None) -> None:
 
 
 _TARGET_FIELDS = ("connections", "role", "message_size", "message_rate", "bandwidth_per_conn",
-                  "connect_rate", "app_buffer", "reserve_fds", "workload")
+                  "connect_rate", "app_buffer", "reserve_fds", "workload", "protocol")
 
 
 def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan | None, Capacity]:
@@ -151,24 +160,30 @@ def _plan(options: dict[str, object]) -> tuple[HostFacts, Plan | None, Capacity]
 
 
 def _print_capacity(cap: Capacity) -> None:
-    """The summary line, then one row per resource: limit, connections it allows, the fix."""
+    """The summary line, then one row per resource: what the host has, the connections it
+    allows before a FAIL (100 %: the capacity) and within its headroom (PASS: below its WARN
+    mark), and why / the fix."""
     from c10kplan.cli import render
     from c10kplan.planner.limits import limit_text
 
     rows = []
     for r in cap.resources:
-        allows = f"{r.connections:,}" if r.connections is not None else (r.note or "no cap")
-        rows.append([r.id, r.label, limit_text(r), allows, r.fix or "-"])
+        allows = f"{r.connections:,}" if r.connections is not None else "no cap"
+        passes = f"{r.passes:,}" if r.passes is not None else "-"
+        why = "; ".join(t for t in (r.note, r.fix) if t) or "-"
+        rows.append([r.id, f"{r.label}: {limit_text(r)}", allows, passes, why])
     render.line(cap.summary())
-    render.table(rows, ["resource", "limit", "host has", "connections it allows", "fix that raises it"])
+    render.table(rows, ["resource", "host has", "allows (no FAIL)", "PASS up to", "why / fix"])
 
 
-def _print_check(facts: HostFacts, result: Plan, profile: str | None) -> None:
+def _print_check(facts: HostFacts, result: Plan, profile: str | None, facts_file: str | None) -> None:
     from c10kplan.cli import render
     from c10kplan.planner.findings import fmt_bytes
 
     t, m = result.target, result.memory
-    host = f"{facts.source} (kernel {facts.kernel_release or '?'}, {facts.cpu_count or '?'} CPUs)"
+    # A snapshot's own source is the tree it was read from on its host ("/"): name the file.
+    where, of = (facts_file, f"snapshot of {facts.source}; ") if facts_file else (facts.source, "")
+    host = f"{where} ({of}kernel {facts.kernel_release or '?'}, {facts.cpu_count or '?'} CPUs)"
     render.table(
         ([f.id, f.status, f.observed, f.required, f.fix or "-"] for f in result.findings),
         ["finding", "status", "host has", "target needs", "fix"],

@@ -15,7 +15,7 @@ def _print_merge(res) -> None:  # noqa: ANN001 (FleetResult, imported lazily)
     print_storm_tables(res.storm)
     render.line()
     render.table(
-        [[p.name, p.share, p.target, f"{p.established}/{p.connections}", p.held, p.messages_received,
+        [[p.name, p.share, p.target, f"{p.established:,}/{p.connections:,}", f"{p.held:,}", f"{p.messages_received:,}",
           f"{p.messages_per_second:,.0f}", f"{p.hold_seconds:.2f}", "PASS" if p.ok else "FAIL"] for p in res.parts],
         headers=["result", "share", "target", "established", "held", "answered", "msg/s", "hold s", "storm"],
     )

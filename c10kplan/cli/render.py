@@ -9,8 +9,10 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from c10kplan.counts import plural  # noqa: F401 (the printers' one way to write a count)
 
 
 # Width: tabulate's "simple" format puts two spaces between columns. A text column is only
@@ -21,12 +23,13 @@ MIN_WRAP = 24
 UNDER_INDENT = "    "
 
 
-def width() -> int | None:
+def width(stream: Any = None) -> int | None:
     """The width output must fit on a terminal: $COLUMNS when set, else the terminal's
-    (shutil.get_terminal_size). None (no limit) when stdout is not a terminal (a pipe, a file),
-    so scripts and grep see whole lines. (COLUMNS alone is not enough: GNU readline exports it
-    into the environment of every child of an interactive Python, pytest included.)"""
-    if not sys.stdout.isatty():
+    (shutil.get_terminal_size). None (no limit) when the stream (stdout, or stderr for notes)
+    is not a terminal (a pipe, a file), so scripts and grep see whole lines. (COLUMNS alone is
+    not enough: GNU readline exports it into the environment of every child of an interactive
+    Python, pytest included.)"""
+    if not (stream or sys.stdout).isatty():
         return None
     return shutil.get_terminal_size().columns
 
@@ -88,6 +91,8 @@ def _fit(rows: list[list[str]], headers: list[str], limit: int | None) -> str:
         natural = {i: max(len(headers[i]) + HEADER_PAD, *(_widest(r[i]) for r in rows))
                    for i in keep}
         text_cols = [i for i in keep if natural[i] > MIN_WRAP and any(" " in r[i] for r in rows)]
+        if not text_cols and not under:  # figures only: nothing wraps, split the columns instead
+            return _split(rows, headers, limit)
         fixed = sum(natural[i] for i in keep if i not in text_cols) + GAP * (len(keep) - 1)
         room = limit - fixed
         if not text_cols or room >= MIN_WRAP * len(text_cols):
@@ -99,9 +104,32 @@ def _fit(rows: list[list[str]], headers: list[str], limit: int | None) -> str:
                 text = _interleave(text, body, [(headers[i], [r[i] for r in rows])
                                                 for i in under], limit)
             # A word longer than its column's share still sticks out: move one more column.
-            if _widest(text) <= limit or not text_cols:
+            if _widest(text) <= limit or len(keep) == 1:
                 return text
-        under.append(max(text_cols, key=lambda i: natural[i]))
+        # The widest text column goes under its row; when none is left, the widest figure
+        # (never the first column: it names the row).
+        movable = text_cols or keep[1:] or keep
+        under.append(max(movable, key=lambda i: natural[i]))
+
+
+def _split(rows: list[list[str]], headers: list[str], limit: int) -> str:
+    """A table of figures too wide for `limit`, as several tables one under the other, each
+    with the first column (the row's name) and as many of the next columns as fit."""
+    def natural(i: int) -> int:
+        return max(len(headers[i]) + HEADER_PAD, *(_widest(r[i]) for r in rows))
+
+    groups: list[list[int]] = []
+    used = natural(0)
+    for i in range(1, len(headers)):
+        if groups and used + GAP + natural(i) <= limit:
+            groups[-1].append(i)
+            used += GAP + natural(i)
+        else:
+            groups.append([i])
+            used = natural(0) + GAP + natural(i)
+    return "\n\n".join(_tabulate([[r[0], *(r[i] for i in g)] for r in rows],
+                                  [headers[0], *(headers[i] for i in g)])
+                        for g in groups or [[]])
 
 
 def _interleave(text: str, body: list[list[str]], moved: list[tuple[str, list[str]]],
@@ -135,16 +163,19 @@ def emit_json(doc: Any) -> None:
                      default=str))
 
 
-def line(text: str = "") -> None:
-    """One line of prose, wrapped to width() (continuations indented two spaces)."""
-    limit = width()
+def _fill(text: str, limit: int | None) -> str:
+    """Prose wrapped to `limit` at whole words (continuations indented two spaces)."""
     if limit is None or len(text) <= limit or "\n" in text:
-        print(text)
-        return
+        return text
     import textwrap
 
-    print(textwrap.fill(text, limit, subsequent_indent="  ", break_long_words=False,
-                        break_on_hyphens=False))
+    return textwrap.fill(text, limit, subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def line(text: str = "") -> None:
+    """One line of prose, wrapped to width()."""
+    print(_fill(text, width()))
 
 
 def document(text: str) -> None:
@@ -153,8 +184,9 @@ def document(text: str) -> None:
 
 
 def note(text: str) -> None:
-    """A side note for humans, on stderr, so stdout stays parseable."""
-    print(text, file=sys.stderr)
+    """A side note for humans, on stderr, so stdout stays parseable; wrapped to the terminal
+    when stderr is one (continuations indented two spaces)."""
+    print(_fill(text, width(sys.stderr)), file=sys.stderr)
 
 
 def progress(text: str) -> None:
@@ -169,13 +201,30 @@ def progress_end() -> None:
     sys.stderr.flush()
 
 
-def format_validation_error(exc: BaseException) -> str | None:
-    """pydantic ValidationError as `loc: msg; loc: msg`, or None for anything else."""
+# Model fields that carry a unit their option does not (p99_max_ms <- --p99-max MS).
+_UNIT_SUFFIXES = ("_ms", "_us", "_s", "_bytes")
+# pydantic's prefixes for errors raised inside validators: they say nothing to a user.
+_MSG_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def format_validation_error(exc: BaseException, options: Mapping[str, str] | None = None) -> str | None:
+    """pydantic ValidationError as `loc: msg; loc: msg`, or None for anything else. A top-level
+    field the command line sets is named by its option (`options`: field -> `--flag`, from
+    app.option_names; a unit suffix such as `_ms` is dropped first when only that matches)."""
     errors = getattr(exc, "errors", None)
     if type(exc).__name__ != "ValidationError" or not callable(errors):
         return None
+    options = options or {}
     parts = []
     for err in errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "value"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        path = tuple(err.get("loc", ()))
+        loc = ".".join(str(p) for p in path)  # empty: a check of the whole model
+        if len(path) == 1 and isinstance(path[0], str):
+            loc = options.get(loc) or next(
+                (options[loc[:-len(u)]] for u in _UNIT_SUFFIXES
+                 if loc.endswith(u) and loc[:-len(u)] in options), loc)
+        msg = str(err.get("msg", "invalid"))
+        for prefix in _MSG_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

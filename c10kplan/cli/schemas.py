@@ -29,6 +29,7 @@ DOCUMENTS: dict[str, tuple[str, str]] = {
     "verify-hosts": ("c10kplan verify --netns --client-hosts K --json", "c10kplan.verify.multihost:MultiHostResult"),
     "verify-storm-results": ("c10kplan verify --storm-results DIR --target HOST:PORT --json",
                              "c10kplan.verify.storm_results:StormResultsReport"),
+    "merge": ("c10kplan merge RESULT.json... --json", "c10kplan.storm.merge:FleetResult"),
     "bench-backends": ("c10kplan bench backends --json", "c10kplan.bench.backends:BackendsBench"),
     "bench-trigger": ("c10kplan bench trigger --json", "c10kplan.bench.trigger:TriggerReport"),
 }

@@ -34,7 +34,7 @@ def serve(
         "--stats-file", metavar="PATH", default_shown=False,
         help="Keep this file updated with one JSON stats document (SIGUSR1 refreshes it).")] = None,
 ) -> None:
-    """Serve echo / rot13 / discard until SIGINT or SIGTERM; prints `listening HOST:PORT` first."""
+    """Serve echo / rot13 / discard / http / websocket until SIGINT or SIGTERM; prints `listening HOST:PORT` first."""
     from c10kplan.reactor.config import ServeConfig
     from c10kplan.reactor.workers import serve as run_server
 

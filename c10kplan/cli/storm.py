@@ -27,16 +27,16 @@ def print_storm_tables(result) -> None:
     r = result
     render.table(
         [
-            ["connections", f"{r.established} established, {r.held} held of {r.connections}"],
-            ["processes / source addresses", f"{r.processes} / {r.source_addresses}"],
+            ["connections", f"{r.established:,} established, {r.held:,} held of {r.connections:,}"],
+            ["processes / source addresses", f"{r.processes:,} / {r.source_addresses:,}"],
             ["connect time", f"{r.connect_seconds:.3f} s ({r.connect_rate:,.0f} conn/s)"],
             ["failures", failures_text(r.failures, r.drops) or "none"],
-            ["messages", f"{r.messages_sent} sent, {r.messages_received} answered, "
-                         f"{r.mismatches} mismatched, {r.unanswered} unanswered, {r.lost_on_drop} lost on drop, "
-                         f"{r.missed} never sent (behind schedule)"],
-            *([["HTTP statuses", ", ".join(f"{k} x{v}" for k, v in r.http_status_classes.items())]]
+            ["messages", f"{r.messages_sent:,} sent, {r.messages_received:,} answered, "
+                         f"{r.mismatches:,} mismatched, {r.unanswered:,} unanswered, {r.lost_on_drop:,} lost on drop, "
+                         f"{r.missed:,} never sent (behind schedule)"],
+            *([["HTTP statuses", ", ".join(f"{k} x{v:,}" for k, v in r.http_status_classes.items())]]
               if r.http_statuses else []),
-            *([["WebSocket close codes", ", ".join(f"{k} x{v}" for k, v in r.close_codes.items())]]
+            *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in r.close_codes.items())]]
               if r.close_codes else []),
             ["throughput", f"{r.messages_per_second:,.0f} msg/s, {r.throughput_bytes_per_second:,.0f} B/s"],
         ],
@@ -46,7 +46,7 @@ def print_storm_tables(result) -> None:
     lat = [("connect", r.connect_latency_us), ("message (corrected)", r.message_latency_us.corrected),
            ("message (raw)", r.message_latency_us.raw)]
     render.table(
-        [[name, p.count, p.p50, p.p90, p.p99, p.p999, p.max] for name, p in lat],
+        [[name, *(f"{v:,}" for v in (p.count, p.p50, p.p90, p.p99, p.p999, p.max))] for name, p in lat],
         headers=["latency (us)", "count", "p50", "p90", "p99", "p99.9", "max"],
     )
 

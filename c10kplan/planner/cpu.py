@@ -79,7 +79,7 @@ US_PER_MESSAGE: dict[str, tuple[float, float]] = {
 # without bound: latency rises for as long as the load lasts (FAIL).
 CPU_HEADROOM = 0.7
 
-CONSTANT_SOURCE = "constant (measured, see planner/cpu.py)"
+CONSTANT_SOURCE = "constant (measured, see docs/check.md, CPU per message)"
 
 
 class CpuBudget(BaseModel):

@@ -10,6 +10,12 @@ resource), which holds for every budget: fds, memory, tcp_mem, conntrack, CPU an
 grow with N. Limits that sharding lifts (the per-process nofile limit and fs.nr_open: run more
 processes; the ports of one source address: bind more addresses) are no cap: they show the
 processes (addresses) needed at the capacity figure instead.
+
+Each capped resource also shows where its headroom ends: the largest N its finding still PASSes
+(the WARN mark: 70 % of the CPUs or the link, 80 % of MemAvailable, ...). The capacity is the
+FAIL point; a host run at it has no headroom left. The fix shown is the finding's at the
+capacity figure itself (WARN there), so its numbers are the table's; a finding that jumps from
+PASS straight to FAIL shows its fix at capacity + 1.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from c10kplan.counts import plural
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.calibration import Calibration
 from c10kplan.planner.findings import RECORD_CONFIG, Finding, fmt_bytes, fmt_count
@@ -39,8 +46,9 @@ class Resource(BaseModel):
     label: str  # what the limit is called (fs.file-max, MemAvailable, ...)
     limit: int | float | None  # the host's value, in `unit`; None = unknown
     unit: str
-    connections: int | None
-    fix: str = ""  # what raises it (the fix of the finding at connections + 1)
+    connections: int | None  # the largest N its finding does not FAIL at
+    passes: int | None = None  # the largest N its finding PASSes at (within its headroom)
+    fix: str = ""  # the finding's fix at `connections` (at connections + 1 when it PASSes there)
     processes: int | None = None  # sharded limits: processes a side needs at the capacity
     source_addresses: int | None = None  # ports: addresses needed at the capacity
     note: str = ""
@@ -50,17 +58,22 @@ class Capacity(BaseModel):
     model_config = RECORD_CONFIG
 
     connections: int  # the binding figure (MAX_CONNECTIONS when nothing binds below it)
+    passes: int | None = None  # the largest N every capped resource PASSes at (None: none capped)
     binding: str | None  # finding id of the resource that binds first; None when none does
     shape: str  # the traffic shape planned: "role both, idle"
     resources: list[Resource]  # capped ones by connections ascending, then the uncapped
 
     def summary(self) -> str:
-        """`capacity: 1,228,170 connections (role both, idle); fs.file-max binds first, then ...`"""
+        """`capacity: 36,297 connections before a FAIL (role both, ...), all PASS up to 25,408;
+        CPU binds first, then ...`"""
         capped = [r for r in self.resources if r.connections is not None]
         if not capped:
             return (f"capacity: no resource binds below {MAX_CONNECTIONS:,} connections ({self.shape})")
         head, *rest = capped
-        text = f"capacity: {self.connections:,} connections ({self.shape}); {head.label} binds first"
+        text = f"capacity: {self.connections:,} connections before a FAIL ({self.shape})"
+        if self.passes is not None and self.passes < self.connections:
+            text += f", {self.passes:,} within headroom (no WARN)"
+        text += f"; {head.label} binds first"
         if rest:
             text += ", then " + ", ".join(f"{r.label} at ~{_short(r.connections)}" for r in rest)  # type: ignore[arg-type]
         return text
@@ -113,22 +126,25 @@ def capacity(facts: HostFacts, target: Target, calibration: Calibration | None =
             uncapped.append(rid)
             continue
         n = _largest_passing(lambda k: status(k, rid) != "FAIL")
-        fix = _finding(at(n + 1), rid).fix  # type: ignore[union-attr]
+        passes = _largest_passing(lambda k: status(k, rid) == "PASS", below=n + 1)
+        fix = _finding(at(n), rid).fix if n and status(n, rid) != "PASS" else ""  # type: ignore[union-attr]
+        fix = fix or _finding(at(n + 1), rid).fix  # type: ignore[union-attr]
         capped.append(Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
-                               connections=n, fix=fix))
+                               connections=n, passes=passes, fix=fix))
     # A sharded limit binds only when no process can hold even one connection (--reserve-fds
     # eats the whole nofile limit): more processes do not help then.
     sharded = {rid: kind for rid, kind in _SHARDED.items() if status(1, rid) != "FAIL"}
     for rid in _SHARDED.keys() - sharded.keys():
         kind = _SHARDED[rid]
         capped.append(Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
-                               connections=0, fix=_finding(at(1), rid).fix))  # type: ignore[union-attr]
+                               connections=0, passes=0, fix=_finding(at(1), rid).fix))  # type: ignore[union-attr]
     capped.sort(key=lambda r: r.connections)  # stable: ties keep _CAPS order
     cap = capped[0].connections if capped else MAX_CONNECTIONS
     # What the sharded and uncapped resources need, shown at the capacity figure.
     reference = at(max(1, cap))  # type: ignore[arg-type]
     return Capacity(
         connections=cap, binding=capped[0].id if capped else None, shape=shape_text(target),  # type: ignore[arg-type]
+        passes=min((r.passes for r in capped), default=None),  # type: ignore[type-var]
         resources=[*capped, *(_sharded(rid, kind, facts, reference) for rid, kind in sharded.items()),
                    *(_uncapped(rid, facts, at(1), reference) for rid in uncapped)],
     )
@@ -141,12 +157,12 @@ def shape_text(target: Target) -> str:
     return f"role {target.role}, {load}, {target.runs} workload"
 
 
-def _largest_passing(ok: Callable[[int], bool]) -> int:
-    """The largest n in 0..MAX_CONNECTIONS - 1 with ok(n), given ok(MAX) is False and ok is
+def _largest_passing(ok: Callable[[int], bool], below: int = MAX_CONNECTIONS) -> int:
+    """The largest n in 0..below - 1 with ok(n), given ok(below) is False and ok is
     monotonic (True up to some n, False after). 0 when even one connection fails."""
     if not ok(1):
         return 0
-    lo, hi = 1, MAX_CONNECTIONS  # ok(lo), not ok(hi)
+    lo, hi = 1, below  # ok(lo), not ok(hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if ok(mid):
@@ -165,7 +181,8 @@ def _sharded(rid: str, kind: _Kind, facts: HostFacts, p: Plan) -> Resource:
     sides = " a side" if p.server_processes and p.client_processes else ""
     return Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit, connections=None,
                     processes=procs, fix=_finding(p, rid).fix if _finding(p, rid) else "",  # type: ignore[union-attr]
-                    note=f"sharded: {procs:,} processes{sides} at {p.target.connections:,} connections")
+                    note=f"sharded: {plural(procs, 'process', 'processes')}{sides} at"
+                         f" {plural(p.target.connections, 'connection')}")
 
 
 def _uncapped(rid: str, facts: HostFacts, first: Plan, reference: Plan) -> Resource:
@@ -180,8 +197,8 @@ def _uncapped(rid: str, facts: HostFacts, first: Plan, reference: Plan) -> Resou
         note = "nothing tracked"
     elif rid == "ports.ephemeral" and reference.ports is not None:
         addresses = reference.ports.fast_source_addresses
-        note = (f"sharded: {addresses:,} source addresses at {reference.target.connections:,}"
-                " connections (storm --source-ips auto)")
+        note = (f"sharded: {plural(addresses, 'source address', 'source addresses')} at"
+                f" {plural(reference.target.connections, 'connection')} (storm --source-ips auto)")
     else:
         note = f"no cap below {MAX_CONNECTIONS:,} for this traffic"
     return Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,

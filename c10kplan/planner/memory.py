@@ -92,7 +92,7 @@ SERVER_PROCESS_RSS = 28_660_000
 STORM_PROCESS_RSS = 27_400_000
 SERVER_BYTES_PER_SOCKET = 107
 STORM_BYTES_PER_SOCKET = 1_086
-BUNDLED_SOURCE = "measured: bundled serve + storm (see planner/memory.py)"
+BUNDLED_SOURCE = "measured: bundled serve + storm (see docs/check.md, Memory as it is really used)"
 
 # Kernel defaults used when a sysctl is hidden (bytes): tcp_rmem/tcp_wmem "default" fields.
 DEFAULT_TCP_RMEM = 131072
@@ -109,7 +109,7 @@ class MemoryBudget(BaseModel):
     sockets: int
     workload: str  # "bundled" (serve + storm, measured) or "custom" (--app-buffer)
     kernel_bytes_per_socket: int
-    kernel_bytes_source: str  # "constant (measured, see memory.py)" or "calibration: ..."
+    kernel_bytes_source: str  # "constant (measured slab cost, see docs/check.md, ...)" or "calibration: ..."
     user_bytes_per_connection: int  # user space per SOCKET (the mean over both sides of role both)
     user_bytes_source: str
     page_size: int
@@ -144,7 +144,7 @@ def memory_budget(
         per_socket = calibration.kernel_bytes_per_socket
         source = calibration_source(calibration)
     else:
-        per_socket, source = KERNEL_BYTES_PER_SOCKET, "constant (measured slab cost, see planner/memory.py)"
+        per_socket, source = KERNEL_BYTES_PER_SOCKET, "constant (measured slab cost, see docs/check.md, Memory as it is really used)"
     wmem = facts.tcp_wmem_bytes[1] if facts.tcp_wmem_bytes else DEFAULT_TCP_WMEM
     rmem = facts.tcp_rmem_bytes[1] if facts.tcp_rmem_bytes else DEFAULT_TCP_RMEM
     page = facts.page_size_bytes or DEFAULT_PAGE_SIZE
@@ -228,7 +228,7 @@ def _user(target: Target, calibration: Calibration | None) -> tuple[int, str, li
                  "connections x (serve_bytes_per_socket if role serves + storm_bytes_per_socket if role connects)",
                  connections=target.connections, serve_bytes_per_socket=server, storm_bytes_per_socket=client)]
     per = target.app_buffer_bytes
-    source = "--app-buffer" if target.app_buffer is not None else f"default --app-buffer {per} (see planner/target.py)"
+    source = "--app-buffer" if target.app_buffer is not None else f"default --app-buffer {per} (see docs/check.md, Options)"
     return sockets * per, source, [
         step("user_bytes", sockets * per, "bytes", "sockets x app_buffer (custom workload)",
              sockets=sockets, app_buffer=per)]

@@ -27,7 +27,9 @@ Workload = Literal["bundled", "custom"]
 Protocol = Literal["echo", "http", "websocket"]
 
 # Defaults, with the reasons shown in docs/check.md:
-# - bandwidth_per_conn 1000 B/s: the course notes' "1 KB/s per connection" (10,000 conns = 80 Mbit/s).
+# - bandwidth_per_conn None: derived from the traffic, message_size x message_rate (planner/bandwidth.py),
+#   so idle connections carry nothing. The course notes' "1 KB/s per connection" (10,000 conns =
+#   80 Mbit/s) is `--bandwidth-per-conn 1000`.
 # - connect_rate 1000 new connections/s: a storm ramp of 100k connections in under two minutes.
 # - app_buffer 8192 B per socket, for a custom workload: one 4 KiB read buffer (a typical event-loop
 #   server's per-connection read buffer, e.g. nginx's client_header_buffer_size 1k + its 4 KiB
@@ -55,8 +57,9 @@ class Target(BaseModel):
     message_size: Int = Field(64, ge=0, le=1 << 30, description="bytes per message")
     message_rate: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
         0.0, ge=0, le=MAX_MESSAGE_RATE, description="messages per connection per second")
-    bandwidth_per_conn: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] = Field(
-        1000.0, ge=0, le=MAX_BANDWIDTH_PER_CONN, description="bytes/s per connection")
+    bandwidth_per_conn: Annotated[Float, ZeroOrAtLeast(MIN_RATE)] | None = Field(
+        None, ge=0, le=MAX_BANDWIDTH_PER_CONN,
+        description="bytes/s per connection; None = message_size x message_rate (planner/bandwidth.py)")
     connect_rate: Float = Field(DEFAULT_CONNECT_RATE, ge=MIN_RATE, le=MAX_CONNECT_RATE,
                                 description="new connections per second")
     app_buffer: AppBuffer | None = Field(
@@ -67,7 +70,7 @@ class Target(BaseModel):
         None, description="bundled (c10kplan serve + storm) or custom; None = bundled for role both")
     fresh_netns: bool = Field(
         False, description="runs in a fresh network namespace (verify --netns): no netfilter rules there")
-    protocol: Protocol = Field("echo", description="what a message is: its CPU cost (planner/cpu.py)")
+    protocol: Protocol = Field("echo", description="what a message is: its CPU cost (docs/check.md, CPU per message)")
 
     @property
     def runs(self) -> Workload:

@@ -63,7 +63,8 @@ def test_check_not_ready_exits_1_with_one_error_line(capsys, tree):
 
 
 def test_check_json_is_one_check_report(capsys, tree):
-    code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json")
+    code, out, _ = run(capsys, "check", "-n", "10000", "--root", tree("course_notes"), "--json",
+                       "--bandwidth-per-conn", "1000")  # the notes' 1 KB/s per connection
     assert code == 1  # the notes' fs.file-max = 10000 is too small for 10,000 sockets + reserve
     doc = json.loads(out)
     assert set(doc) == {"schema_version", "facts", "plan", "profile", "capacity"}  # capacity: issue 10
@@ -96,6 +97,10 @@ def test_snapshot_then_host_facts_plans_the_same(capsys, tree, tmp_path):
     _, remote, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap), "--json")
     assert json.loads(direct)["plan"] == json.loads(remote)["plan"]
     assert json.loads(remote)["plan"]["server_processes"] == 6  # 5000 / (1024 - 64)
+    _, table, _ = run(capsys, "check", "-n", "5000", "--host-facts", str(snap))
+    assert f"host {snap} (snapshot of {tree('hard1024')};" in table.splitlines()[0]  # the file, not "/"
+    code, again, _ = run(capsys, "snapshot", "--root", tree("hard1024"), "--json")  # --json: a no-op
+    assert code == 0 and _facts(again) == _facts(out)
 
 
 def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
@@ -107,20 +112,20 @@ def test_calibration_file_changes_the_kernel_cost(capsys, tree, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["check", "-n", "0"], "connections: Input should be greater than or equal to 1"),
-    (["check", "-n", "-3"], "connections: '-3' is not a whole number in ASCII digits 0-9"),
-    (["check", "-n", "abc"], "connections: 'abc' is not a whole number"),
-    (["check", "-n", "100000001"], "connections: Input should be less than or equal to 100000000"),
-    (["check", "-n", "10", "--role", "proxy"], "role: Input should be 'server', 'client' or 'both'"),
-    (["check", "-n", "10", "--message-size", "big"], "message_size: 'big' is not a whole number"),
+    (["check", "-n", "0"], "--connections: Input should be greater than or equal to 1"),
+    (["check", "-n", "-3"], "--connections: '-3' is not a whole number in ASCII digits 0-9"),
+    (["check", "-n", "abc"], "--connections: 'abc' is not a whole number"),
+    (["check", "-n", "100000001"], "--connections: Input should be less than or equal to 100000000"),
+    (["check", "-n", "10", "--role", "proxy"], "--role: Input should be 'server', 'client' or 'both'"),
+    (["check", "-n", "10", "--message-size", "big"], "--message-size: 'big' is not a whole number"),
     (["check", "-n", "10", "--root", "/no/such/root"], "--root /no/such/root: no such directory"),
     (["snapshot", "--pid", "abc"], "--pid abc: not a process id"),
     (["snapshot", "--pid", "0"], "--pid 0: no such process"),
     (["plan", "-n", "10", "--calibration", "/no/such.json"], "--calibration /no/such.json: No such file"),
-    (["check", "--workload", "mine"], "workload: Input should be 'bundled' or 'custom'"),
-    (["check", "-n", "10", "--app-buffer", "-1"], "app_buffer: '-1' is not a whole number"),
-    (["plan", "--message-rate", "nan"], "message_rate: 'nan' is not a plain decimal number"),
-    (["check", "--connect-rate", "inf"], "connect_rate: 'inf' is not a plain decimal number"),
+    (["check", "--workload", "mine"], "--workload: Input should be 'bundled' or 'custom'"),
+    (["check", "-n", "10", "--app-buffer", "-1"], "--app-buffer: '-1' is not a whole number"),
+    (["plan", "--message-rate", "nan"], "--message-rate: 'nan' is not a plain decimal number"),
+    (["check", "--connect-rate", "inf"], "--connect-rate: 'inf' is not a plain decimal number"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -247,7 +252,7 @@ def test_capacity_json_and_verdict_agree(capsys, tree):
 def test_check_with_connections_keeps_its_verdict_and_adds_the_capacity(capsys, tree):
     code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_rules"))
     assert code == 1 and "FAIL conntrack.max" in err  # a ct state rule: the 4096 entries bind
-    assert "NOT READY" in out and "capacity: 4,096 connections (role server, idle, custom workload);"\
+    assert "NOT READY" in out and "capacity: 4,096 connections before a FAIL (role server, idle, custom workload);"\
         " nf_conntrack_max binds first" in out
     code, out, err = run(capsys, "check", "-n", "10000", "--root", tree("conntrack_idle"))
     assert code == 0 and "nf_conntrack is loaded but nothing is tracked" in err

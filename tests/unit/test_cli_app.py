@@ -138,3 +138,51 @@ def test_completion_install_is_offered(capsys):
     _, out, _ = _run(["-h"], capsys)
     assert "--install-completion" in out and "--show-completion" in out
     assert os.environ.get("_C10KPLAN_COMPLETE") is None
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["check", "-n", "abc"], "c10kplan: error: --connections: Input should be a valid integer"),
+    (["check", "-n", "10", "--message-rate", "-1"], "c10kplan: error: --message-rate: Input should be"),
+    (["verify", "-n", "10", "--p99-max", "-1"], "c10kplan: error: --p99-max: Input should be"),
+    (["verify", "-n", "10", "--trigger", "bogus"], "c10kplan: error: --trigger: Input should be"),
+    (["verify", "-n", "10", "--trigger", "edge", "--backend", "poll"],
+     "c10kplan: error: --trigger edge needs --backend epoll"),
+])
+def test_validation_errors_name_the_option_not_the_field(argv, says, capsys):
+    """Field names (connections, message_rate, p99_max_ms) become the flags the user typed, and
+    pydantic's "Value error, " prefix is dropped: one mapping for every command."""
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    assert info.value.code == ExitStatus.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(says) and err.count("\n") == 1
+    assert "Value error" not in err and "p99_max_ms" not in err
+
+
+def test_option_names_come_from_the_commands():
+    names = app.option_names()
+    assert names["message_rate"] == "--message-rate" and names["p99_max"] == "--p99-max"
+    assert names["backend"] == "--backend"  # bench backends' --backends does not win
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["check", "--connections"], "check: Option '--connections' requires an argument. (see 'c10kplan check -h')"),
+    (["bench", "trigger", "--window-ms"], "(see 'c10kplan bench trigger -h')"),
+    (["--traceback", "plan", "-n"], "(see 'c10kplan plan -h')"),
+])
+def test_a_missing_value_points_at_the_commands_help(argv, says, capsys):
+    with pytest.raises(SystemExit) as info:
+        app.main(argv)
+    assert info.value.code == ExitStatus.BAD_INPUT
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["check", "-h"], ["storm", "-h"], ["verify", "-h"],
+                                  ["bench", "backends", "-h"], ["apply", "-h"]])
+def test_flags_show_no_bool_metavar(argv, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        app.main(argv)
+    out = capsys.readouterr().out
+    assert "--json" in out or "--traceback" in out
+    assert "<bool>" not in out and "BOOLEAN" not in out

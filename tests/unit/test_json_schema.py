@@ -81,3 +81,43 @@ def test_snapshot_with_schema_version_loads_as_host_facts(tmp_path, fixtures_dir
     facts.write_text(json.dumps(_doc(capsys, "snapshot", "--root", live)))
     doc = _doc(capsys, "plan", "-n", "1000", "--host-facts", str(facts), "--json")
     assert doc["target"]["connections"] == 1000
+
+
+def test_every_json_option_has_a_schema():
+    """Each command that takes --json names its document in DOCUMENTS (docs/schema/)."""
+    import typer
+
+    from c10kplan.cli.app import app
+
+    commands = [command for command, _ in DOCUMENTS.values()]
+    missing = []
+
+    def walk(cmd, path):
+        if any("--json" in getattr(p, "opts", ()) for p in cmd.params):
+            name = f"c10kplan {' '.join(path)}"
+            if not any(c == name or c.startswith(name + " ") for c in commands):
+                missing.append(" ".join(path))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    assert missing == []
+
+
+def test_merge_document_validates(tmp_path, capsys):
+    """A real `merge --json` of two `storm --json` documents matches the merge schema (not the
+    storm one: a fleet result has parts, a window and a merged storm)."""
+    jsonschema = pytest.importorskip("jsonschema", reason="validates the documents; a test extra")
+    from tests.unit.test_storm_merge import host_result
+
+    files = []
+    for i in (1, 2):
+        path = tmp_path / f"host{i}.json"
+        render.emit_json(host_result(i, 2, [100 * i, 200, 300]))
+        path.write_text(capsys.readouterr().out)
+        files.append(str(path))
+    doc = _doc(capsys, "merge", *files, "--json")
+    assert doc["hosts"] == 2 and len(doc["parts"]) == 2
+    jsonschema.validate(doc, document_schema("merge"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, document_schema("storm"))

@@ -67,7 +67,7 @@ def test_role_both_idle_binds_on_file_max_at_about_1_23m():
     assert 1_225_000 < n < 1_235_000
     r = resource(cap, "fds.file_max")
     assert r.limit == 2_466_170 and r.connections == n and r.fix == "sysctl -w fs.file-max=4194304"
-    assert cap.summary().startswith(f"capacity: {n:,} connections (role both, idle, bundled workload);"
+    assert cap.summary().startswith(f"capacity: {n:,} connections before a FAIL (role both, idle, bundled workload);"
                                     " fs.file-max binds first, then memory at ~")
 
 
@@ -161,3 +161,24 @@ def test_json_names_scripts_read():
 @pytest.mark.parametrize("n", [1, 500_000, 99_999_999])
 def test_capacity_ignores_the_target_count(n):
     assert capacity(host(), BOTH_IDLE.model_copy(update={"connections": n})) == capacity(host(), BOTH_IDLE)
+
+
+def test_cpu_capacity_and_its_fix_agree_exactly():
+    """The capacity is the FAIL point (100 % of the CPUs); the headroom figure is the WARN mark
+    (70 %); the fix quotes both, with no off-by-one."""
+    from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE
+
+    target = Target(connections=1, role="both", message_rate=1)
+    cap = capacity(host(), target)
+    cpu = resource(cap, "cpu.messages")
+    per_message = SERVER_US_PER_MESSAGE + CLIENT_US_PER_MESSAGE
+    assert cpu.connections == math.floor(2 * 1e6 / per_message)
+    assert cpu.passes == math.floor(0.7 * 2 * 1e6 / per_message)
+    assert status(host(), target, cpu.passes, "cpu.messages") == "PASS"
+    assert status(host(), target, cpu.passes + 1, "cpu.messages") == "WARN"
+    assert f"for {cpu.connections:,} connections" in cpu.fix
+    assert f"--connections {cpu.passes} at 1 msg/s" in cpu.fix
+    assert f"at most {cpu.passes:,} messages/s" in cpu.fix
+    assert cap.passes == cpu.passes
+    assert f"{cpu.connections:,} connections before a FAIL" in cap.summary()
+    assert f"{cpu.passes:,} within headroom" in cap.summary()

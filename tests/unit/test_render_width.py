@@ -5,6 +5,7 @@ than 80. Without COLUMNS and without a terminal (a pipe), lines are left whole."
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -159,3 +160,76 @@ def test_verify_result_fits_80_columns(term, monkeypatch, capsys):
     assert max(map(len, lines)) <= 80, max(lines, key=len)
     text = " ".join(" ".join(lines).split())
     assert "softirq included" in text and "verdict: PASS" in text
+
+
+# A table of figures only (merge's per-host parts): no cell has a space to wrap at.
+FIGURES = ["result", "share", "target", "established", "held", "answered", "msg/s", "hold s", "storm"]
+FIGURE_ROWS = [[f"/tmp/results/host{i}.json", f"{i}/3", "198.18.0.1:7000", "100000/100000",
+                "100000", "2999000", "99,966", "30.00", "PASS"] for i in (1, 2, 3)]
+
+
+def test_a_table_of_figures_is_split_to_fit(term, capsys):
+    term(80)
+    render.table(FIGURE_ROWS, FIGURES)
+    lines = _lines(capsys)
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    text = "\n".join(lines)
+    assert all(h in text for h in FIGURES)  # every column is still shown, as a column
+    assert text.split().count("result") == 2  # two tables, each keyed by the row's name
+    for row in FIGURE_ROWS:
+        assert sum(ln.startswith(row[0]) for ln in lines) == 2
+        assert all(c in " ".join(lines).split() for c in row)
+
+
+def test_figures_left_after_moving_text_go_under_their_rows(term, capsys):
+    """A text column wraps, and the figures still do not fit: a figure moves under its row."""
+    term(60)
+    rows = [["cpu.messages", "36,297,000,000,000", "25,408,000,000,000", "12,345,678,901,234", LONG]]
+    render.table(rows, ["resource", "allows (no FAIL)", "within headroom (PASS)", "third figure", "fix"])
+    lines = _lines(capsys)
+    assert max(map(len, lines)) <= 60, max(lines, key=len)
+    assert all(w in _words(lines) for c in rows[0] for w in c.split())
+
+
+def test_notes_wrap_on_a_terminal_and_stay_whole_in_a_pipe(monkeypatch, capsys):
+    text = ("note: nf_conntrack is loaded but nothing is tracked: nf_conntrack_count 0"
+            " (/proc/net/ip_tables_names: no tables; /proc/net/ip6_tables_names: no tables)")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    render.note(text)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= 80 and " ".join(lines).split() == text.split()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    render.note(text)
+    assert capsys.readouterr().err == text + "\n"
+
+
+def test_merge_fits_80_columns(tmp_path, term, capsys, monkeypatch):
+    from tests.unit.test_storm_merge import host_result
+
+    monkeypatch.chdir(tmp_path)  # the files as a user names them: merge results/loadgen-1.json ...
+    (tmp_path / "results").mkdir()
+    files = []
+    for i in (1, 2):
+        path = Path("results") / f"loadgen-{i}.example.net.json"
+        render.emit_json(host_result(i, 2, [100 * i, 200, 300], connections=100000))
+        path.write_text(capsys.readouterr().out)
+        files.append(str(path))
+    term(80)
+    lines = _run(capsys, "merge", *files)
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    assert any("verdict: " in ln for ln in lines)
+
+
+def test_bench_backends_table_fits_80_columns(term, capsys):
+    from c10kplan.bench.backends import TABLE_HEADERS, table_rows
+    from tests.unit.test_bench_model import _bench, _point
+
+    rows = table_rows(_bench([_point("epoll", 10, 5.0), _point("epoll", 10000, 6123.25),
+                              _point("select", 10, 10.0),
+                              _point("select", 10000, 0, skipped="n/a: fd 10004 >= FD_SETSIZE (1024)")]))
+    term(80)
+    render.table(rows, list(TABLE_HEADERS))
+    lines = _lines(capsys)
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    assert "6123.25" in " ".join(lines) and "FD_SETSIZE" in " ".join(lines)

@@ -30,7 +30,7 @@ def test_each_protocol_is_priced_by_its_own_constants():
         assert cpu.cost_source.endswith(f", {protocol})")
         # both cost more than an echo of the same bytes: the protocol adds user-space work
         assert server > SERVER_US_PER_MESSAGE and client > CLIENT_US_PER_MESSAGE
-    assert _cpu("echo").cost_source == "constant (measured, see planner/cpu.py)"
+    assert _cpu("echo").cost_source == "constant (measured, see docs/check.md, CPU per message)"
 
 
 def test_a_calibration_overrides_any_protocol():
