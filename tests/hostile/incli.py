@@ -69,8 +69,9 @@ class Outcome:
         assert "\x1b" not in lines[0], lines[0]
         assert self.stdout == "", self.stdout
         assert self.seconds < self.limit, f"{self.seconds:.2f} s"
-        if names:
-            assert any(n in lines[0] for n in names), (names, lines[0])
+        if names:  # a field name, or the flag the error names it by (message_rate -> --message-rate)
+            flags = {f"--{n.replace('_', '-')}".removesuffix("-ms") for n in names}
+            assert any(n in lines[0] for n in (*names, *flags)), (names, lines[0])
         return lines[0]
 
 
