@@ -9,9 +9,10 @@ began; values are microseconds, so Interval_Max is printed in milliseconds (rati
 payloads are the ones the storm's JSON carries (storm/histo.py): HdrHistogram V2 compressed,
 base64, 1 us .. 1 h at 3 significant digits.
 
-The lines come from the package's HistogramLogWriter; the "Tag=" prefix (log format 1.3, which
-its reader understands but its writer does not emit) and the StartTime comment (its
-output_start_time passes milliseconds to datetime.fromtimestamp) are written here.
+The lines come from the package's HistogramLogWriter; the "Tag=" prefix and the version header
+that goes with it (log format 1.3, which its reader understands but its writer does not emit:
+it writes "1.2") and the StartTime comment (its output_start_time passes milliseconds to
+datetime.fromtimestamp) are written here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from c10kplan.storm.result import StormResult
 from c10kplan.storm.stats import merge_encoded
 
 TAGS = ("connect", "corrected", "raw")
+LOG_FORMAT_VERSION = "1.3"  # Tag= lines are 1.3's; the package's writer would say 1.2
 MAX_UNIT_RATIO = 1000.0  # us -> ms for the Interval_Max column
 
 
@@ -55,7 +57,7 @@ def histogram_log(result: StormResult, started_at: float) -> str:
     writer = HistogramLogWriter(buf)
     writer.output_comment(f"[c10kplan storm {result.target}: {result.connections} connections, "
                           f"{result.protocol}; values in microseconds]")
-    writer.output_log_format_version()
+    writer.output_comment(f"[Histogram log format version {LOG_FORMAT_VERSION}]")
     when = _dt.datetime.fromtimestamp(started_at, _dt.timezone.utc).isoformat(timespec="seconds")
     buf.write(f"#[StartTime: {started_at:.3f} (seconds since epoch), {when}]\n")
     writer.output_legend()

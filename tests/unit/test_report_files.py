@@ -121,6 +121,16 @@ def test_histogram_log_interval_max_is_in_milliseconds(tmp_path):
     assert (float(start), float(length), float(max_ms)) == (1.5, 4.0, 50.0)  # 50,000 us
 
 
+def test_histogram_log_header_names_the_format_its_tag_lines_need():
+    """Tag= lines are a 1.3 feature: the header says 1.3, once, before the first interval."""
+    from c10kplan.report.hdrlog import histogram_log
+
+    text = histogram_log(_storm(), 0.0)
+    versions = [ln for ln in text.splitlines() if "Histogram log format version" in ln]
+    assert versions == ["#[Histogram log format version 1.3]"]
+    assert any(ln.startswith("Tag=") for ln in text.splitlines())
+
+
 # ------------------------------------------------------------------------- Prometheus text format
 
 def _families(text: str) -> dict:
