@@ -77,6 +77,8 @@ class ShareSettings:
 
 def take_share(share: Share, connections: int, connect_rate: float, source_ips: str) -> ShareSettings:
     """This host's slice of the fleet's connections, connect rate and explicit source addresses."""
+    if connections < 1:  # the count first: 0 is a bad -n, not a share of nothing
+        raise BadInput(f"--connections must be at least 1, not {connections}")
     start, end = share.range_of(connections)
     if end <= start:
         raise BadInput(f"--share {share}: {connections} connections over {share.count} hosts leave "

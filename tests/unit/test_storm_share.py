@@ -54,6 +54,13 @@ def test_take_share_refuses_an_empty_slice_or_too_few_addresses() -> None:
         take_share(Share(1, 3), 30, 0.0, "127.0.0.1,127.0.0.2")
 
 
+@pytest.mark.parametrize("n", [0, -5])
+def test_take_share_names_the_bad_connection_count_before_any_slice(n: int) -> None:
+    """-n 0 is a bad --connections, not a share that leaves this host none."""
+    with pytest.raises(BadInput, match=r"^--connections must be at least 1, not " + str(n) + "$"):
+        take_share(Share(1, 1), n, 0.0, "auto")
+
+
 def test_start_at_bounds() -> None:
     now = 1_800_000_000.0
     assert check_start_at(now + 30, now) == now + 30
