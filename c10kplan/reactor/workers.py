@@ -10,7 +10,8 @@ reports on its pipe in the one schema ({"event": KIND, "worker": I, ...}): "read
 "final" (counters), "error" (message), and the reactor's own log events ("rejected", ...),
 which the supervisor prints as they come. It asks for stats with SIGUSR1 (to each worker),
 every --stats-interval seconds and whenever it receives SIGUSR1 itself; it writes the stats
-file once all answered (or 250 ms passed). A worker that needed SIGKILL to stop makes the
+file once all answered (or 250 ms passed); a stats file that fails 3 writes in a row stops
+serve (exit 3) rather than repeat the error every interval. A worker that needed SIGKILL to stop makes the
 stop not clean: exit 1.
 
 Facts this module relies on (Linux):
@@ -50,8 +51,10 @@ from c10kplan.reactor.admission import SharedActive
 from c10kplan.reactor.config import ServeConfig, resolve_workers
 from c10kplan.reactor.server import Reactor, make_listener
 from c10kplan.reactor.stats import StatsDocument, WorkerStats, build_document, write_stats
+from c10kplan.report import check_output
 
 COLLECT_TIMEOUT = 0.25  # s: the stats file is written at most this long after a request
+STATS_WRITE_TRIES = 3  # stats-file writes failing in a row that stop serve (not a loop of errors)
 STOP_TIMEOUT = 10.0  # s: after SIGTERM, a worker still alive after this gets SIGKILL
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD)
 
@@ -135,6 +138,8 @@ class Supervisor:
         self.next_tick: float | None = None
         self.failure: str | None = None  # why we exit non-zero
         self.startup_error: str | None = None
+        self.stats_failures = 0  # stats-file writes that failed in a row
+        self.stats_error: str | None = None  # the stats file stayed unwritable: serve stopped
 
     # ---------------------------------------------------------------- start
     def start(self) -> None:
@@ -281,8 +286,15 @@ class Supervisor:
             return
         try:
             write_stats(self.cfg.stats_file, doc)
-        except OSError as exc:  # e.g. the directory went away: report it, keep serving
-            self._emit({EVENT: "error", "message": f"cannot write {self.cfg.stats_file}: {exc.strerror or exc}"})
+        except OSError as exc:  # e.g. the directory went away: report it; serve on a while
+            self.stats_failures += 1
+            text = f"cannot write {self.cfg.stats_file}: {exc.strerror or exc}"
+            self._emit({EVENT: "error", "message": text})
+            if self.stats_failures >= STATS_WRITE_TRIES and self.stats_error is None:
+                self.stats_error = f"--stats-file: {text} ({self.stats_failures} writes in a row); stopped"
+                self._begin_stop()
+        else:
+            self.stats_failures = 0
 
     def _document(self) -> StatsDocument:
         return build_document({h.index: h.stats for h in self.workers}, time.time())
@@ -303,6 +315,8 @@ class Supervisor:
                     **doc.total.model_dump()})
         if self.failure is not None:
             raise WorkerDied(self.failure)
+        if self.stats_error is not None:
+            raise EnvironmentProblem(self.stats_error)
         return 0
 
 
@@ -313,8 +327,10 @@ def serve(cfg: ServeConfig, *, out: TextIO | None = None, err: TextIO | None = N
 
     if cfg.backend not in available_backends():
         raise EnvironmentProblem(f"backend {cfg.backend} is not available on this platform")
-    if cfg.stats_file is not None and not cfg.stats_file.resolve().parent.is_dir():
-        raise BadInput(f"--stats-file: directory {cfg.stats_file.parent} does not exist")
+    if cfg.stats_file is not None:
+        # A folder (or a link to one) is bad input (2); a folder that refuses a new file
+        # (permission, read-only mount) is the environment (3). Probed before anything starts.
+        check_output(str(cfg.stats_file), "--stats-file", refused=EnvironmentProblem)
     try:
         n = resolve_workers(cfg.workers, cfg.max_connections, hard_nofile(), os.cpu_count() or 1)
     except ValueError as exc:

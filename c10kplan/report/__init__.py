@@ -15,13 +15,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.errors import BadInput, C10kError, EnvironmentProblem
 
 
-def check_output(path: str, flag: str, *, folder: bool = False) -> Path:
+def check_output(path: str, flag: str, *, folder: bool = False,
+                 refused: type[C10kError] = BadInput) -> Path:
     """`flag FILE`: its folder exists and takes a new file; `flag DIR` (folder=True): DIR is a
     folder or can be made in an existing one. Probed with a temporary file (created and removed
-    at once), so a read-only mount or a missing permission shows up here."""
+    at once), so a read-only mount or a missing permission shows up here (as `refused`)."""
     if not path:
         raise BadInput(f"{flag} needs a {'folder' if folder else 'file'} name")
     target = Path(path)
@@ -38,7 +39,7 @@ def check_output(path: str, flag: str, *, folder: bool = False) -> Path:
     try:
         fd, probe = tempfile.mkstemp(dir=probe_in, prefix=".c10kplan-probe-")
     except OSError as exc:
-        raise BadInput(f"{flag}: cannot create a file in {probe_in}: {exc.strerror}") from None
+        raise refused(f"{flag}: cannot create a file in {probe_in}: {exc.strerror}") from None
     os.close(fd)
     os.unlink(probe)
     return target

@@ -44,6 +44,7 @@ def test_socat_rot13(backend):
         (["--protocol", "gopher"], "protocol"),
         (["--port", "70000"], "port"),
         (["--stats-file", "/nonexistent-dir/stats.json"], "does not exist"),
+        (["--stats-file", "/tmp"], "/tmp is a folder"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, needle):
@@ -71,3 +72,39 @@ def test_a_second_server_on_the_same_port_is_refused():
         assert res.returncode == 3
         assert "Address already in use" in res.stderr
         assert first.stop() == 0
+
+
+def test_a_stats_file_that_is_a_link_to_a_folder_is_bad_input_exit_2(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path)
+    res = run_serve("--stats-file", str(tmp_path / "link"))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a folder" in res.stderr, res.stderr
+
+
+def test_a_folder_that_refuses_the_stats_file_is_an_environment_error_exit_3():
+    # sysfs takes no new file, even from root (EACCES / EROFS): a refusal, not a bad path
+    res = run_serve("--stats-file", "/sys/c10kplan-stats.json")
+    assert res.returncode == 3, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("c10kplan: error: --stats-file: cannot create a file in /sys")
+    assert res.stdout == ""
+
+
+def test_a_stats_file_that_stays_unwritable_stops_serve_with_one_error_exit_3(tmp_path):
+    """Its folder goes away while serving: a few error events, then serve stops (not a loop)."""
+    folder = tmp_path / "stats"
+    folder.mkdir()
+    stats = folder / "stats.json"
+    srv = ServerProcess(["--stats-file", str(stats), "--stats-interval", "0.05"])
+    try:
+        stats.unlink(missing_ok=True)
+        folder.rmdir()
+        srv._kids.wait_until(lambda: not srv.alive(), 30.0)
+        assert not srv.alive(), "serve kept running with an unwritable stats file"
+        code = srv.stop()
+        err = srv.stderr()
+    finally:
+        srv.close()
+    assert code == 3, err
+    assert err.count('"event": "error"') + err.count('"event":"error"') >= 3
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("c10kplan: error: --stats-file: cannot write ") and "in a row" in last
