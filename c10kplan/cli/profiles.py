@@ -24,7 +24,7 @@ ProfileOpt = Annotated[str, typer.Option("--profile", "-p", autocompletion=compl
 RootOpt = Annotated[Optional[Path], typer.Option(
     "--root", help="Tree holding proc/sys and etc/ (default /, or $C10KPLAN_ROOT).")]
 StateOpt = Annotated[Optional[Path], typer.Option(
-    "--state-dir", help="Where the backup lives (default /var/lib/c10kplan, or "
+    "--state-dir", help="Where the backup lives (default ROOT/var/lib/c10kplan, or "
                         "$C10KPLAN_STATE_DIR).")]
 KeysOpt = Annotated[Optional[str], typer.Option(
     "--keys", help="Only keys matching these comma-separated globs ('fs.*,net.core.*'); "
@@ -92,7 +92,7 @@ def apply(
     prof = resolve(profile)
     patterns = parse_patterns(keys)
     procfs = ProcFS(root)
-    store = StateStore(state_dir)
+    store = StateStore(state_dir, root=procfs.root)
     args = {"procfs": procfs, "store": store, "patterns": patterns, "persist": persist}
     if not dry_run and not yes:
         if not sys.stdin.isatty():
@@ -111,9 +111,10 @@ def rollback(root: RootOpt = None, state_dir: StateOpt = None, as_json: JsonOpt 
     """Restore the values and files the last apply(s) replaced. Safe to run twice."""
     from c10kplan.cli import render
     from c10kplan.profiles.apply import rollback as do_rollback
+    from c10kplan.host.procfs import ProcFS
     from c10kplan.profiles.backup import StateStore
 
-    report = do_rollback(StateStore(state_dir), root=root)
+    report = do_rollback(StateStore(state_dir, root=ProcFS(root).root), root=root)
     if as_json:
         render.emit_json(report)
         return

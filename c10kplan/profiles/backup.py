@@ -53,9 +53,13 @@ LOCK_POLL_S = 0.05
 MAX_BACKUP_BYTES = 8 << 20
 
 
-def default_state_dir() -> Path:
-    """$C10KPLAN_STATE_DIR, else /var/lib/c10kplan."""
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+def default_state_dir(root: Path | str | None = None) -> Path:
+    """$C10KPLAN_STATE_DIR, else ROOT/var/lib/c10kplan (/var/lib/c10kplan on the real root): a
+    --root tree keeps its backup inside itself, never in the host's /var/lib."""
+    env = os.environ.get(STATE_DIR_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_STATE_DIR if root is None else Path(root) / DEFAULT_STATE_DIR.relative_to("/")
 
 
 class Backup(BaseModel):
@@ -116,11 +120,11 @@ def _check_owned(st: os.stat_result, what: str, path: Path) -> None:
 class StateStore:
     """Reads and writes `backup.json` in one state directory, under its lock."""
 
-    def __init__(self, state_dir: Path | str | None = None, *,
+    def __init__(self, state_dir: Path | str | None = None, *, root: Path | str | None = None,
                  lock_timeout: float = LOCK_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.dir = Path(state_dir) if state_dir is not None else default_state_dir()
+        self.dir = Path(state_dir) if state_dir is not None else default_state_dir(root)
         self.file = self.dir / STATE_FILE
         self.lock_file = self.dir / LOCK_FILE
         self.lock_timeout = lock_timeout

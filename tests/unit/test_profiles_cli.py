@@ -39,6 +39,30 @@ def test_apply_persist_json_then_rollback(tmp_path: Path, capsys: pytest.Capture
     assert code == 0 and "nothing to roll back" in out
 
 
+def test_with_root_and_no_state_dir_the_backup_lives_inside_the_root(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply --root TREE keeps its backup in TREE/var/lib/c10kplan (never the host's /var/lib),
+    and rollback --root TREE finds it there."""
+    from c10kplan.profiles.backup import DEFAULT_STATE_DIR, STATE_DIR_ENV, default_state_dir
+
+    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
+    root = make_tree(tmp_path / "root")
+    assert default_state_dir(root) == root / "var/lib/c10kplan"
+    assert default_state_dir() == DEFAULT_STATE_DIR == Path("/var/lib/c10kplan")
+    assert default_state_dir("/") == DEFAULT_STATE_DIR
+    before = snapshot(root)
+    code, out, _ = run(["apply", "--profile", "c100k", "--yes", "--root", str(root), "--json"], capsys)
+    assert code == 0
+    state = root / "var/lib/c10kplan"
+    assert json.loads(out)["state_dir"] == str(state) and (state / "backup.json").is_file()
+    code, out, _ = run(["rollback", "--root", str(root), "--json"], capsys)
+    assert code == 0 and json.loads(out)["restored"]
+    after = {k: v for k, v in snapshot(root).items() if not k.startswith("var/lib/c10kplan/")}  # its lock
+    assert after == before and not (state / "backup.json").exists()
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "env-state"))  # the variable still wins
+    assert default_state_dir(root) == tmp_path / "env-state"
+
+
 def test_dry_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = make_tree(tmp_path / "root")
     before = snapshot(root)
