@@ -6,14 +6,18 @@ and the playbook (c10kplan.fleet.ansible_storm) is printed."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 
 from c10kplan.cli import render
 from c10kplan.numeric import Integer, Number
+from c10kplan.storm.config import StormConfig
 
-_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                   context_settings={"help_option_names": ["-h", "--help"]})
+PROG = "c10kplan export --format ansible-storm"
+_PROTOCOLS = get_args(StormConfig.model_fields["protocol"].annotation)  # the storm's own list
 
 
 @_app.command(help="Print an Ansible playbook: every host of an inventory group storms HOST:PORT with its "
@@ -32,13 +36,13 @@ def _ansible_storm(
     message_rate: Annotated[Number, typer.Option(help="Messages per connection per second; 0 = idle.")] = 0.0,
     duration: Annotated[Number, typer.Option(help="Seconds to hold the connections.")] = 10.0,
     connect_timeout: Annotated[Number, typer.Option(help="Seconds before a pending connect is ETIMEDOUT.")] = 5.0,
-    protocol: Annotated[str, typer.Option(help="echo, rot13 or discard.")] = "echo",
+    protocol: Annotated[str, typer.Option(help=", ".join(_PROTOCOLS[:-1]) + f" or {_PROTOCOLS[-1]}.")] = "echo",
     batch_ms: Annotated[Number, typer.Option(help="Storm hold loop tick in ms.")] = 1.0,
 ) -> None:
     from c10kplan import __version__
     from c10kplan.errors import BadInput
     from c10kplan.fleet.ansible_storm import StormPlan, storm_playbook
-    from c10kplan.storm.config import StormConfig, parse_source_ips, parse_target
+    from c10kplan.storm.config import parse_source_ips, parse_target
     from c10kplan.storm.setup import resolve_processes
 
     host, port = parse_target(target)
@@ -79,7 +83,7 @@ def export_storm(args: list[str], *, profile: str | None = None, keys: str | Non
 
     command = typer.main.get_command(_app)
     try:
-        command.main(args=args, prog_name="c10kplan export --format ansible-storm", standalone_mode=False)
+        command.main(args=args, prog_name=PROG, standalone_mode=False)
     except Exception as exc:
         # A usage error: click's ClickException (vendored by newer typer as typer._click), known
         # by its interface rather than by a class that moves between typer versions.
@@ -87,3 +91,18 @@ def export_storm(args: list[str], *, profile: str | None = None, keys: str | Non
         if message is None or not hasattr(exc, "exit_code"):
             raise
         raise BadInput(f"--format ansible-storm: {message()}") from None
+
+
+def _asks_storm_help(args: list[str]) -> bool:
+    """`export ... --format ansible-storm ... --help` (or -f / --format=, -h)."""
+    storm = any(a in ("--format=ansible-storm", "-fansible-storm") for a in args) or any(
+        a in ("--format", "-f") and b == "ansible-storm" for a, b in zip(args, args[1:]))
+    return storm and any(a in ("-h", "--help") for a in args)
+
+
+def show_help_if_asked(ctx: typer.Context, args: list[str]) -> None:
+    """export's --help with --format ansible-storm shows the playbook's own options (parsed by
+    `_ansible_storm`, so export's help cannot list them), then exits 0."""
+    if _asks_storm_help(args):
+        typer.main.get_command(_app).main(args=["--help"], prog_name=PROG, standalone_mode=False)
+        ctx.exit(0)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from c10kplan.profiles.formats import ExportFormat
 from c10kplan.profiles.locate import complete_profile
@@ -127,7 +128,8 @@ def export(
     ctx: typer.Context,
     fmt: Annotated[ExportFormat, typer.Option(
         "--format", "-f", help="The file to write; ansible-storm is a fleet storm playbook (no profile; "
-                               "--connections N --target HOST:PORT [storm options]: docs/fleet.md).")],
+                               "--connections N --target HOST:PORT [storm options]: `export --format "
+                               "ansible-storm --help` lists them; docs/fleet.md).")],
     profile: Annotated[Optional[str], typer.Option(
         "--profile", "-p", autocompletion=complete_profile,
         help="Shipped profile name, or a path to a .toml file.")] = None,
@@ -212,9 +214,21 @@ def show_profile(
     render.line("'>' = raise only: never lowers a value already higher on the host")
 
 
+class _ExportCommand(TyperCommand):
+    """`export --format ansible-storm --help` lists the playbook's options (cli/export_storm.py)."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if any("ansible-storm" in a for a in args):  # only then load the playbook's command
+            from c10kplan.cli.export_storm import show_help_if_asked
+
+            show_help_if_asked(ctx, args)
+        return super().parse_args(ctx, args)
+
+
 def register(app: typer.Typer) -> None:
     """Add apply, rollback, export and the profiles group to the app."""
     app.command("apply")(apply)
     app.command("rollback")(rollback)
-    app.command("export", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(export)
+    app.command("export", cls=_ExportCommand,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(export)
     app.add_typer(profiles_app, name="profiles")

@@ -76,3 +76,24 @@ def test_bad_options_are_one_bad_input(args) -> None:
 def test_profile_or_keys_are_refused() -> None:
     with pytest.raises(BadInput, match="no --profile"):
         export_storm(["--connections", "10", "--target", "1.2.3.4:5"], profile="c10k")
+
+
+@pytest.mark.parametrize("fmt", [["--format", "ansible-storm"], ["-f", "ansible-storm"], ["--format=ansible-storm"]])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_export_help_with_ansible_storm_lists_the_playbooks_own_options(fmt, flag, capsys) -> None:
+    from tests.unit.test_profiles_load import run
+
+    code, out, _ = run(["export", *fmt, flag], capsys)
+    assert code == 0 and "Usage: c10kplan export --format ansible-storm" in out
+    for option in ("--group", "--start-delay", "--version", "--duration", "--message-rate", "--source-ips"):
+        assert option in out
+    # every protocol the storm accepts is named (http and websocket too)
+    assert "echo, rot13, discard, http or websocket." in " ".join(out.replace("│", " ").split())
+
+
+def test_export_help_without_ansible_storm_is_exports_own_and_points_at_it(capsys) -> None:
+    from tests.unit.test_profiles_load import run
+
+    code, out, _ = run(["export", "--help"], capsys)
+    assert code == 0 and "--portable" in out and "--start-delay" not in out
+    assert "ansible-storm --help" in " ".join(out.replace("│", " ").split())
