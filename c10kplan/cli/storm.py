@@ -22,7 +22,7 @@ def _print_storm(result) -> None:
 
 
 def print_storm_tables(result) -> None:
-    from c10kplan.storm.result import failures_text
+    from c10kplan.storm.result import failures_text, http_statuses_label
 
     r = result
     render.table(
@@ -34,7 +34,7 @@ def print_storm_tables(result) -> None:
             ["messages", f"{r.messages_sent:,} sent, {r.messages_received:,} answered, "
                          f"{r.mismatches:,} mismatched, {r.unanswered:,} unanswered, {r.lost_on_drop:,} lost on drop, "
                          f"{r.missed:,} never sent (behind schedule)"],
-            *([["HTTP statuses", ", ".join(f"{k} x{v:,}" for k, v in r.http_status_classes.items())]]
+            *([[http_statuses_label(r.established), ", ".join(f"{k} x{v:,}" for k, v in r.http_status_classes.items())]]
               if r.http_statuses else []),
             *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in r.close_codes.items())]]
               if r.close_codes else []),

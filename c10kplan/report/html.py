@@ -15,6 +15,7 @@ from pathlib import Path
 
 from c10kplan.files import atomic_write
 from c10kplan.report import plots
+from c10kplan.storm.result import http_statuses_label
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
@@ -71,7 +72,7 @@ def _summary(res) -> str:
         ["server", f"{_num(res.server_active)} active after the hold; errors: {server_errors}"],
         ["messages", f"{s.messages_sent:,} sent, {s.messages_received:,} answered, {s.mismatches:,} mismatched, "
                      f"{s.unanswered:,} unanswered, {s.lost_on_drop:,} lost on drop, {s.missed:,} never sent"],
-        *([["HTTP statuses", ", ".join(f"{k} x{v:,}" for k, v in s.http_statuses.items())]] if s.http_statuses else []),
+        *([[http_statuses_label(s.established), ", ".join(f"{k} x{v:,}" for k, v in s.http_statuses.items())]] if s.http_statuses else []),
         *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in s.close_codes.items())]]
           if s.close_codes else []),
         ["throughput", f"{s.messages_per_second:,.0f} msg/s, {s.throughput_bytes_per_second:,.0f} B/s"],

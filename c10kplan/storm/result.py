@@ -78,6 +78,13 @@ def failures_text(failures: dict[str, int], drops: dict[str, "DropTimes"]) -> st
                      for k, v in sorted(failures.items()))
 
 
+def http_statuses_label(established: int) -> str:
+    """The HTTP statuses row's name: each established connection read one first response (its
+    handshake request, storm/protocols/http.py) besides its messages' responses, so the statuses
+    add up to the answered messages + `established`."""
+    return f"HTTP statuses (incl. {established:,} first responses)"
+
+
 def status_classes(statuses: dict[str, int]) -> dict[str, int]:
     out: dict[str, int] = {}
     for code, n in statuses.items():

@@ -133,6 +133,21 @@ def test_storm_http_against_our_serve_adds_up():
     _adds_up(r.model_dump())
 
 
+def test_the_storm_table_says_the_statuses_include_each_connections_first_response():
+    """50 connections, each its handshake response plus its messages': the row names the 50."""
+    srv = start_server(workers=1, protocol="http")
+    try:
+        done = _cli("storm", f"http://{srv.host}:{srv.port}/", "-n", "50", "--message-rate", "2",
+                    "--duration", "1")
+    finally:
+        srv.close()
+    assert done.returncode == 0, done.stderr
+    row = next(ln for ln in done.stdout.splitlines() if "HTTP statuses" in ln)
+    sent = int(next(ln for ln in done.stdout.splitlines() if " sent, " in ln).split("sent,")[0].split()[-1]
+               .replace(",", ""))
+    assert "HTTP statuses (incl. 50 first responses)" in row and f"2xx x{sent + 50:,}" in row, done.stdout
+
+
 def test_unresolvable_host_is_one_line_exit_2():
     # a name that getaddrinfo refuses without asking any DNS server (a label of 64+ characters)
     done = _cli("storm", "a" * 70 + ".invalid:80", "-n", "1", "--duration", "0")
