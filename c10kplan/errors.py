@@ -5,6 +5,8 @@ Exit codes, for every command:
     1  NOT_READY    the host is not ready, a verification failed
     2  BAD_INPUT    bad input or usage (nothing was changed)
     3  ENVIRONMENT  environment error: permission, missing capability, a write the kernel refused
+  130  INTERRUPTED  Ctrl-C (SIGINT: 128 + 2)
+  143  TERMINATED   SIGTERM (128 + 15), where a run catches it to stop its processes (Terminated)
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 2
     ENVIRONMENT = 3
     INTERRUPTED = 130
+    TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by the handler a run installs: it stops everything the way Ctrl-C does
+    (a KeyboardInterrupt, so every cleanup path sees it), but exits 143 and says `terminated`."""
 
 
 class C10kError(Exception):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from c10kplan.errors import C10kError, ExitStatus
+from c10kplan.errors import C10kError, ExitStatus, Terminated
 
 PROG = "c10kplan"
 
@@ -212,9 +212,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = [PROG, *argv]
     try:
         sys.exit(_run_app())
-    except KeyboardInterrupt:  # typer maps Ctrl-C inside a command to exit 130 itself
-        print("c10kplan: interrupted", file=sys.stderr)
-        sys.exit(int(ExitStatus.INTERRUPTED))
+    except KeyboardInterrupt as exc:  # typer maps Ctrl-C inside a command to exit 130 itself
+        term = isinstance(exc, Terminated)  # SIGTERM (cli/progress.py): 143
+        print(f"c10kplan: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+        sys.exit(int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED))
     except Exception as exc:
         status = _exit_status(exc)
         if status is None or _state["traceback"]:

@@ -1,5 +1,5 @@
 """The live display of `storm` and `verify`: one line on a TTY (stderr), updated from the
-storm's progress events, and the run around it (Ctrl-C / SIGTERM -> one line, exit 130)."""
+storm's progress events, and the run around it (Ctrl-C / SIGTERM -> one line, exit 130 / 143)."""
 
 from __future__ import annotations
 
@@ -39,33 +39,58 @@ class Progress:
             f"messages/s {(recv - recv_prev) / dt:,.0f}  errors {failed}   "
         )
 
+    def interrupted(self, what: str, signal_name: str) -> dict:
+        """The --json document of a run stopped by a signal: what the last progress reports
+        counted (established, failed, replies), no verdict on the target."""
+        est = sum(e.get("established", 0) for e in self.latest.values())
+        failed = sum(e.get("failed", 0) for e in self.latest.values())
+        recv = sum(e.get("received", 0) for e in self.latest.values())
+        elapsed = round(time.monotonic() - self.t0, 3)
+        return {"verdict": "INTERRUPTED", "signal": signal_name, "connections": self.target,
+                "elapsed_seconds": elapsed,
+                "so_far": {"established": est, "failed": failed, "messages_received": recv},
+                "problems": [f"{what} stopped by {signal_name} after {elapsed:.1f} s: nothing was judged"]}
+
     def finish(self) -> None:
         if self.enabled and self._last_draw:
             render.progress_end()
             self._last_draw = 0.0
 
 
-def run_shown(run, target: int, json_out: bool, progress: bool | None, printer, interrupted: str):
+def run_shown(run, target: int, json_out: bool, progress: bool | None, printer, what: str, stopped: str):
     """Run with the live display (on stderr: by default on a TTY without --json; --progress
     asks for it always), then print the result once.
-    On Ctrl-C or SIGTERM: one line saying what was stopped, then exit 130 (via the app)."""
+    On Ctrl-C or SIGTERM: one line, `WHAT interrupted; STOPPED` (or `terminated`); with --json
+    also one document, verdict INTERRUPTED with what the progress reports had counted; then exit
+    130 (Ctrl-C, via typer) or 143 (SIGTERM)."""
 
     import signal
 
-    def _terminate(signum, frame):  # SIGTERM stops everything the same way Ctrl-C does
-        raise KeyboardInterrupt
+    import typer
 
-    signal.signal(signal.SIGTERM, _terminate)
+    from c10kplan.errors import ExitStatus, Terminated
+
+    def _terminate(signum, frame):  # SIGTERM stops everything the same way Ctrl-C does
+        raise Terminated
+
+    old = signal.signal(signal.SIGTERM, _terminate)
     show = progress if progress is not None else sys.stderr.isatty() and not json_out
     display = Progress(target, show)
     try:
         result = run(display)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         display.finish()
-        render.note("c10kplan: " + interrupted)
+        term = isinstance(exc, Terminated)
+        how = "terminated" if term else "interrupted"
+        render.note(f"c10kplan: {what} {how}; {stopped}")
+        if json_out:  # --json prints one document, whatever happens
+            render.emit_json(display.interrupted(what, "SIGTERM" if term else "SIGINT"))
+        if term:  # (typer turns a KeyboardInterrupt into exit 130 itself)
+            raise typer.Exit(int(ExitStatus.TERMINATED)) from None
         raise
     finally:
         display.finish()
+        signal.signal(signal.SIGTERM, old)
     if json_out:
         render.emit_json(result)
     else:

@@ -126,7 +126,7 @@ def storm(
                        batch_tick=batch_ms / 1000, stop_on_failure=stop_on_failure, **proto)
     started = time.time()
     result = run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
-                       json_out, progress, _print_storm, "storm interrupted; its processes were stopped")
+                       json_out, progress, _print_storm, "storm", "its processes were stopped")
     write_outputs(result, histogram=histogram, metrics=metrics, started_at=started, say=render.note)
     if not result.ok:
         raise NotReady("storm: " + "; ".join(result.problems))

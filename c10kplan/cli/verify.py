@@ -113,9 +113,9 @@ def verify(
     )
     try:
         result = run_shown(lambda on_event: run_verify(opts, on_event=on_event, on_output=render.note),
-                           connections, json_out, progress, _print_verify,
-                           "verify interrupted; the storm processes were stopped (the --target server is left running)"
-                           if target else "verify interrupted; the server and storm processes were stopped")
+                           connections, json_out, progress, _print_verify, "verify",
+                           "the storm processes were stopped (the --target server is left running)"
+                           if target else "the server and storm processes were stopped")
     except PlanRefused as refused:
         if json_out:  # one document for every --json run, the refusal included
             render.emit_json(refused.refusal)

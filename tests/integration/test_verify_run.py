@@ -167,7 +167,7 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     if netns and shutil.which("unshare") is None:
         pytest.skip("needs unshare(1)")
     args = [sys.executable, "-m", "c10kplan", "verify", "--connections", "1000", "--duration", "60",
-            "--workers", "2", "--storm-processes", "2", "--progress", *(["--netns"] if netns else [])]
+            "--workers", "2", "--storm-processes", "2", "--progress", "--json", *(["--netns"] if netns else [])]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         said = _wait_in_hold(proc, 1000)
@@ -175,7 +175,7 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
         seen = descendants(proc.pid)
         assert len(seen) >= 5, f"verify did not start its processes: {seen}"
         proc.send_signal(sig)
-        _, rest = proc.communicate(timeout=30)
+        out, rest = proc.communicate(timeout=30)
         err = said + rest
     finally:
         if proc.poll() is None:
@@ -184,8 +184,14 @@ def test_interrupting_verify_leaves_no_process_behind(netns, sig):
     if sig == signal.SIGKILL:  # no cleanup possible: PR_SET_PDEATHSIG takes everything down
         assert proc.returncode == -signal.SIGKILL
     else:
-        assert proc.returncode == 130, err
-        assert "verify interrupted" in err.decode()
+        # 128 + the signal, as a shell reports it; the line names what happened
+        term = sig == signal.SIGTERM
+        assert proc.returncode == (143 if term else 130), err
+        assert ("verify terminated" if term else "verify interrupted") in err.decode()
+        # --json prints its one document even so: no verdict on the target, what was counted
+        doc = json.loads(out)
+        assert doc["verdict"] == "INTERRUPTED" and doc["signal"] == ("SIGTERM" if term else "SIGINT")
+        assert doc["connections"] == 1000 and doc["so_far"]["established"] == 1000
     assert wait_gone(seen, timeout=15) == []
 
 
