@@ -78,6 +78,9 @@ class VerifyOptions(BaseModel):
     @model_validator(mode="after")
     def _edge_needs_epoll(self) -> "VerifyOptions":
         check_trigger(self.backend, self.trigger)
+        if self.duration == 0:  # storm --duration 0 is a connect test; verify judges a hold
+            raise ValueError("--duration 0 holds nothing, so verify could prove nothing about holding "
+                             "the connections: give a hold in seconds (`storm --duration 0` tests connects)")
         if self.target is None and (self.pids or self.host_facts):
             raise ValueError("--pid and --host-facts need --target HOST:PORT")
         if self.target is not None and self.netns:

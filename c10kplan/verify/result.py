@@ -25,6 +25,10 @@ class PlanSummary(BaseModel):
     user_bytes_per_connection: int
     sockets: int
     fds_per_process: int
+    # What one process may open (nofile hard limit, or fs.nr_open with CAP_SYS_RESOURCE) and
+    # the fds the plan keeps for other uses: a process holds ceiling - reserve connections.
+    fd_ceiling: int = 0
+    reserve_fds: int = 0
     messages_per_s: float
     server_us_per_message: float  # CPU time per echo round trip (planner/cpu.py)
     client_us_per_message: float

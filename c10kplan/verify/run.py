@@ -34,7 +34,7 @@ from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import CpuSample, CpuUse, HostSample, cpu_use, delta, sample_cpu, sample_host
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.ramp import RampRecorder, RampSample
-from c10kplan.verify.refusal import refuse
+from c10kplan.verify.refusal import check_shards, refuse
 from c10kplan.verify.result import PlanSummary, VerifyResult
 from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
 
@@ -61,7 +61,8 @@ def summarize(p: Plan) -> PlanSummary:
         fast_source_addresses=p.ports.fast_source_addresses if p.ports else 1,
         kernel_bytes_per_socket=p.memory.kernel_bytes_per_socket,
         user_bytes_per_connection=p.memory.user_bytes_per_connection, sockets=p.memory.sockets,
-        fds_per_process=p.fds.fds_per_process, messages_per_s=p.cpu.messages_per_s,
+        fds_per_process=p.fds.fds_per_process, fd_ceiling=p.fds.per_process_ceiling,
+        reserve_fds=p.fds.reserve_fds, messages_per_s=p.cpu.messages_per_s,
         server_us_per_message=p.cpu.server_us_per_message, client_us_per_message=p.cpu.client_us_per_message,
         required_cores=round(p.cpu.required_cores, 3), cores=p.cpu.cores,
         failing=[f"{f.id} (observed {f.observed}, required {f.required})" for f in p.findings if f.status == "FAIL"],
@@ -211,6 +212,7 @@ def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
     storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
     check_process_request(opts, workers, storm_procs)
+    check_shards(opts, summary, workers, storm_procs)
     # The plan's fast count keeps each address at most a quarter full (planner/sharding.py:
     # connect() slows down past about half the port range); its minimum would not.
     # --source-ips N pins them (each bound with IP_BIND_ADDRESS_NO_PORT, storm/config.py).

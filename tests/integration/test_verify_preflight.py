@@ -40,7 +40,7 @@ def test_namespace_stderr_goes_to_the_callback_not_to_our_stderr(monkeypatch, ca
     # over the report pipe, never on stderr.
     monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
     lines: list[str] = []
-    opts = VerifyOptions(connections=10, duration=0, netns=True, profile="no-such-profile")
+    opts = VerifyOptions(connections=10, duration=1, netns=True, profile="no-such-profile")
     with pytest.raises(errors.ProfileError, match="no-such-profile"):
         netns.run_in_netns(opts, on_output=lines.append)
     assert any(line.startswith("import time:") for line in lines)
