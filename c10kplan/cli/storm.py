@@ -25,6 +25,7 @@ def print_storm_tables(result) -> None:
     from c10kplan.storm.result import failures_text, http_statuses_label
 
     r = result
+    held = r.hold_seconds > 0  # 0: under 1 ms (rounded), the hold of --duration 0
     render.table(
         [
             ["connections", f"{r.established:,} established, {r.held:,} held of {r.connections:,}"],
@@ -38,13 +39,15 @@ def print_storm_tables(result) -> None:
               if r.http_statuses else []),
             *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in r.close_codes.items())]]
               if r.close_codes else []),
-            ["throughput", f"{r.messages_per_second:,.0f} msg/s, {r.throughput_bytes_per_second:,.0f} B/s"],
+            ["throughput", f"{r.messages_per_second:,.0f} msg/s, {r.throughput_bytes_per_second:,.0f} B/s"
+             if held else "no hold (--duration 0: connect, then close): no throughput"],
         ],
         headers=["storm " + r.target, "result"],
     )
     render.line()
-    lat = [("connect", r.connect_latency_us), ("message (corrected)", r.message_latency_us.corrected),
-           ("message (raw)", r.message_latency_us.raw)]
+    lat = [("connect", r.connect_latency_us)]
+    if held:  # a message or two sent on the way to the close is no latency figure
+        lat += [("message (corrected)", r.message_latency_us.corrected), ("message (raw)", r.message_latency_us.raw)]
     render.table(
         [[name, *(f"{v:,}" for v in (p.count, p.p50, p.p90, p.p99, p.p999, p.max))] for name, p in lat],
         headers=["latency (us)", "count", "p50", "p90", "p99", "p99.9", "max"],

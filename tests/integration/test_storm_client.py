@@ -76,6 +76,18 @@ def test_econnrefused_is_counted_by_errno_name():
     assert "Traceback" not in done.stderr
 
 
+def test_duration_0_is_a_connect_test_with_no_throughput_or_message_latency():
+    """--duration 0: connect, then close. Its table says "no hold" instead of a throughput from
+    a hold of microseconds, and shows the connect latency only."""
+    with ServerProcess([]) as srv:
+        done = _cli("storm", f"127.0.0.1:{srv.port}", "-n", "200", "--duration", "0", "--message-rate", "1")
+    assert done.returncode == 0, done.stderr
+    rows = {ln.split("  ")[0]: ln for ln in done.stdout.splitlines()}
+    assert "no hold" in rows["throughput"] and "msg/s" not in rows["throughput"]
+    assert "connect" in rows and "message (corrected)" not in rows and "message (raw)" not in rows
+    assert "200 established, 200 held of 200" in rows["connections"]
+
+
 def _storm_rot13(srv: ServerProcess) -> tuple[int, dict, str]:
     """20 connections expecting rot13 replies, 5 msg/s for 1 s: (exit code, JSON, stderr)."""
     done = _cli("storm", f"{srv.host}:{srv.port}", "--connections", "20", "--message-rate", "5",
