@@ -161,6 +161,8 @@ def _print_verify(res) -> None:
                     + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
     if getattr(res, "limit", None) is not None:
         _print_limit(res.limit)
+    for warning in getattr(res, "warnings", ()):
+        render.line("warning: " + warning)
     render.line("verdict: " + res.verdict + ("" if not res.problems else ": " + "; ".join(res.problems)))
 
 

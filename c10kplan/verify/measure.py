@@ -110,3 +110,35 @@ def cpu_use(start: CpuSample | None, end: CpuSample | None,
         host_busy_cores=None if busy is None else round(busy / ticks_per_s / seconds, 3),
         server_us_per_message=round(server * scale, 2), storm_us_per_message=round(storm * scale, 2),
     )
+
+
+# Host busy time beyond what the run accounts for (CPUs) above which verify warns that its
+# host-wide ratios are unreliable: other jobs' CPU and allocations land in the same counters
+# (/proc/stat, Slab) as ours.
+BUSY_ELSEWHERE_MAX_CORES = 0.5
+
+
+def busy_elsewhere(start: CpuSample | None, end: CpuSample | None, planned_cores: float = 0.0,
+                   ticks_per_s: int = CLOCK_TICKS_PER_S) -> float | None:
+    """CPUs the host was busy with beyond this run between `start` and `end`: host busy time
+    minus the larger of our processes' utime + stime and the plan's cores (which include the
+    loopback softirq our messages cost, charged to no process), per wall second. None without
+    the host line."""
+    if start is None or end is None or start.host_busy_ticks is None or end.host_busy_ticks is None:
+        return None
+    seconds = end.at - start.at
+    if seconds <= 0:
+        return None
+    busy = (end.host_busy_ticks - start.host_busy_ticks) / ticks_per_s / seconds
+    ours = (max(0, end.server_ticks - start.server_ticks) + max(0, end.storm_ticks - start.storm_ticks)) \
+        / ticks_per_s / seconds
+    return round(max(0.0, busy - max(ours, planned_cores)), 3)
+
+
+def busy_warning(elsewhere: float | None) -> str | None:
+    """The warning line for a host busy with other work, or None."""
+    if elsewhere is None or elsewhere <= BUSY_ELSEWHERE_MAX_CORES:
+        return None
+    return (f"the host was busy with {elsewhere:.2f} CPUs of other work during the hold (beyond this run's "
+            f"processes and plan; limit {BUSY_ELSEWHERE_MAX_CORES:g}): the measured kernel memory and CPU "
+            "per message ratios are unreliable; rerun on a quieter host")

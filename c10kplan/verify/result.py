@@ -109,6 +109,10 @@ class VerifyResult(BaseModel):
     calibration_file: str | None
     problems: list[str]
     verdict: str  # PASS | FAIL
+    # CPUs the host was busy beyond this run over the hold (verify/measure.py busy_elsewhere);
+    # above 0.5 a warning says the host-wide ratios are unreliable. The verdict stays.
+    host_busy_elsewhere_cores: float | None = None
+    warnings: list[str] = []
     ramp: list[RampSample] = []  # the storm's counters over the ramp, with Slab at each tenth
     protocol: str = "echo"
     # verify --target: the user's server (verify/own_server.py); None for the bundled one

@@ -31,7 +31,17 @@ from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig, loopback_addresses
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
-from c10kplan.verify.measure import CpuSample, CpuUse, HostSample, cpu_use, delta, sample_cpu, sample_host
+from c10kplan.verify.measure import (
+    CpuSample,
+    CpuUse,
+    HostSample,
+    busy_elsewhere,
+    busy_warning,
+    cpu_use,
+    delta,
+    sample_cpu,
+    sample_host,
+)
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.ramp import RampRecorder, RampSample
 from c10kplan.verify.refusal import check_shards, refuse
@@ -313,6 +323,7 @@ def _host_memory(slab: int | None, seen: Observed) -> int | None:
 def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
     opts, summary = setup.opts, setup.summary
     cpu = cpu_use(seen.cpu_start, seen.cpu_end)
+    elsewhere = busy_elsewhere(seen.cpu_start, seen.cpu_end, summary.required_cores)
     # --find-limit runs until something fails, on purpose: only a crash is a problem there.
     problems = seen.crashes() + _storm_crashes(storm) if opts.find_limit else verdict_problems(
         connections=opts.connections, storm=storm, server_active=seen.server_active,
@@ -335,6 +346,7 @@ def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
         server_errors=seen.server_errors, server_rss_bytes=seen.server_rss, storm_rss_bytes=seen.storm_rss,
         storm=storm, cpu=cpu, comparisons=_comparisons(setup, seen, storm, cpu),
         calibration_file=calibration_file, problems=problems, verdict="FAIL" if problems else "PASS",
+        host_busy_elsewhere_cores=elsewhere, warnings=[w for w in (busy_warning(elsewhere),) if w],
         ramp=seen.ramp,
         protocol=opts.protocol,
     )

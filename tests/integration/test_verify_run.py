@@ -141,6 +141,24 @@ def _starved_root(tmp_path: Path) -> ProcFS:
     return ProcFS(tmp_path)
 
 
+def test_a_host_busy_with_other_work_gets_a_warning_not_a_silent_pass():
+    """Two CPU hogs of our own (bounded: 60 s at most, stopped by PID) keep this 2-CPU host
+    busy beyond what an idle 200-connection run accounts for: verify warns that its host-wide
+    ratios are unreliable, in the JSON field and the warnings list."""
+    spin = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 2)]
+    try:
+        done = _cli("verify", "--connections", "200", "--duration", "3", "--message-rate", "0", "--json")
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["host_busy_elsewhere_cores"] > 0.5, doc["cpu"]
+    assert len(doc["warnings"]) == 1 and "unreliable" in doc["warnings"][0]
+
+
 def test_force_runs_a_target_whose_plan_fails(tmp_path):
     procfs = _starved_root(tmp_path)
     opts = VerifyOptions(connections=200, duration=1, message_rate=2)

@@ -115,3 +115,19 @@ def test_a_counter_is_read_at_a_moment_between_two_reports():
     assert count_at(history, 10.25) == 1_500
     assert count_at(history, 9.0) == 1_000 and count_at(history, 11.0) == 2_000  # nearest outside
     assert count_at([], 10.0) == 0
+
+
+def test_busy_elsewhere_is_host_busy_beyond_our_processes_and_the_plan():
+    from c10kplan.verify.measure import BUSY_ELSEWHERE_MAX_CORES, CpuSample, busy_elsewhere, busy_warning
+
+    start = CpuSample(at=100.0, host_busy_ticks=10_000, server_ticks=500, storm_ticks=500, messages=0)
+    # 10 s: the host busy 1,800 ticks = 1.8 CPUs; ours 300 ticks = 0.3 CPUs
+    end = CpuSample(at=110.0, host_busy_ticks=11_800, server_ticks=700, storm_ticks=600, messages=0)
+    assert busy_elsewhere(start, end, 0.0, ticks_per_s=100) == 1.5
+    assert busy_elsewhere(start, end, 1.0, ticks_per_s=100) == 0.8  # the plan's cores count as ours
+    assert busy_elsewhere(start, end, 2.0, ticks_per_s=100) == 0.0
+    assert busy_elsewhere(start, end.model_copy(update={"host_busy_ticks": None})) is None
+    assert busy_elsewhere(None, end) is None
+    text = busy_warning(1.5)
+    assert text is not None and "1.50 CPUs of other work" in text and "unreliable" in text
+    assert busy_warning(BUSY_ELSEWHERE_MAX_CORES) is None and busy_warning(None) is None
