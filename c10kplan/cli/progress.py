@@ -28,9 +28,7 @@ class Progress:
         if not self.enabled or now - self._last_draw < 0.25:
             return
         self._last_draw = now
-        est = sum(e.get("established", 0) for e in self.latest.values())
-        failed = sum(e.get("failed", 0) for e in self.latest.values())
-        recv = sum(e.get("received", 0) for e in self.latest.values())
+        est, failed, recv = self._counts()
         t_prev, est_prev, recv_prev = self._prev
         dt = max(1e-6, now - t_prev)
         self._prev = (now, est, recv)
@@ -39,12 +37,15 @@ class Progress:
             f"messages/s {(recv - recv_prev) / dt:,.0f}  errors {failed}   "
         )
 
+    def _counts(self) -> tuple[int, int, int]:
+        """(established, failed, replies received) over every process's last report."""
+        return tuple(sum(e.get(k, 0) for e in self.latest.values())  # type: ignore[return-value]
+                     for k in ("established", "failed", "received"))
+
     def interrupted(self, what: str, signal_name: str) -> dict:
         """The --json document of a run stopped by a signal: what the last progress reports
         counted (established, failed, replies), no verdict on the target."""
-        est = sum(e.get("established", 0) for e in self.latest.values())
-        failed = sum(e.get("failed", 0) for e in self.latest.values())
-        recv = sum(e.get("received", 0) for e in self.latest.values())
+        est, failed, recv = self._counts()
         elapsed = round(time.monotonic() - self.t0, 3)
         return {"verdict": "INTERRUPTED", "signal": signal_name, "connections": self.target,
                 "elapsed_seconds": elapsed,
