@@ -52,10 +52,11 @@ def check_shards(opts: VerifyOptions, summary: PlanSummary, workers: int, storm_
     """BadInput when `workers` server processes or `storm_processes` storm processes cannot hold
     the connections: each process holds at most ceiling - reserve sockets (RLIMIT_NOFILE: every
     socket is one fd; accept / connect fail with EMFILE past it). The planner's arithmetic
-    (planner/sharding.py), so the plan's own counts always pass."""
+    (planner/sharding.py), so the plan's own counts always pass. Not for --find-limit, which
+    runs past the fd limit of pinned processes on purpose (verify/findlimit.py)."""
     per = usable_fds(summary.fd_ceiling, summary.reserve_fds)
-    if per <= 0:  # no fd figure (an old summary), or the plan's own fds.nofile FAIL says it
-        return
+    if per <= 0 or opts.find_limit:  # no fd figure (an old summary), or the plan's own
+        return  # fds.nofile FAIL says it; --find-limit pins processes to find that very limit
     need = ceil_div(opts.connections, per)
     for count, flag, what in ((workers, "--workers", "server worker"),
                               (storm_processes, "--storm-processes", "storm process")):

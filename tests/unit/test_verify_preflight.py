@@ -96,6 +96,8 @@ def test_too_few_processes_for_the_fd_limit_are_refused_with_the_count_needed(wo
         check_shards(opts, _summary(), workers, storm)
     check_shards(opts, _summary(), 2, 2)  # the plan's counts pass
     check_shards(VerifyOptions(connections=19_936), _summary(), 1, 1)  # exactly one process full
+    # --find-limit pins processes to find where they fail: not refused
+    check_shards(opts.model_copy(update={"find_limit": "connections"}), _summary(), workers, storm)
 
 
 def test_run_here_refuses_too_few_workers_before_anything_starts(monkeypatch):
@@ -104,7 +106,7 @@ def test_run_here_refuses_too_few_workers_before_anything_starts(monkeypatch):
     def must_not_start(*args, **kwargs):
         raise AssertionError("the server was started")
 
-    monkeypatch.setattr(run, "make_plan", lambda opts, procfs: None)
+    monkeypatch.setattr(run, "make_plan", lambda *args: None)
     monkeypatch.setattr(run, "summarize", lambda plan: _summary())
     monkeypatch.setattr(run, "start_server", must_not_start)
     with pytest.raises(BadInput, match="need --workers 2 or more"):
