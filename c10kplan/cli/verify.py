@@ -137,8 +137,9 @@ def _print_verify(res) -> None:
     else:
         render.line(
             f"verify: {res.connections:,} connections for {res.duration:g} s at {res.message_rate:g} msg/s each"
-            f" ({res.protocol}); {res.server_workers} server workers, {res.storm_processes} storm processes, "
-            f"{res.storm.source_addresses} source addresses"
+            f" ({res.protocol}); {render.plural(res.server_workers, 'server worker')}, "
+            f"{render.plural(res.storm_processes, 'storm process', 'storm processes')}, "
+            f"{render.plural(res.storm.source_addresses, 'source address', 'source addresses')}"
             + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
                if res.netns else "")
         )
@@ -157,7 +158,7 @@ def _print_verify(res) -> None:
     if res.calibration_file:
         render.line(f"calibration written to {res.calibration_file}")
     if res.target is None:
-        render.line(f"server: {res.server_active} active, errors: "
+        render.line(f"server: {res.server_active:,} active, errors: "
                     + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
     if getattr(res, "limit", None) is not None:
         _print_limit(res.limit)

@@ -41,7 +41,7 @@ def print_multihost(res) -> None:
               f"CPU window {res.window_seconds:.2f} s at {res.messages_per_second or 0:,.0f} replies/s (serve's count)")
     render.line(window + "; TCP segments sent: "
                 + (", ".join(f"{k} {v:,}" for k, v in res.segments.items()) or "not measured"))
-    render.line(f"server: {res.server_active} active, errors: "
+    render.line(f"server: {res.server_active:,} active, errors: "
                 + (", ".join(f"{k} x{v}" for k, v in sorted(res.server_errors.items())) or "none"))
     if res.calibration_file:
         render.line(f"calibration written to {res.calibration_file}")

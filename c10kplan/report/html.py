@@ -13,6 +13,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from c10kplan.counts import plural
 from c10kplan.files import atomic_write
 from c10kplan.report import plots
 from c10kplan.storm.result import http_statuses_label
@@ -76,8 +77,9 @@ def _summary(res) -> str:
         *([["WebSocket close codes", ", ".join(f"{k} x{v:,}" for k, v in s.close_codes.items())]]
           if s.close_codes else []),
         ["throughput", f"{s.messages_per_second:,.0f} msg/s, {s.throughput_bytes_per_second:,.0f} B/s"],
-        ["processes", f"{res.server_workers} server workers, {res.storm_processes} storm processes, "
-                      f"{s.source_addresses} source addresses"],
+        ["processes", f"{plural(res.server_workers, 'server worker')}, "
+                      f"{plural(res.storm_processes, 'storm process', 'storm processes')}, "
+                      f"{plural(s.source_addresses, 'source address', 'source addresses')}"],
         ["hold", f"{res.duration:g} s at {res.message_rate:g} msg/s per connection"
                  + (" (inside a throwaway network namespace" + (f", profile {res.profile})" if res.profile else ")")
                     if res.netns else "")],
