@@ -22,12 +22,14 @@ Kernel facts (units as the kernel prints them):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from c10kplan.boundedread import HOST_FACTS_LIMIT, PrintableStr
-from c10kplan.errors import BadInput, EnvironmentProblem
+from c10kplan.errors import BadInput, EnvironmentProblem, HostFactsError
 from c10kplan.host import parse
 from c10kplan.host.commands import HostCommands
 from c10kplan.host.procfs import ProcFS, sysctl_relpath
@@ -252,10 +254,24 @@ def collect_facts(procfs: ProcFS, pid: int | None = None, *,
     values.update(_conntrack(procfs, commands or HostCommands(procfs)))
     values["link_speeds_mbit"] = _link_speeds(procfs, notes)
 
-    # Built without re-validation (HostFacts defers its schema; `check` never needs it): every
-    # value above comes from a typed parser. tests/unit/test_host_inspect.py checks that each
-    # fixture's facts re-validate to themselves; files (--host-facts) are always validated.
-    return HostFacts.model_construct(**values, notes=notes)
+    # The real root is built without re-validation (HostFacts defers its schema; `check` never
+    # needs it): the kernel cannot report what the field constraints refuse, and every value
+    # above comes from a typed parser. A tree (--root) is anyone's files, so it is validated
+    # like a --host-facts file: somaxconn -1 in a planted tree is bad input, not a plan.
+    if procfs.root == Path("/"):
+        return HostFacts.model_construct(**values, notes=notes)
+    return _validated_tree_facts(values, notes, procfs)
+
+
+def _validated_tree_facts(values: dict[str, object], notes: list[str], procfs: ProcFS) -> HostFacts:
+    from pydantic import ValidationError
+
+    try:
+        return HostFacts.model_validate({**values, "notes": notes})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "facts"
+        raise HostFactsError(f"--root {procfs.root}: {loc}: {first.get('msg', 'invalid')}") from None
 
 
 def _cpu_count(procfs: ProcFS) -> int | None:
