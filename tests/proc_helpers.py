@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from c10kplan.host.parse import parse_pid_stat
 from c10kplan.host.procfs import ProcFS
+from tests.helpers import wait_for
 
 _PROC = ProcFS("/")
 
@@ -18,10 +17,8 @@ def alive(pid: int) -> bool:
 
 def wait_gone(pids, timeout: float = 5.0) -> list[int]:
     """Wait (bounded) until none of `pids` is alive; return those still alive."""
-    deadline = time.monotonic() + timeout
-    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return left
+    wait_for(lambda: not [p for p in pids if alive(p)], timeout)
+    return [p for p in pids if alive(p)]
 
 
 def descendants(root: int) -> set[int]:

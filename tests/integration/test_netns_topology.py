@@ -10,13 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from c10kplan.netns import ip as iplib
 from c10kplan.netns.topology import Topology, new_prefix
+from tests import helpers
 
 pytestmark = [
     pytest.mark.netns,
@@ -78,10 +78,8 @@ def held_net_inodes() -> set[int]:
 
 
 def wait_for(cond, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    """tests.helpers.wait_for, failing the test with `what` when the condition never holds."""
+    assert helpers.wait_for(cond, timeout, interval=0.05), f"timed out waiting for {what}"
 
 
 def test_three_clients_reach_the_server_over_198_18_at_mtu_1500() -> None:

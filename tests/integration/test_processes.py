@@ -29,6 +29,7 @@ from c10kplan.processes import (
     wake_on_signals,
 )
 from c10kplan.reactor.launch import ServerProcess
+from tests.helpers import wait_for
 from tests.proc_helpers import alive, descendants, wait_gone
 
 SIGRT = 40  # a real-time signal: not a member of signal.Signals
@@ -316,10 +317,11 @@ def test_a_sigkilled_verify_leaves_no_process_and_its_dir_goes_at_the_next_start
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen: set[int] = set()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (len(seen) < 5 or not _serve_dirs(proc.pid)):
-            seen |= descendants(proc.pid)  # serve, its 2 workers, 2 storm processes
-            time.sleep(0.1)  # poll the condition above
+        def started() -> bool:
+            seen.update(descendants(proc.pid))  # serve, its 2 workers, 2 storm processes
+            return len(seen) >= 5 and bool(_serve_dirs(proc.pid))
+
+        wait_for(started, 60, interval=0.1)
         assert len(seen) >= 5, f"verify did not start its processes: {seen}"
         dirs = _serve_dirs(proc.pid)
         assert len(dirs) == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from c10kplan.verify.server import start_server
+from tests.helpers import wait_for
 
 
 def _cli(*args: str, timeout: float = 90, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -168,7 +169,6 @@ def test_node_exporters_textfile_collector_serves_the_metrics_file(tmp_path):
     """The real consumer: Debian's prometheus-node-exporter (.ci/run installs it, never as a
     service) with only the textfile collector, on a loopback port, scraped once."""
     import shutil
-    import time
     import urllib.request
 
     from c10kplan.report.openmetrics import verify_metrics, write_metrics
@@ -185,19 +185,25 @@ def test_node_exporters_textfile_collector_serves_the_metrics_file(tmp_path):
     proc = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
                              "--collector.textfile", f"--collector.textfile.directory={folder}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    bodies: list[str] = []
+
+    def scraped_or_exited() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+                bodies.append(answer.read().decode())
+        except OSError:
+            return False  # not listening yet
+        return True
+
     try:
-        deadline, body = time.monotonic() + 20, None
-        while body is None and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
-                    body = answer.read().decode()
-            except OSError:
-                time.sleep(0.05)  # polling until it listens (bounded by the deadline)
+        wait_for(scraped_or_exited, 20)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
-    assert body is not None, err.decode()[-2000:]
-    m = _samples(body)
+    assert bodies, err.decode()[-2000:]
+    m = _samples(bodies[0])
     assert m[("node_textfile_scrape_error", ())] == 0, err.decode()[-2000:]
     assert m[("c10kplan_verify_kernel_bytes_per_socket", (("source", "measured"),))] == 4000
     assert m[("c10kplan_storm_connect_failures_total", (("errno", "ECONNREFUSED"),))] == 3

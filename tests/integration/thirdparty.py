@@ -14,8 +14,9 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+
+from tests.helpers import wait_for
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -29,18 +30,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
     """Until a connect to host:port succeeds; RuntimeError if the server died."""
-    deadline = time.monotonic() + timeout
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited {proc.returncode} (see its log in the test prefix)")
         try:
-            with socket.create_connection((host, port), timeout=0.5) if family == socket.AF_INET else \
-                    socket.create_connection((host, port, 0, 0), timeout=0.5):
-                return
+            socket.create_connection((host, port), timeout=0.5).close()  # ::1 too
         except OSError:
-            time.sleep(0.02)  # polling a condition (the listen), bounded by `deadline`
-    raise RuntimeError(f"server did not listen on {host}:{port} within {timeout} s")
+            return False
+        return True
+
+    if not wait_for(listening, timeout):
+        raise RuntimeError(f"server did not listen on {host}:{port} within {timeout} s")
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
