@@ -5,13 +5,14 @@
 #   scripts/stress_suite.sh                 # 3 rounds of `python3 -m pytest -q`
 #   scripts/stress_suite.sh 1 tests/unit    # 1 round, extra arguments go to pytest
 #
-# Sample output (2 vCPUs, 2026-12-01; the suite alone takes ~100 s):
+# Sample output (2 vCPUs shared with other jobs, 2026-12-01, 1,069 tests):
 #
-#   stress_suite: stress-ng --cpu 2 (pid 41234) beside 3 round(s) of: python3 -m pytest -q
-#   round 1: PASS (212 s)
-#   round 2: PASS (204 s)
-#   round 3: PASS (209 s)
-#   stress_suite: 3/3 rounds passed; logs in /tmp/stress-suite.XXXX
+#   $ scripts/stress_suite.sh 3 --durations=15
+#   stress_suite: stress-ng --cpu 2 (pid 3251) beside 3 round(s) of: python3 -m pytest -q --durations=15
+#   round 1: PASS (624 s)
+#   round 2: PASS (673 s)
+#   round 3: PASS (566 s)
+#   stress_suite: 3/3 rounds passed; logs in /tmp/stress-suite.hdzi
 #
 # stress-ng (Debian package stress-ng) is installed on demand. It is bounded twice: --timeout
 # stops it by itself after ROUNDS x 20 min, and the script stops it by its PID on any exit.
