@@ -28,6 +28,7 @@ import subprocess
 import time
 
 from c10kplan.errors import EnvironmentProblem
+from c10kplan.pids import pid_alive
 
 IP_TIMEOUT = 30.0  # s for one ip(8) command (a batch of a few hundred lines takes < 1 s)
 KILL_WAIT = 5.0  # s for the processes of a namespace to die after SIGKILL
@@ -155,19 +156,9 @@ def delete_prefixed(prefix: str, passes: int = 3, settle: float = 0.2) -> list[s
 OWNED = re.compile(r"^(c10k-(\d+)-[0-9a-f]{6})-")
 
 
-def owner_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_dead_owners() -> list[str]:
     """Delete the namespaces of earlier runs whose owner pid (in the name) is gone."""
-    prefixes = {m.group(1) for n in list_namespaces() if (m := OWNED.match(n)) and not owner_alive(int(m.group(2)))}
+    prefixes = {m.group(1) for n in list_namespaces() if (m := OWNED.match(n)) and not pid_alive(int(m.group(2)))}
     out: list[str] = []
     for prefix in sorted(prefixes):
         out += delete_prefixed(prefix)

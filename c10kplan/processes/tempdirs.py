@@ -18,18 +18,9 @@ import stat
 import tempfile
 from pathlib import Path
 
+from c10kplan.pids import pid_alive
+
 _NAME = re.compile(r"^c10kplan-(?P<purpose>[a-z]+(?:-[a-z]+)*)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid exists (any user; a zombie counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def sweep_stale(purpose: str, tmp: str | os.PathLike[str] | None = None) -> list[Path]:
