@@ -5,9 +5,9 @@ loopback traffic."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 from c10kplan.errors import EnvironmentProblem
+from c10kplan.netns.ip import ip, ip_binary
 
 
 def unshare_net_argv(purpose: str) -> list[str]:
@@ -21,9 +21,8 @@ def unshare_net_argv(purpose: str) -> list[str]:
 
 def bring_loopback_up(purpose: str) -> None:
     """`ip link set lo up` in this (new) network namespace; EnvironmentProblem if it fails."""
-    ip = shutil.which("ip")
-    if ip is None:
-        raise EnvironmentProblem(f"{purpose} needs ip(8) from iproute2 to bring loopback up")
-    done = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, text=True, timeout=10)
-    if done.returncode != 0:
-        raise EnvironmentProblem(f"ip link set lo up failed: {done.stderr.strip()}")
+    try:
+        ip_binary()
+    except EnvironmentProblem:
+        raise EnvironmentProblem(f"{purpose} needs ip(8) from iproute2 to bring loopback up") from None
+    ip("link", "set", "lo", "up")  # the one ip(8) runner: "ip link set lo up failed: ..." on error

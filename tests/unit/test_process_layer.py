@@ -222,6 +222,7 @@ def test_missing_tools_name_what_needed_them(monkeypatch):
     from c10kplan.processes import netns
 
     monkeypatch.setattr(netns.shutil, "which", lambda name: None)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # netns.ip's /usr/sbin/ip fallback
     with pytest.raises(EnvironmentProblem, match=r"^--netns needs unshare\(1\) from util-linux$"):
         unshare_net_argv("--netns")
     with pytest.raises(EnvironmentProblem, match=r"^a fresh netns needs ip\(8\) from iproute2"):
