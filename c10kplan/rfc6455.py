@@ -32,7 +32,11 @@ DATA_OPS = (OP_CONT, OP_TEXT, OP_BINARY)
 CONTROL_OPS = (OP_CLOSE, OP_PING, OP_PONG)
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, TOO_BIG = 1000, 1001, 1002, 1009
 NO_STATUS = 1005  # "no status code was present" (7.4.1): never sent on the wire
-MAX_PAYLOAD = 16 * 1024 * 1024  # bytes of one frame we accept; past it: 1009
+# Bytes of one frame's payload that serve and the storm accept (and hold while it is partial);
+# past it the peer gets close 1009 (message too big, 7.4.1). RFC 6455 allows up to 2**63 bytes a
+# frame (a 64-bit length), so the bound is ours: a hostile length makes a process hold at most
+# 1 MiB per connection, not gigabytes. A larger --message-size is refused with 1009.
+MAX_PAYLOAD = 1024 * 1024
 
 
 class FrameError(Exception):

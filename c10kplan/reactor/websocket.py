@@ -8,8 +8,8 @@ connection is closed once that is written (`closing`, read by the reactor).
 
 Per connection: an idle, upgraded connection is one int in the `_open` set (CPython: about 30-60
 bytes of set slot); only a partial frame or head keeps its bytes in `_held` until it completes.
-Frames larger than MAX_FRAME get close 1009; a client frame without a mask, RSV bits set or a
-bad control frame gets close 1002 (rfc6455.parse). Text frames are echoed without UTF-8
+Frames larger than rfc6455.MAX_PAYLOAD get close 1009; a client frame without a mask, RSV bits
+set or a bad control frame gets close 1002 (rfc6455.parse). Text frames are echoed without UTF-8
 validation (an echo hands back what it got; RFC 6455 8.1 asks an endpoint that reads text to
 check it, which an echo server does not do).
 """
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from c10kplan import rfc6455
 from c10kplan.reactor.http import BAD, HEAD_MAX, TOO_BIG, parse_head, tokens
-
-MAX_FRAME = 1024 * 1024  # bytes of one frame's payload accepted (and held while it is partial)
 
 
 def handshake_reply(head_bytes: bytes) -> bytes | None:
@@ -44,7 +42,7 @@ def handshake_reply(head_bytes: bytes) -> bytes | None:
 class WebSocketEcho:
     name = "websocket"
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = rfc6455.MAX_PAYLOAD) -> None:
         self.max_frame = max_frame
         self._open: set[int] = set()  # connections past the handshake
         self._held: dict[int, bytes] = {}  # an incomplete head or frame

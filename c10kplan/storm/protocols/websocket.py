@@ -26,7 +26,6 @@ from c10kplan.storm.payload import make_message
 
 # The largest server frame taken (a reply is at most --message-size, itself at most 1 MiB):
 # past it close 1009 and drop, so a partial frame never holds more than this per connection.
-MAX_FRAME = 1024 * 1024
 
 
 class _Partial:
@@ -135,7 +134,7 @@ class WebSocketWire:
         pos = 0
         try:
             while True:
-                frame = rfc6455.parse(buf, pos, masked=False, max_payload=MAX_FRAME)
+                frame = rfc6455.parse(buf, pos, masked=False, max_payload=rfc6455.MAX_PAYLOAD)
                 if frame is None:
                     break
                 fin, op, payload, pos = frame
