@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from c10kplan import __version__
+from c10kplan.storm.runner import ramp_seconds
 
 # (name, meaning): every one optional, the default in the playbook.
 INVENTORY_VARS: tuple[tuple[str, str], ...] = (
@@ -60,9 +61,9 @@ class StormPlan:
 
     @property
     def job_seconds(self) -> int:
-        """A bound for one host's storm job: the wait for the start, the ramp (unpaced connects
-        assumed at a slow 2,000/s, as storm/runner.ramp_bound does), the hold, and slack."""
-        ramp = self.connections / (self.connect_rate or 2000.0) + self.connect_timeout
+        """A bound for one host's storm job: the wait for the start, the ramp (storm.runner's
+        ramp_seconds), the hold, and slack."""
+        ramp = ramp_seconds(self.connections, self.connect_rate, self.connect_timeout)
         return int(math.ceil(self.start_delay + ramp + self.duration + SLACK))
 
 

@@ -235,10 +235,22 @@ class StormRun:
         )
 
 
+# Connects per second assumed of an unpaced ramp (--connect-rate 0) when bounding its length.
+# Deliberately low, so that the bound errs long: a ramp that has not finished by it is stuck,
+# not merely slow. verify's multihost ramp assumes the same rate.
+UNPACED_CONNECT_RATE = 2000.0
+RAMP_SLACK = 10.0  # s on top of ramp_seconds before a storm's ramp counts as stuck
+
+
+def ramp_seconds(connections: int, connect_rate: float, connect_timeout: float) -> float:
+    """How long a ramp of `connections` may take: paced connects (UNPACED_CONNECT_RATE when
+    `connect_rate` is 0) plus one connect timeout, in seconds. Fleet jobs bound theirs with it."""
+    return connections / (connect_rate or UNPACED_CONNECT_RATE) + connect_timeout
+
+
 def ramp_bound(cfg: StormConfig) -> float:
-    """The longest the ramp may take: paced connects plus one connect timeout, plus slack."""
-    rate = cfg.connect_rate or 2000.0  # unpaced: assume a slow 2k/s for the bound
-    return cfg.connections / rate + cfg.connect_timeout + 10.0
+    """The longest this storm's ramp may take: ramp_seconds plus RAMP_SLACK."""
+    return ramp_seconds(cfg.connections, cfg.connect_rate, cfg.connect_timeout) + RAMP_SLACK
 
 
 def hold_bound(cfg: StormConfig) -> float:
