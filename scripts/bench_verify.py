@@ -54,12 +54,9 @@ with the backlog. [4], inside the plan's 70 % mark, passes with the host as busy
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
 
-from benchlib import load_average_text
+from benchlib import load_average_text, run_verify
 
 HEADLINE = ["--connections", "100000", "--duration", "30", "--message-rate", "1", "--netns"]
 RUNS = {
@@ -72,21 +69,13 @@ RUNS = {
 
 def run(n: int, extra: list[str]) -> int:
     args = [*RUNS[n], *extra]
-    print(f"[{n}] verify {' '.join(args)}")
-    print(f"    load before: {load_average_text()}")
-    t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
-                          capture_output=True, text=True, timeout=900)
-    wall = time.monotonic() - t0
-    try:
-        doc = json.loads(done.stdout)
-    except ValueError:
-        print(f"    wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-400:]}")
-        return done.returncode or 1
+    code, doc, wall = run_verify(str(n), args)
+    if doc is None:
+        return code
     s = doc["storm"]
     kern = next(c for c in doc["comparisons"] if c["figure"] == "kernel memory per socket")
     lat = s["message_latency_us"]
-    print(f"    wall {wall:.1f} s  exit {done.returncode}  verdict {doc['verdict']}  held {s['held']}/{doc['connections']}"
+    print(f"    wall {wall:.1f} s  exit {code}  verdict {doc['verdict']}  held {s['held']}/{doc['connections']}"
           f"  workers {doc['server_workers']}  storm processes {doc['storm_processes']}"
           f"  source addresses {s['source_addresses']}")
     ratio = "-" if kern["ratio"] is None else f"{kern['ratio']:.2f}"
@@ -107,7 +96,7 @@ def run(n: int, extra: list[str]) -> int:
     if doc["problems"]:
         print("    problems: " + "; ".join(doc["problems"]))
     print(f"    load after: {load_average_text()}")
-    return done.returncode
+    return code
 
 
 def main() -> int:

@@ -70,15 +70,12 @@ echo constants plus what their "own" figures are over echo's in the same --measu
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchlib import load_average_text
+from benchlib import load_average_text, run_verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/integration/thirdparty.py: nginx
 
@@ -90,19 +87,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def verify(label: str, args: list[str]) -> tuple[int, dict | None]:
-    print(f"[{label}] verify {' '.join(args)}")
-    print(f"    load before: {load_average_text()}")
-    t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
-                          capture_output=True, text=True, timeout=900)
-    wall = time.monotonic() - t0
-    try:
-        doc = json.loads(done.stdout)
-    except ValueError:
-        print(f"    wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-600:]}")
-        return done.returncode or 1, None
-    show(doc, wall, done.returncode)
-    return done.returncode, doc
+    code, doc, wall = run_verify(label, args, stderr_tail=600)
+    if doc is None:
+        return code, None
+    show(doc, wall, code)
+    return code, doc
 
 
 def own_us(doc: dict) -> tuple[float, float] | None:

@@ -12,6 +12,7 @@ inside `unshare -n` finds this module the same way.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -65,3 +66,21 @@ def open_connections(host: str, port: int, n: int, *, batch: int = 250, pause: f
 def load_average_text() -> str:
     """`uptime`'s three load averages, to print next to timing figures."""
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def run_verify(label: str, args: Sequence[str], *, stderr_tail: int = 400) -> tuple[int, dict | None, float]:
+    """Run `c10kplan verify ARGS --json` (at most 900 s) and print its heading; returns the
+    exit code, the JSON document (None when there is none: its wall time, exit code and the
+    last `stderr_tail` characters of stderr are printed, and the code is at least 1) and the
+    wall time in seconds."""
+    print(f"[{label}] verify {' '.join(args)}")
+    print(f"    load before: {load_average_text()}")
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
+                          capture_output=True, text=True, timeout=900)
+    wall = time.monotonic() - t0
+    try:
+        return done.returncode, json.loads(done.stdout), wall
+    except ValueError:
+        print(f"    wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-stderr_tail:]}")
+        return done.returncode or 1, None, wall
