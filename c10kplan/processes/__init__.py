@@ -42,12 +42,12 @@ from c10kplan.processes.reports import (
     json_line,
     split_lines,
 )
-from c10kplan.processes.status import describe_status, signal_name
+from c10kplan.processes.status import STATUS_LOST, describe_status, signal_name
 from c10kplan.processes.tempdirs import OwnedTempDir, sweep_stale
 from c10kplan.processes.wakeup import read_wake_bytes, wake_on_signals
 
 __all__ = [
-    "EVENT", "KILL_WAIT", "NOFILE_UNLIMITED", "Child", "ChildSet", "OwnedTempDir", "ProcessCap", "Reporter",
+    "EVENT", "KILL_WAIT", "NOFILE_UNLIMITED", "STATUS_LOST", "Child", "ChildSet", "OwnedTempDir", "ProcessCap", "Reporter",
     "bring_loopback_up", "check_processes", "decode_line", "describe_status", "die_with_parent", "encode_line",
     "hard_nofile", "json_line", "process_cap", "raise_nofile_soft_limit", "read_wake_bytes", "set_pdeathsig",
     "signal_name", "split_lines", "sweep_stale", "unshare_net_argv", "upstream_reporter", "wake_on_signals",

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from c10kplan.errors import BadInput, EnvironmentProblem
 from c10kplan.processes.reports import REPORT_FD_ENV, Reporter, is_report, split_lines
-from c10kplan.processes.status import describe_status
+from c10kplan.processes.status import STATUS_LOST, describe_status
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 KILL_WAIT = 5.0  # s to reap a child after SIGKILL (only a task stuck in the kernel takes longer)
@@ -317,8 +317,8 @@ class ChildSet:
             return child.popen.poll()
         try:
             pid, status = os.waitpid(child.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere: its status is lost
-            return -signal.SIGKILL if child.killed else 0
+        except ChildProcessError:  # reaped elsewhere: its status is lost, so not clean
+            return -signal.SIGKILL if child.killed else STATUS_LOST
         return os.waitstatus_to_exitcode(status) if pid else None
 
     def reap(self) -> list[Child]:

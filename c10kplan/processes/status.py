@@ -8,6 +8,11 @@ from __future__ import annotations
 import os
 import signal
 
+# A returncode for a child whose exit status was lost (reaped by someone else's waitpid: the
+# kernel hands a status to one waiter only). No waitpid gives it: exit codes are 0..255 and a
+# signal S is -S, so it is never read as a clean exit.
+STATUS_LOST = 256
+
 
 def signal_name(sig: int) -> str:
     """`SIGKILL` for 9, `signal 40` for a number signal.Signals has no member for."""
@@ -26,6 +31,8 @@ def describe_status(status: int | None = None, *, returncode: int | None = None)
         returncode = os.waitstatus_to_exitcode(status)
     if returncode is None:
         return "still running"
+    if returncode == STATUS_LOST:
+        return "exited with an unknown status (it was reaped elsewhere)"
     if returncode < 0:
         return f"killed by {signal_name(-returncode)}"
     return f"exited with status {returncode}"

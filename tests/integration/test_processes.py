@@ -21,6 +21,7 @@ import time
 import pytest
 
 from c10kplan.processes import (
+    STATUS_LOST,
     ChildSet,
     describe_status,
     encode_line,
@@ -99,6 +100,16 @@ def test_a_graceful_exit_is_clean_and_keeps_its_exit_code():
         assert kids.stop(signal.SIGINT, 10) is True
         assert time.monotonic() - t0 < 5
         assert child.returncode == 7 and not child.killed
+
+
+def test_a_child_whose_status_was_lost_is_not_clean():
+    # Someone else's waitpid took the status: the set cannot know how the child ended.
+    with ChildSet(1) as kids:
+        child = kids.fork(lambda reporter, control: 0)
+        os.waitpid(child.pid, 0)  # reaped here, behind the set's back
+        assert kids.wait_until(lambda: child.exited, 10)
+        assert child.returncode == STATUS_LOST and not child.clean
+        assert child.describe() == "exited with an unknown status (it was reaped elsewhere)"
 
 
 def _leader_with_grandchild(kids: ChildSet, grandchild_code: str):
