@@ -19,6 +19,7 @@ import binascii
 import struct
 import zlib
 
+from hdrh.codec import HdrCookieException, HdrHistogramSettingsException, HdrLengthException
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.errors import BadInput
@@ -32,6 +33,12 @@ MAX_INFLATED = 4 << 20  # bytes of counters once inflated (the full range holds 
 _EXTERNAL = struct.Struct(">II")
 _PAYLOAD = struct.Struct(">IIIIQQd")
 KINDS = ("connect", "corrected", "raw")
+# What hdrh's decode_and_add raises on an encoding it rejects (hdrh/codec.py, histogram.py):
+# its own three exception types; ValueError (ctypes' from_buffer_copy on a short buffer, a bad
+# word size or significant figures); IndexError (a value past the counts, "values that do not
+# fit"); RuntimeError (counts_len 0); TypeError; zlib.error (a payload that does not inflate).
+_DECODE_ERRORS = (HdrCookieException, HdrLengthException, HdrHistogramSettingsException, ValueError,
+                  IndexError, RuntimeError, TypeError, zlib.error)
 
 
 class Histograms(BaseModel):
@@ -76,15 +83,15 @@ def checked_decode(text: str, where: str = "histogram"):
     hist = new_histogram()
     try:
         hist.decode_and_add(text.encode("ascii"))
-    except Exception as exc:  # the hdrh codec raises its own exception types, and IndexError
+    except _DECODE_ERRORS as exc:
         raise BadInput(f"{where}: HdrHistogram encoding the library rejects: {type(exc).__name__}") from None
     return hist
 
 
-def check_all(parts: list[Histograms], where: list[str]) -> None:
-    """checked_decode every histogram of `parts` (part n named `where[n]` in errors), so that
-    stats.merge_encoded may add them."""
-    for part, name in zip(parts, where):
-        for kind in KINDS:
-            if text := getattr(part, kind):
-                checked_decode(text, f"{name}: histograms.{kind}")
+def check_all(parts: list[Histograms], where: list[str]) -> list[dict[str, object]]:
+    """checked_decode every histogram of `parts` (part n named `where[n]` in errors); returns
+    them decoded, one {kind: HdrHistogram} a part (empty ones left out), for result.combine
+    to add without decoding them again."""
+    return [{kind: checked_decode(text, f"{name}: histograms.{kind}")
+             for kind in KINDS if (text := getattr(part, kind))}
+            for part, name in zip(parts, where)]

@@ -121,7 +121,7 @@ def share_problems(results: list[StormResult]) -> list[str]:
 
 def merge_results(results: list[StormResult], names: list[str]) -> FleetResult:
     """One FleetResult from the hosts' results (`names` label them in parts and errors)."""
-    check_all([r.histograms for r in results], names)
+    decoded = check_all([r.histograms for r in results], names)  # BadInput before any merging
     protocols = sorted({r.protocol for r in results})
     processes, index = [], 0
     for r in results:
@@ -132,7 +132,7 @@ def merge_results(results: list[StormResult], names: list[str]) -> FleetResult:
         target=",".join(sorted({r.target for r in results})), protocol=",".join(protocols),
         connections=sum(r.connections for r in results),
         source_addresses=sum(r.source_addresses for r in results), processes=processes,
-        histograms=[r.histograms.model_dump() for r in results])
+        histograms=decoded)
     rate = sum(r.messages_received / r.hold_seconds for r in results if r.hold_seconds > 0)
     throughput = sum((r.bytes_sent + r.bytes_received) / r.hold_seconds for r in results if r.hold_seconds > 0)
     merged = merged.model_copy(update={"messages_per_second": round(rate, 1),

@@ -170,9 +170,10 @@ def problems_of(connections: int, established: int, held: int, failures: dict[st
 
 
 def combine(*, target: str, protocol: str, connections: int, source_addresses: int,
-            processes: list[ProcessResult], histograms: list[dict[str, str]],
+            processes: list[ProcessResult], histograms: list[dict[str, object]],
             expect_status: tuple[str, ...] = ()) -> StormResult:
-    """Merge per-process results (histograms merged sample by sample) and judge them."""
+    """Merge per-process results (histograms merged sample by sample: encoded, or decoded
+    already by storm.histo.check_all) and judge them."""
     failures: dict[str, int] = {}
     for p in processes:
         add_counts(failures, p.failures)

@@ -71,12 +71,16 @@ def encode(hist) -> str:
     return hist.encode().decode("ascii")
 
 
-def merge_encoded(encoded: list[str]):
-    """One histogram holding every sample of the encoded histograms."""
+def merge_encoded(encoded: list):
+    """One histogram holding every sample of the given ones: each an encoding ("" for none)
+    or a histogram already decoded (storm.histo.check_all's)."""
     hist = new_histogram()
-    for text in encoded:
-        if text:
-            hist.decode_and_add(text.encode("ascii"))
+    for item in encoded:
+        if isinstance(item, str):
+            if item:
+                hist.decode_and_add(item.encode("ascii"))
+        else:
+            hist.add(item)
     return hist
 
 
