@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from c10kplan.processes import unshare_net_argv
 from c10kplan.reactor.launch import ServerProcess
 from c10kplan.storm.config import StormConfig
 from c10kplan.storm.runner import StormRun, run_storm
@@ -37,8 +38,8 @@ def serve(tmp_path: Path):
         assert not srv.alive()
 
 
-def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "c10kplan", *args], capture_output=True, text=True,
+def _cli(*args: str, timeout: float = 60, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "c10kplan", *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -153,14 +154,25 @@ def test_a_killed_storm_process_is_reported_not_waited_for(serve):
         (["nohost", "-n", "5"], "target must be HOST:PORT"),
         (["127.0.0.1:9", "-n", "5", "--protocol", "gopher"], "protocol:"),
         (["127.0.0.1:9", "-n", "5", "--source-ips", "127.0.0.9-127.0.0.1"], "runs backwards"),
-        (["10.0.0.1:80", "-n", "100000"], "at least 4 source addresses"),
         (["127.0.0.1:9", "-n", "5", "--batch-ms", "500"], "--batch-ms must be 0 or 0.001..100"),
         (["127.0.0.1:9", "-n", "5", "--batch-ms", "-1"], "--batch-ms: '-1' is not a plain decimal number"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    done = _cli("storm", *args, "--duration", "0")
-    assert done.returncode == 2
+    _one_line_exit_2(_cli("storm", *args, "--duration", "0"), message)
+
+
+def test_too_few_source_addresses_for_a_remote_host_is_refused_before_any_connect():
+    # A remote (non-loopback) target is refused before a connect. Were that refusal to regress,
+    # the connects must not leave the machine: the storm runs in a fresh network namespace of
+    # its own (`unshare -n`: only `lo`, down, and no route), towards 198.18.0.1 (RFC 2544).
+    done = _cli("storm", "198.18.0.1:80", "-n", "100000", "--duration", "0",
+                prefix=tuple(unshare_net_argv("this test")))
+    _one_line_exit_2(done, "at least 4 source addresses")
+
+
+def _one_line_exit_2(done: subprocess.CompletedProcess, message: str) -> None:
+    assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("c10kplan: error:") and message in lines[0]
