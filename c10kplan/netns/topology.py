@@ -31,7 +31,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import select
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -197,24 +196,24 @@ class Topology:
             # not reach it. No PDEATHSIG (pdeathsig=0): it must outlive us. It holds only the
             # read end (Popen closes every other fd in the child).
             self._kids = ChildSet(1)
-            self._reaper = self._kids.run(
+            reaper = self._kids.run(
                 [sys.executable, "-m", "c10kplan.netns.reaper", self.plan.prefix],
                 stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                new_session=True, pdeathsig=0, env=_same_package_env()).popen
+                new_session=True, pdeathsig=0, env=_same_package_env())
+            self._reaper = reaper.popen
         finally:
             os.close(read_end)
         os.set_inheritable(write_end, False)
         self._pipe = write_end
         # No namespace before the reaper is known to be watching (it says `ready`).
-        out = self._reaper.stdout
-        if not select.select([out], [], [], REAPER_START)[0] or out.readline() != b"ready\n":
+        if self._kids.wait_line(reaper, REAPER_START) != b"ready\n":
             err = b""
             if self._reaper.poll() is not None:
                 err = self._reaper.stderr.read()
             self.close()
             raise EnvironmentProblem("the namespace reaper did not start"
                                      + (f": {err.decode(errors='replace').strip().splitlines()[-1]}" if err.strip() else ""))
-        out.close()
+        self._reaper.stdout.close()
         self._reaper.stderr.close()
 
     def close(self) -> None:

@@ -81,6 +81,22 @@ def _close(fd: int | None) -> None:
             os.close(fd)
 
 
+def _read_ready(fd: int) -> tuple[bytes, bool]:
+    """Everything a non-blocking `fd` has now (read until EAGAIN), and whether it ended: EOF, or
+    a read error, which ends it as well."""
+    out = bytearray()
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return bytes(out), False
+        except OSError:
+            return bytes(out), True
+        if not data:
+            return bytes(out), True
+        out += data
+
+
 @dataclass(eq=False)
 class Child:
     """One child process. `returncode` is set once it was reaped: N, or -S when a signal S
@@ -237,25 +253,42 @@ class ChildSet:
         buf = bytearray()
 
         def on_readable() -> None:
-            while True:
-                try:
-                    data = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    data = b""
-                if not data:
-                    if buf:
-                        on_line(buf.decode("utf-8", "replace"))
-                    self.unwatch(fd)
-                    return
-                buf.extend(data)
-                *lines, rest = buf.split(b"\n")
-                buf[:] = rest
-                for line in lines:
-                    on_line(line.decode("utf-8", "replace"))
+            data, eof = _read_ready(fd)
+            buf.extend(data)
+            *lines, rest = buf.split(b"\n")
+            buf[:] = rest
+            for line in lines:
+                on_line(line.decode("utf-8", "replace"))
+            if eof:
+                if buf:
+                    on_line(buf.decode("utf-8", "replace"))
+                self.unwatch(fd)
 
         self.watch(fd, on_readable)
+
+    def wait_line(self, child: Child, timeout: float, stream: IO[bytes] | None = None) -> bytes | None:
+        """The first line `child` writes to `stream` (default: its stdout pipe), with its
+        newline; at EOF what came before it (b"" for nothing), without one; None when no line
+        came within `timeout` s. Bytes after the line are read and dropped: the caller reads
+        nothing more from this stream."""
+        stream = stream if stream is not None else child.popen.stdout
+        fd = stream.fileno()
+        deadline = time.monotonic() + timeout
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+        buf = b""
+        try:
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    return None
+                data, eof = _read_ready(fd)
+                buf += data
+                if eof and b"\n" not in buf:
+                    return buf
+        finally:
+            os.set_blocking(fd, blocking)
+        return buf[:buf.index(b"\n") + 1]
 
     def watching(self, fd: int) -> bool:
         return fd in self._watched
@@ -291,21 +324,16 @@ class ChildSet:
 
     def _drain(self, child: Child) -> None:
         """Read and hand on everything the child has written; close the pipe at EOF."""
-        while child.reports is not None:
-            try:
-                data = os.read(child.reports, 1 << 16)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._forget(child.reports)
-                child.reports = None
-                return
-            records, child.buf = split_lines(child.buf, data)
-            for record in records:
-                if is_report(record):
-                    self.on_report(child, record)
+        if child.reports is None:
+            return
+        data, eof = _read_ready(child.reports)
+        records, child.buf = split_lines(child.buf, data)
+        for record in records:
+            if is_report(record):
+                self.on_report(child, record)
+        if eof and child.reports is not None:
+            self._forget(child.reports)
+            child.reports = None
 
     def _forget(self, fd: int) -> None:
         if self._by_fd.pop(fd, None) is not None:

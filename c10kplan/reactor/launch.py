@@ -7,8 +7,6 @@ scripts need (fresh netns, paced connects, load average) live in scripts/benchli
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -79,20 +77,13 @@ class ServerProcess:
             raise
 
     def _wait_listening(self, timeout: float) -> tuple[str, int]:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise EnvironmentProblem(f"serve did not print `listening` within {timeout:.0f} s")
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                self._kids.wait_until(lambda: self._child.exited, 2.0)  # its last words are in stderr
-                raise EnvironmentProblem(f"serve did not start: {self.stderr_tail() or 'no output'}")
-            buf += chunk
-        word, _, addr = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip().partition(" ")
+        line = self._kids.wait_line(self._child, timeout)
+        if line is None:
+            raise EnvironmentProblem(f"serve did not print `listening` within {timeout:.0f} s")
+        if not line.endswith(b"\n"):
+            self._kids.wait_until(lambda: self._child.exited, 2.0)  # its last words are in stderr
+            raise EnvironmentProblem(f"serve did not start: {self.stderr_tail() or 'no output'}")
+        word, _, addr = line.decode("utf-8", "replace").strip().partition(" ")
         host, _, port = addr.rpartition(":")
         if word != "listening" or not port.isdigit():
             raise EnvironmentProblem(f"unexpected first line from serve: {word} {addr}")

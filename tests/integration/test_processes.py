@@ -102,6 +102,20 @@ def test_a_graceful_exit_is_clean_and_keeps_its_exit_code():
         assert child.returncode == 7 and not child.killed
 
 
+def test_wait_line_gives_the_first_line_the_unfinished_rest_at_eof_or_none_in_time():
+    with ChildSet(4) as kids:
+        two = kids.run([sys.executable, "-c", "print('one'); print('two')"], stdout=subprocess.PIPE)
+        assert kids.wait_line(two, 30) == b"one\n"
+        cut = kids.run([sys.executable, "-c", "import sys; sys.stdout.write('half')"], stdout=subprocess.PIPE)
+        assert kids.wait_line(cut, 30) == b"half"  # EOF without a newline
+        mute = _started(kids, "import os, time; print('x', flush=True); os.close(1); time.sleep(60)")
+        assert kids.wait_line(mute, 30) == b""  # its stdout ended with nothing more
+        quiet = kids.run([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+        t0 = time.monotonic()
+        assert kids.wait_line(quiet, 0.3) is None
+        assert 0.25 < time.monotonic() - t0 < 10
+
+
 def test_a_child_whose_status_was_lost_is_not_clean():
     # Someone else's waitpid took the status: the set cannot know how the child ended.
     with ChildSet(1) as kids:
