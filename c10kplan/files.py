@@ -17,8 +17,10 @@ Kernel facts:
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,3 +121,26 @@ def remove_temp_files(dir_fd: int, name: str) -> list[str]:
             except FileNotFoundError:
                 pass
     return removed
+
+
+def _no_check(_st: os.stat_result) -> None:
+    pass
+
+
+def read_regular_at(dir_fd: int, name: str, limit: int,
+                    check: Callable[[os.stat_result], None] = _no_check) -> tuple[bytes, os.stat_result]:
+    """The bytes (at most limit + 1: more than `limit` means too big) and fstat of the regular
+    file `name` in the directory `dir_fd`, opened with O_NOFOLLOW (a symlink there fails with
+    OSError ELOOP instead of being followed) and O_NONBLOCK (opening a FIFO does not wait for a
+    writer). `check(st)` runs on the open file before anything is read (the caller's refusals:
+    owner, mode, links, size); then anything but a regular file is OSError EINVAL. A missing
+    `name` is FileNotFoundError."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        check(st)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        return read_bounded(fd, limit), st
+    finally:
+        os.close(fd)

@@ -37,7 +37,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.files import Step, no_step, read_bounded, remove_temp_files, write_at
+from c10kplan.files import Step, no_step, read_regular_at, remove_temp_files, write_at
 from c10kplan.profiles.files import FileMeta, UnsafePath
 from c10kplan.profiles.persist import MANAGED_DIRS, MANAGED_FILES
 from c10kplan.profiles.schema import key_problem
@@ -223,25 +223,20 @@ class StateStore:
         return backup
 
     def _read(self, dir_fd: int) -> str | None:
-        try:
-            fd = os.open(STATE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=dir_fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-            raise UnsafePath(f"{self.file}: cannot read the backup: {why}") from None
-        try:
-            st = os.fstat(fd)
+        def check(st: os.stat_result) -> None:
             if not stat.S_ISREG(st.st_mode):
                 raise UnsafePath(f"{self.file}: the backup is not a regular file")
             _check_owned(st, "backup", self.file)
-            data = read_bounded(fd, MAX_BACKUP_BYTES)
+
+        try:
+            data, _st = read_regular_at(dir_fd, STATE_FILE, MAX_BACKUP_BYTES, check)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafePath(f"{self.file}: cannot read the backup: it is a symlink") from None
             raise EnvironmentProblem(f"{self.file}: cannot read the backup: "
                                      f"{exc.strerror or exc}") from None
-        finally:
-            os.close(fd)
         if len(data) > MAX_BACKUP_BYTES:
             raise UnsafePath(f"{self.file}: the backup is larger than {MAX_BACKUP_BYTES} bytes; "
                              "it is not one c10kplan wrote")

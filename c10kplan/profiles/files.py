@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.files import Step, no_step, read_bounded, remove_temp_files, write_at
+from c10kplan.files import Step, no_step, read_regular_at, remove_temp_files, write_at
 
 # A managed configuration file above 1 MiB is not one c10kplan writes (ours are < 4 KiB): refuse
 # to back it up rather than copy it into the backup.
@@ -164,32 +164,29 @@ class RootDir:
         dir_fd, name = self._open_parent(rel)
         if dir_fd is None:
             return None
+        def check(st: os.stat_result) -> None:
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.show(rel)))
+            if not stat.S_ISREG(st.st_mode):
+                raise self._refuse(rel, "is not a regular file")
+            if st.st_nlink > 1:
+                raise self._refuse(rel, f"has {st.st_nlink} hard links")
+            if st.st_size > MAX_FILE_BYTES:
+                raise self._refuse(rel, f"is larger than {MAX_FILE_BYTES} bytes")
+
         try:
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                             dir_fd=dir_fd)
+                data, st = read_regular_at(dir_fd, name, MAX_FILE_BYTES, check)
             except FileNotFoundError:
                 return None
+            except IsADirectoryError:
+                raise
             except OSError as exc:
                 if exc.errno == errno.ELOOP or self._kind(dir_fd, name) == "symlink":
                     raise self._refuse(rel, "is a symlink") from None
                 raise
-            try:
-                st = os.fstat(fd)
-                if stat.S_ISDIR(st.st_mode):
-                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR),
-                                            str(self.show(rel)))
-                if not stat.S_ISREG(st.st_mode):
-                    raise self._refuse(rel, "is not a regular file")
-                if st.st_nlink > 1:
-                    raise self._refuse(rel, f"has {st.st_nlink} hard links")
-                if st.st_size > MAX_FILE_BYTES:
-                    raise self._refuse(rel, f"is larger than {MAX_FILE_BYTES} bytes")
-                data = read_bounded(fd, MAX_FILE_BYTES)
-                if len(data) > MAX_FILE_BYTES:
-                    raise self._refuse(rel, f"is larger than {MAX_FILE_BYTES} bytes")
-            finally:
-                os.close(fd)
+            if len(data) > MAX_FILE_BYTES:
+                raise self._refuse(rel, f"is larger than {MAX_FILE_BYTES} bytes")
         finally:
             os.close(dir_fd)
         meta = FileMeta(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
