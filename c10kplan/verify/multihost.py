@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 from c10kplan.errors import BadInput, C10kError, NotReady
 from c10kplan.host.parse import parse_proc_stat_cpu
+from c10kplan.storm.runner import UNPACED_CONNECT_RATE
 from c10kplan.host.process import CLOCK_TICKS_PER_S, open_fds, process_alive, process_ticks, rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import ChildSet, OwnedTempDir, check_processes
@@ -360,7 +361,7 @@ def _storms(opts, topo, parts, storm_procs, source_plan, server, seen: Seen, pro
             kids.run(iplib.exec_argv(c.netns, argv), stdout=files[-2], stderr=files[-1], env=env)
         _watch(opts, topo, kids, server, seen, procfs, start_at, on_event)
         # Bounded: the storm's own ramp and hold bounds, plus slack; then they are stopped.
-        ramp = opts.connections / k / (opts.connect_rate / k if opts.connect_rate else 2000.0) + 15.0
+        ramp = opts.connections / k / (opts.connect_rate / k if opts.connect_rate else UNPACED_CONNECT_RATE) + 15.0
         bound = start_at - time.time() + ramp + opts.duration + DRAIN_SECONDS + EXIT_SLACK
         if not kids.wait_until(lambda: not kids.live, max(1.0, bound)):
             seen.crashes.append("a storm did not finish in time; stopped")
@@ -387,7 +388,7 @@ def _watch(opts: VerifyOptions, topo, kids: ChildSet, server, seen: Seen, procfs
 
     n = opts.connections
     _background(kids, seen, procfs, start_at)
-    ramp_deadline = start_at + n / (opts.connect_rate or 2000.0) + 15.0  # time.time()
+    ramp_deadline = start_at + n / (opts.connect_rate or UNPACED_CONNECT_RATE) + 15.0  # time.time()
     active = 0
     while kids.live and time.time() < ramp_deadline:
         kids.pump(SAMPLE_EVERY)
