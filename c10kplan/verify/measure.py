@@ -19,11 +19,12 @@ Kernel facts:
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from c10kplan.host.parse import parse_meminfo, parse_proc_stat_cpu, parse_sockstat
-from c10kplan.host.process import CLOCK_TICKS_PER_S, process_ticks
+from c10kplan.host.process import CLOCK_TICKS_PER_S, open_fds, process_ticks, rss_bytes
 from c10kplan.host.procfs import ProcFS
 
 
@@ -86,6 +87,26 @@ def sample_cpu(procfs: ProcFS, server_pids: list[int], storm_pids: list[int], me
     return CpuSample(at=clock(), host_busy_ticks=None if host is None else host.busy_ticks,
                      server_ticks=process_ticks(procfs, server_pids),
                      storm_ticks=process_ticks(procfs, storm_pids), messages=messages)
+
+
+def storm_at_hold(seen: Any, run: Any, procfs: ProcFS, settle: float, duration: float) -> None:
+    """The first sample of the hold, the same for every verify that runs the storm here: let the
+    hold settle, then record the host and the storm side on `seen` (verify.run.Observed,
+    verify.own_server's record): its pids, RSS now and before its first connect, busiest fds."""
+    run.pump(min(settle, duration / 2))
+    seen.during = sample_host(procfs)
+    seen.storm_pids = run.pids
+    seen.storm_rss = rss_bytes(procfs, run.pids)
+    seen.storm_rss_start = run.rss_start_bytes
+    seen.storm_fds = max((open_fds(procfs, pid) for pid in run.pids), default=0)
+
+
+def cpu_at(procfs: ProcFS, server_pids: list[int], run: Any) -> CpuSample:
+    """A CPU sample of the server and storm processes with the replies at that very moment, not
+    at the storm's last progress report (up to PROGRESS_EVERY older): interpolated between the
+    reports around it."""
+    start = sample_cpu(procfs, server_pids, run.pids, messages=0)
+    return start.model_copy(update={"messages": run.received_at(start.at)})
 
 
 def cpu_use(start: CpuSample | None, end: CpuSample | None,

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 
 from c10kplan.errors import BadInput
 from c10kplan.host.parse import parse_limits
-from c10kplan.host.process import open_fds, rss_bytes
+from c10kplan.host.process import rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import check_processes
 from c10kplan.storm.config import StormConfig, loopback_addresses, protocol_settings, resolve_target
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
-from c10kplan.verify.measure import CpuSample, HostSample, cpu_use, delta, sample_cpu, sample_host
+from c10kplan.verify.measure import CpuSample, HostSample, cpu_at, cpu_use, delta, sample_cpu, sample_host, storm_at_hold
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.refusal import refuse
 from c10kplan.verify.result import PlanSummary, TargetRun, VerifyResult
@@ -129,17 +129,11 @@ class _Watch:
 
     def on_hold(self, run: StormRun) -> None:
         seen, procfs = self.seen, self.procfs
-        run.pump(min(self.opts.settle, self.opts.duration / 2))
-        seen.during = sample_host(procfs)
-        seen.storm_pids = run.pids
-        seen.storm_rss = rss_bytes(procfs, run.pids)
-        seen.storm_rss_start = run.rss_start_bytes
-        seen.storm_fds = max((open_fds(procfs, pid) for pid in run.pids), default=0)
+        storm_at_hold(seen, run, procfs, self.opts.settle, self.opts.duration)
         if self.pids:
             seen.server_during = measure_server(self.pids, procfs)
             seen.tree = seen.server_during.pids
-        start = sample_cpu(procfs, seen.tree, run.pids, messages=0)
-        seen.cpu_start = start.model_copy(update={"messages": run.received_at(start.at)})
+        seen.cpu_start = cpu_at(procfs, seen.tree, run)
 
     def on_held(self, run: StormRun) -> None:
         seen = self.seen

@@ -32,6 +32,8 @@ from c10kplan.storm.config import StormConfig, loopback_addresses
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import (
+    cpu_at,
+    storm_at_hold,
     CpuSample,
     CpuUse,
     HostSample,
@@ -158,20 +160,12 @@ class _Watch:
 
     def on_hold(self, run: StormRun) -> None:
         seen, procfs = self.seen, self.procfs
-        run.pump(min(self.opts.settle, self.opts.duration / 2))
-        seen.during = sample_host(procfs)
-        seen.storm_pids = run.pids
-        seen.storm_rss = rss_bytes(procfs, run.pids)
-        seen.storm_rss_start = run.rss_start_bytes
-        seen.storm_fds = max((open_fds(procfs, pid) for pid in run.pids), default=0)
+        storm_at_hold(seen, run, procfs, self.opts.settle, self.opts.duration)
         if seen.server_pids:
             seen.server_rss = rss_bytes(procfs, seen.server_pids)
         seen.server_fds = max((open_fds(procfs, pid) for pid in seen.server_pids), default=0)
         self._server_ended()
-        start = sample_cpu(procfs, seen.server_pids, run.pids, messages=0)
-        # The replies at the very moment of the sample, not at the last progress report (up to
-        # PROGRESS_EVERY older): interpolated between the reports around it.
-        seen.cpu_start = start.model_copy(update={"messages": run.received_at(start.at)})
+        seen.cpu_start = cpu_at(procfs, seen.server_pids, run)
 
     def on_held(self, run: StormRun) -> None:
         seen, procfs = self.seen, self.procfs
