@@ -4,8 +4,6 @@ against our own `serve --protocol http`. Bounded: small timeouts, every server s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,21 +12,11 @@ from c10kplan.storm.config import StormConfig
 from c10kplan.storm.runner import run_storm
 from c10kplan.verify.server import start_server
 
+from .stormcli import adds_up, cli
 from .thirdparty import NGINX, Nginx
 
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run installs it)")
 
-
-def _cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "c10kplan", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def _adds_up(doc: dict) -> None:
-    """Every sent message is in exactly one bucket."""
-    assert doc["messages_received"] + doc["mismatches"] + doc["unanswered"] + doc["lost_on_drop"] \
-        == doc["messages_sent"], doc
-    assert doc["mismatches"] <= doc["messages_sent"]
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ def nginx(tmp_path: Path):
 @needs_nginx
 def test_5000_keepalive_connections_against_nginx_pass(nginx):
     ng = nginx()
-    done = _cli("storm", f"http://127.0.0.1:{ng.port}/", "-n", "5000", "--message-rate", "0.5",
+    done = cli("storm", f"http://127.0.0.1:{ng.port}/", "-n", "5000", "--message-rate", "0.5",
                 "--duration", "10", "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -58,19 +46,19 @@ def test_5000_keepalive_connections_against_nginx_pass(nginx):
     assert 24_000 <= doc["messages_sent"] <= 25_100
     assert doc["messages_received"] == doc["messages_sent"] and doc["mismatches"] == 0
     assert doc["http_status_classes"] == {"2xx": doc["messages_sent"] + 5000}
-    _adds_up(doc)
+    adds_up(doc)
 
 
 @needs_nginx
 def test_nginx_timeouts_are_drops_at_their_hold_time(nginx):
     ng = nginx(keepalive_timeout=3, header_timeout=1.5)
-    done = _cli("storm", f"127.0.0.1:{ng.port}", "--protocol", "http", "-n", "200", "--duration", "4")
+    done = cli("storm", f"127.0.0.1:{ng.port}", "--protocol", "http", "-n", "200", "--duration", "4")
     assert done.returncode == 1
     # idle keep-alive connections (after their first response) drop at keepalive_timeout, 3 s
     assert "EOF x200 at 3.0 s" in done.stdout or "EOF x200 at 2.9" in done.stdout, done.stdout
     assert "0 held of 200" in done.stdout
     # connections that never send a request drop at client_header_timeout, 1.5 s
-    js = _cli("storm", f"127.0.0.1:{ng.port}", "--protocol", "discard", "-n", "50", "--duration", "2.5", "--json")
+    js = cli("storm", f"127.0.0.1:{ng.port}", "--protocol", "discard", "-n", "50", "--duration", "2.5", "--json")
     doc = json.loads(js.stdout)
     assert doc["held"] == 0 and doc["failures"] == {"EOF": 50}
     drop = doc["drops"]["EOF"]
@@ -81,15 +69,15 @@ def test_nginx_timeouts_are_drops_at_their_hold_time(nginx):
 def test_a_404_path_counts_as_4xx_and_fails_expect_status(nginx):
     ng = nginx()
     # a hostname target (resolved once, from /etc/hosts: no DNS query leaves the host)
-    done = _cli("storm", f"http://localhost:{ng.port}/missing", "-n", "20", "--message-rate", "2",
+    done = cli("storm", f"http://localhost:{ng.port}/missing", "-n", "20", "--message-rate", "2",
                 "--duration", "1", "--json")
     assert done.returncode == 1
     doc = json.loads(done.stdout)
     assert doc["http_status_classes"] == {"4xx": doc["messages_sent"] + 20}
     assert doc["mismatches"] == doc["messages_sent"] > 0 and doc["messages_received"] == 0
     assert any("404" in p and "--expect-status 2xx" in p for p in doc["problems"])
-    _adds_up(doc)
-    ok = _cli("storm", f"http://127.0.0.1:{ng.port}/missing", "-n", "5", "--duration", "0.5",
+    adds_up(doc)
+    ok = cli("storm", f"http://127.0.0.1:{ng.port}/missing", "-n", "5", "--duration", "0.5",
               "--expect-status", "404", "--json")
     assert ok.returncode == 0, ok.stdout
 
@@ -97,13 +85,13 @@ def test_a_404_path_counts_as_4xx_and_fails_expect_status(nginx):
 @needs_nginx
 def test_connection_close_responses_are_drops_with_their_status(nginx, tmp_path):
     ng = nginx()
-    done = _cli("storm", f"http://127.0.0.1:{ng.port}/", "-n", "30", "--message-rate", "4",
+    done = cli("storm", f"http://127.0.0.1:{ng.port}/", "-n", "30", "--message-rate", "4",
                 "--duration", "1.5", "--header", "Connection: close", "--json")
     doc = json.loads(done.stdout)
     # every connection gets one response (its first), which closes it
     assert doc["failures"] == {"HTTP 200 + close": 30} and doc["held"] == 0
     assert doc["http_statuses"] == {"200": 30}
-    _adds_up(doc)
+    adds_up(doc)
 
 
 @needs_nginx
@@ -111,7 +99,7 @@ def test_post_body_and_ipv6_target(nginx, tmp_path):
     ng = nginx(ipv6=True)
     body = tmp_path / "body.json"
     body.write_bytes(b'{"k": 1}')
-    done = _cli("storm", f"[::1]:{ng.port}", "--protocol", "http", "--method", "POST", "--body-file", str(body),
+    done = cli("storm", f"[::1]:{ng.port}", "--protocol", "http", "--method", "POST", "--body-file", str(body),
                 "-n", "10", "--message-rate", "2", "--duration", "1", "--json")
     # nginx answers POST to a `return 200` location with 200 (it reads and drops the body)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -130,14 +118,14 @@ def test_storm_http_against_our_serve_adds_up():
     assert r.ok, r.problems
     assert r.held == 1000 and r.messages_received == r.messages_sent >= 7000
     assert r.http_status_classes == {"2xx": r.messages_sent + 1000}
-    _adds_up(r.model_dump())
+    adds_up(r.model_dump())
 
 
 def test_the_storm_table_says_the_statuses_include_each_connections_first_response():
     """50 connections, each its handshake response plus its messages': the row names the 50."""
     srv = start_server(workers=1, protocol="http")
     try:
-        done = _cli("storm", f"http://{srv.host}:{srv.port}/", "-n", "50", "--message-rate", "2",
+        done = cli("storm", f"http://{srv.host}:{srv.port}/", "-n", "50", "--message-rate", "2",
                     "--duration", "1")
     finally:
         srv.close()
@@ -150,7 +138,7 @@ def test_the_storm_table_says_the_statuses_include_each_connections_first_respon
 
 def test_unresolvable_host_is_one_line_exit_2():
     # a name that getaddrinfo refuses without asking any DNS server (a label of 64+ characters)
-    done = _cli("storm", "a" * 70 + ".invalid:80", "-n", "1", "--duration", "0")
+    done = cli("storm", "a" * 70 + ".invalid:80", "-n", "1", "--duration", "0")
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "does not resolve" in lines[0], done.stderr

@@ -44,6 +44,19 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float 
         raise RuntimeError(f"server did not listen on {host}:{port} within {timeout} s")
 
 
+def start_listening(argv: list[str], log_path, host: str, port: int) -> subprocess.Popen:
+    """Start a third-party server with its stderr in `log_path` and wait until it listens on
+    host:port; stopped again (by PID) if it never does."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_listening(host, port, proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM (nginx: fast shutdown) by PID, SIGKILL if it lingers; always reaped."""
     if proc.poll() is None:
@@ -93,14 +106,8 @@ class Nginx:
         """)
         self.conf = prefix / "nginx.conf"
         self.conf.write_text(conf)
-        with open(prefix / "logs" / "stderr.log", "w") as log:
-            self.proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(self.conf), "-g", "daemon off;"],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_listening(self.host, self.port, self.proc)
-        except BaseException:
-            stop(self.proc)
-            raise
+        self.proc = start_listening([NGINX, "-p", str(prefix), "-c", str(self.conf), "-g", "daemon off;"],
+                                    prefix / "logs" / "stderr.log", self.host, self.port)
 
     def close(self) -> None:
         stop(self.proc)
@@ -145,14 +152,7 @@ class WebSocketsEcho:
                 f"import runpy, sys; sys.argv=[{str(script)!r}, {str(self.port)!r}, {str(close_after)!r}, {str(max_size)!r}];"
                 f"runpy.run_path({str(script)!r}, run_name='__main__')")
         self.log = tmp / "ws_echo.log"  # a file, not a pipe: a full pipe would stall the server
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_listening(self.host, self.port, self.proc)
-        except BaseException:
-            stop(self.proc)
-            raise
+        self.proc = start_listening([sys.executable, "-c", code], self.log, self.host, self.port)
 
     def close(self) -> None:
         stop(self.proc)
