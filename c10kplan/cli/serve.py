@@ -33,6 +33,9 @@ def serve(
     stats_file: Annotated[Path | None, option(
         "--stats-file", metavar="PATH", default_shown=False,
         help="Keep this file updated with one JSON stats document (SIGUSR1 refreshes it).")] = None,
+    sched: Annotated[str, option("--sched", metavar="POLICY", help=(
+        "inherit | batch: SCHED_BATCH workers accept a connect storm in batches (about 2x the "
+        "connections/s on 2 CPUs) but answer messages later (p50 +0.5 ms)."))] = "inherit",
 ) -> None:
     """Serve echo / rot13 / discard / http / websocket until SIGINT or SIGTERM; prints `listening HOST:PORT` first."""
     from c10kplan.reactor.config import ServeConfig
@@ -48,5 +51,6 @@ def serve(
         max_connections=max_connections,
         stats_interval=stats_interval,
         stats_file=stats_file,
+        sched=sched,
     )
     raise typer.Exit(run_server(cfg))

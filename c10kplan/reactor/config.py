@@ -67,6 +67,9 @@ class ServeConfig(BaseModel):
     stats_interval: Annotated[Float, Field(ge=0, le=MAX_SECONDS), ZeroOrAtLeast(MIN_STATS_INTERVAL)] = 5.0
     stats_file: Path | None = None
     backlog: Annotated[Int, Field(ge=1, le=2**31 - 1)] = 4096
+    # inherit: keep the policy serve was started with; batch: SCHED_BATCH in every worker
+    # (c10kplan.reactor.sched says what it buys and costs).
+    sched: Literal["inherit", "batch"] = "inherit"
 
     @field_validator("trigger")
     @classmethod

@@ -68,8 +68,10 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: SharedActive |
     """A worker's life. Stats and log events are sent nonblocking (dropped if the pipe is full:
     a stalled supervisor never stalls the loop); ready, final and error wait for room."""
     from c10kplan.reactor.backends import make_backend
+    from c10kplan.reactor.sched import apply_policy
 
     raise_nofile_soft_limit()
+    apply_policy(cfg.sched)
     try:
         listener = make_listener(cfg.host, port, backlog=cfg.backlog, reuseport=True)
     except OSError as exc:

@@ -23,12 +23,19 @@ STOP_TIMEOUT = 12.0  # s for a graceful exit after SIGTERM, before SIGKILL
 STATS_TIMEOUT = 2.0  # s for a fresh stats file after SIGUSR1 (serve promises 300 ms)
 
 
+def server_sched(message_rate: float) -> str:
+    """serve --sched for a hold at `message_rate` msg/s per connection: batch when the hold is
+    idle (no message is timed, and the ramp runs about twice as fast: reactor/sched.py), else
+    inherit (batch would add about 0.5 ms to every reply)."""
+    return "batch" if message_rate == 0 else "inherit"
+
+
 def start_server(*, workers: int, backend: str = "epoll", trigger: str = "level", protocol: str = "echo",
-                 host: str = "127.0.0.1", prefix: Sequence[str] = ()) -> ServerProcess:
+                 sched: str = "inherit", host: str = "127.0.0.1", prefix: Sequence[str] = ()) -> ServerProcess:
     """Start serve on HOST:0 and return once it listens (EnvironmentProblem if it does not).
     `prefix` goes before the command (`ip netns exec NS`: serve in that namespace)."""
     args = ["--host", host, "--port", "0", "--workers", str(workers), "--protocol", protocol,
-            "--backend", backend, "--trigger", trigger, "--stats-interval", "1"]
+            "--backend", backend, "--trigger", trigger, "--sched", sched, "--stats-interval", "1"]
     return ServerProcess(args, prefix=prefix, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
                          new_session=True, pdeathsig=True)
 
