@@ -100,6 +100,9 @@ def storm(
         help="Write the connect, corrected and raw histograms to FILE (HdrHistogram interval log).")] = None,
     metrics: Metrics = None,
     stop_on_failure: Annotated[bool, option("--stop-on-failure", help="End the ramp of every process at the first failure (connect errno, a drop) and hold what is open.")] = False,
+    close: Annotated[str, option("--close", metavar="HOW", help=(
+        "fin | reset: end the connections with an orderly close, or with RST (SO_LINGER 0: no TIME_WAIT on "
+        "this host, one packet each, and the server sees ECONNRESET)."))] = "fin",
 ) -> None:
     """Open and hold N connections to HOST:PORT, with messages; count every failure by errno."""
     from c10kplan.errors import BadInput, NotReady
@@ -126,7 +129,7 @@ def storm(
     cfg = build_config(host, port, connections=mine.connections, processes=processes, source_ips=mine.source_ips,
                        connect_rate=mine.connect_rate, message_size=message_size, message_rate=message_rate,
                        duration=duration, connect_timeout=connect_timeout,
-                       batch_tick=batch_ms / 1000, stop_on_failure=stop_on_failure, **proto)
+                       batch_tick=batch_ms / 1000, stop_on_failure=stop_on_failure, close=close, **proto)
     started = time.time()
     result = run_shown(lambda on_event: run_placed(cfg, mine, start_at, run_storm, on_event), mine.connections,
                        json_out, progress, _print_storm, "storm", "its processes were stopped")

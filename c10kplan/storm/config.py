@@ -100,6 +100,9 @@ class StormConfig(BaseModel):
     ws_binary: bool = Field(False, description="websocket: binary frames instead of text")
     stop_on_failure: bool = Field(
         False, description="end the ramp at the first failure (every process: the parent passes it on)")
+    close: Literal["fin", "reset"] = Field(
+        "fin", description="how the storm ends its connections: fin (orderly close) or reset (SO_LINGER 0: RST,"
+                           " no TIME_WAIT; storm/client.py close_all)")
 
     @field_validator("connect_rate")
     @classmethod
@@ -313,6 +316,14 @@ def auto_source_ips(host: str, connections: int, port_low: int, port_high: int,
             "list addresses configured on this host"
         )
     return loopback_addresses(needed)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8 or ::1 (False for a name or anything unparsable)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def loopback_addresses(count: int) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ calibration file (`check --calibration FILE` then plans that server).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from c10kplan.host.parse import parse_limits
 from c10kplan.host.process import rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import check_processes
-from c10kplan.storm.config import StormConfig, loopback_addresses, protocol_settings, resolve_target
+from c10kplan.storm.config import StormConfig, is_loopback, loopback_addresses, protocol_settings, resolve_target
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import CpuSample, HostSample, cpu_at, cpu_use, delta, sample_cpu, sample_host, storm_at_hold
@@ -39,13 +38,6 @@ from c10kplan.verify.target import ServerMeasurement, check_listening, measure_s
 if TYPE_CHECKING:
     from c10kplan.planner import Plan
     from c10kplan.storm.runner import StormRun
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_target_request(opts: VerifyOptions) -> None:

@@ -12,7 +12,8 @@ from c10kplan.host.procfs import ProcFS
 from c10kplan.planner import Calibration, Target, plan
 from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, SERVER_US_PER_MESSAGE, US_PER_MESSAGE
 from c10kplan.verify.options import VerifyOptions
-from c10kplan.verify.own_server import _most_fds, check_target_request, is_loopback, merged_summary
+from c10kplan.storm.config import is_loopback
+from c10kplan.verify.own_server import _most_fds, check_target_request, merged_summary
 
 
 def _cpu(protocol: str, role: str = "both", calibration: Calibration | None = None):
