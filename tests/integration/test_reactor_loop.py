@@ -141,18 +141,19 @@ def test_sigusr1_byte_requests_stats(running):
 
 
 class EmfileListener:
-    """A real listener whose accept() fails with EMFILE while `full` is set, counting calls."""
+    """A real listener whose _accept() (what the reactor calls: the bare fd) fails with EMFILE
+    while `full` is set, counting calls."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.full = True
         self.calls = 0
 
-    def accept(self):
+    def _accept(self):
         self.calls += 1
         if self.full:
             raise OSError(errno.EMFILE, "Too many open files")
-        return self.sock.accept()
+        return self.sock._accept()
 
     def __getattr__(self, name):
         return getattr(self.sock, name)
