@@ -44,7 +44,7 @@ def rss_bytes(procfs: ProcFS, pids: list[int]) -> int:
 
 
 def open_fds(procfs: ProcFS, pid: int) -> int:
-    return len(procfs.listdir(f"proc/{pid}/fd"))
+    return procfs.count_fds(pid)
 
 
 def process_alive(procfs: ProcFS, pid: int) -> bool | None:

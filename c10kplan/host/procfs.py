@@ -62,6 +62,25 @@ class ProcFS:
         except (OSError, ValueError):
             return []
 
+    def count_fds(self, pid: int | str) -> int:
+        """Open fds of a process (0 when it is gone).
+
+        Kernel facts: since Linux 6.2, stat(2) of /proc/PID/fd reports the number of open fds as
+        st_size (a popcount of the fd bitmap: no entry is built). Listing the directory instead
+        makes the kernel build a dentry (192 B) and a proc inode (696 B) for every fd, kept in
+        Slab until memory pressure reclaims them: counting a worker with 19,000 sockets that
+        way adds 17 MB of Slab, which a later Slab sample would bill to the sockets. A captured
+        tree (not /proc itself) or an older kernel (st_size 0) is listed."""
+        path = self.path(f"proc/{pid}/fd")
+        if self.root == Path("/"):
+            try:
+                size = os.stat(path).st_size
+            except (OSError, ValueError):
+                return 0
+            if size > 0:
+                return size
+        return len(self.listdir(f"proc/{pid}/fd"))
+
     def readlink(self, relpath: str) -> str | None:
         """Where a symlink points (`socket:[INODE]` for a socket fd), or None."""
         try:

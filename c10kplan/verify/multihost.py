@@ -92,6 +92,7 @@ class MultiHostResult(BaseModel):
     profile: str | None
     forced: bool
     server_endpoint: str
+    server_sched: str  # serve --sched (verify/server.py server_sched)
     hosts: list[HostReport]
     fleet: FleetResult | None  # the K storm results merged (None: no storm gave a result)
     comparisons: list[Comparison]  # the whole machine: kernel memory, segments, host CPU
@@ -285,7 +286,7 @@ def _run(opts: VerifyOptions, topo, parts: list[int], procfs: ProcFS, work: Path
     from c10kplan.netns.topology import DEVICE, MAX_SOURCES, PREFIX_LEN, client_addresses, client_source_spec
     from c10kplan.planner import plan
     from c10kplan.verify.run import summarize
-    from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
+    from c10kplan.verify.server import STOP_TIMEOUT, server_sched, server_stats, start_server
 
     env = _env()
     facts = {h.netns: _prepare(h.netns, opts.profile, env) for h in topo.plan.hosts}
@@ -315,7 +316,9 @@ def _run(opts: VerifyOptions, topo, parts: list[int], procfs: ProcFS, work: Path
             iplib.ip(netns=c.netns, batch=[f"addr add {a}/{PREFIX_LEN} dev {DEVICE}" for a in block[1:]])
     source_plan = ",".join(client_source_spec(i, per_client) for i in range(1, len(parts) + 1))
 
-    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, host=topo.server.address,
+    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger,
+                          sched=server_sched(opts.message_rate),
+                          host=topo.server.address,
                           prefix=iplib.exec_argv(topo.server.netns, []))
     try:
         idle = server_stats(server)
@@ -348,6 +351,7 @@ def _storms(opts, topo, parts, storm_procs, source_plan, server, seen: Seen, pro
     start_at = time.time() + START_DELAY + START_PER_HOST * k
     common = ["--message-size", str(opts.message_size), "--message-rate", f"{opts.message_rate:g}",
               "--duration", f"{opts.duration:g}", "--connect-rate", f"{opts.connect_rate:g}", "--protocol", "echo",
+              "--close", "reset",  # the server is measured before the storms close (see run.py)
               "--source-ips", source_plan, "--start-at", f"{start_at:.3f}", "--json", "--no-progress"]
     outs = [work / f"storm-{i}.json" for i in range(1, k + 1)]
     errs = [work / f"storm-{i}.err" for i in range(1, k + 1)]
@@ -466,6 +470,7 @@ CPU_SHARED = ("the same, plus its share (by process time) of the host's busy tim
 def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client_plans, endpoint, seen: Seen,
             results: dict[int, StormResult], fleet: FleetResult | None, storm_problems: list[str]) -> MultiHostResult:
     from c10kplan.netns.ip import counter_delta
+    from c10kplan.verify.server import server_sched
 
     first, last = seen.first, seen.last
     rate = message_rate_between(seen.stats_first, seen.stats_last, opts.message_size)
@@ -563,7 +568,7 @@ def _report(opts, topo, parts, workers, storm_procs, blocks, server_plan, client
         connections=opts.connections, duration=opts.duration, message_rate=opts.message_rate,
         message_size=opts.message_size, client_hosts=len(parts), mtu=opts.mtu, profile=opts.profile,
         forced=opts.force and not (server_plan.ready and all(p.ready for p in client_plans)),
-        server_endpoint=endpoint, hosts=reports, fleet=fleet,
+        server_endpoint=endpoint, server_sched=server_sched(opts.message_rate), hosts=reports, fleet=fleet,
         comparisons=machine, before=seen.before, during=seen.during,
         window_seconds=None if window is None else round(window, 3),
         messages_per_second=None if rate is None else round(rate, 1), segments=segments,

@@ -35,6 +35,7 @@ from c10kplan.processes import (
     OwnedTempDir,
     bring_loopback_up,
     describe_status,
+    own_tcp_hash,
     unshare_net_argv,
     upstream_reporter,
 )
@@ -119,12 +120,12 @@ def inner_main(argv: list[str]) -> int:
     reporter = upstream_reporter()
     try:
         opts = VerifyOptions.model_validate_json(argv[0])
-        _bring_loopback_up()
+        buckets = _set_up_namespace(opts.connections)
         if opts.profile:
             _apply_profile(opts.profile)
         # the storm's events are records of the one schema already: passed on as they are
         result = run_chosen(opts.model_copy(update={"netns": False}), ProcFS(), reporter, in_netns=True)
-        print(result.model_dump_json())
+        print(result.model_copy(update={"tcp_ehash_buckets": buckets}).model_dump_json())
         return 0
     except C10kError as exc:
         return _print_error(exc)
@@ -150,8 +151,24 @@ def _os_error_text(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _bring_loopback_up() -> None:  # a seam: the unit tests replace it
+def _set_up_namespace(connections: int) -> int | None:  # a seam: the unit tests replace it
+    """A namespace with its own TCP hash, sized for both ends of every connection (see
+    processes/netns.py own_tcp_hash), then loopback up. Returns the hash's buckets; negative:
+    the host's shared table (as net.ipv4.tcp_ehash_entries says it), where the kernel has no
+    tcp_child_ehash_entries or refused it (a user namespace without CAP_SYS_ADMIN over the
+    network namespace): the run goes on, only its lookups walk longer chains."""
+    from c10kplan.host.procfs import ProcFS
+
+    procfs = ProcFS()
+    try:
+        buckets = own_tcp_hash(2 * connections, procfs)
+    except OSError:
+        buckets = None
+    if buckets is None:
+        shared = procfs.read_sysctl("net.ipv4.tcp_ehash_entries")
+        buckets = int(shared) if shared is not None and shared.lstrip("-").isdigit() else None
     bring_loopback_up("--netns")
+    return buckets
 
 
 def _apply_profile(name: str, keys: tuple[str, ...] | None = None) -> None:

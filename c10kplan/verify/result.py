@@ -97,6 +97,11 @@ class VerifyResult(BaseModel):
     server_workers: int
     storm_processes: int
     server_endpoint: str
+    # serve --sched of the bundled server (verify/server.py server_sched); "inherit" for --target
+    server_sched: str = "inherit"
+    # --netns: buckets of the namespace's TCP established hash (its own, sized for the run:
+    # processes/netns.py own_tcp_hash; negative = the host's shared table); None without --netns
+    tcp_ehash_buckets: int | None = None
     before: HostSample
     during: HostSample | None
     server_active: int | None

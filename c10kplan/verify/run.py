@@ -48,7 +48,7 @@ from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.ramp import RampRecorder, RampSample
 from c10kplan.verify.refusal import check_shards, refuse
 from c10kplan.verify.result import PlanSummary, VerifyResult
-from c10kplan.verify.server import STOP_TIMEOUT, server_stats, start_server
+from c10kplan.verify.server import STOP_TIMEOUT, server_sched, server_stats, start_server
 
 if TYPE_CHECKING:
     from c10kplan.planner import Plan
@@ -189,6 +189,7 @@ class _Setup:
     workers: int
     storm_processes: int
     endpoint: str
+    sched: str
 
 
 def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callable[[dict], None] | None = None,
@@ -226,7 +227,9 @@ def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
     else:
         sources = loopback_addresses(needed) if needed > 1 else ()
 
-    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, protocol=opts.protocol)
+    sched = server_sched(opts.message_rate)
+    server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, protocol=opts.protocol,
+                          sched=sched)
     try:
         idle = server_stats(server)
         pids = [w["pid"] for w in (idle or {}).get("workers", []) if "pid" in w]
@@ -239,6 +242,9 @@ def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
             connect_rate=opts.connect_rate, source_ips=sources, processes=storm_procs,
             message_size=opts.message_size, message_rate=opts.message_rate,
             duration=opts.duration, protocol=opts.protocol, stop_on_failure=opts.find_limit == "connections",
+            # The bundled server is measured before the storm closes (on_held): RST ends it in
+            # one packet per connection and leaves no TIME_WAIT (storm/client.py close_all).
+            close="reset",
         )
         ramp = RampRecorder(opts.connections, procfs, on_event)
         storm = (drive or _storm)(cfg, _Watch(seen, opts, server, procfs), ramp)
@@ -248,7 +254,7 @@ def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
     if server.stop_clean is False:
         seen.server_stop = (f"the server did not stop within {STOP_TIMEOUT:g} s of SIGTERM"
                             f" ({server.exit_description()})")
-    setup = _Setup(opts, summary, in_netns, workers, storm_procs, f"{server.host}:{server.port}")
+    setup = _Setup(opts, summary, in_netns, workers, storm_procs, f"{server.host}:{server.port}", sched)
     return _report(setup, seen, storm)
 
 
@@ -336,6 +342,7 @@ def _report(setup: _Setup, seen: Observed, storm: StormResult) -> VerifyResult:
         connections=opts.connections, duration=opts.duration, message_rate=opts.message_rate,
         netns=setup.in_netns, profile=opts.profile, plan=summary, forced=opts.force and not summary.ready,
         server_workers=setup.workers, storm_processes=setup.storm_processes, server_endpoint=setup.endpoint,
+        server_sched=setup.sched,
         before=seen.before, during=seen.during, server_active=seen.server_active,
         server_errors=seen.server_errors, server_rss_bytes=seen.server_rss, storm_rss_bytes=seen.storm_rss,
         storm=storm, cpu=cpu, comparisons=_comparisons(setup, seen, storm, cpu),

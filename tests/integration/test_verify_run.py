@@ -29,8 +29,9 @@ def _cli(*args: str, timeout: float = 90, prefix: tuple[str, ...] = ()) -> subpr
 
 
 def _host_sysctls() -> dict[str, str]:
-    keys = ("net/core/somaxconn", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_rmem", "net/ipv4/tcp_mem")
-    return {k: Path("/proc/sys", k).read_text() for k in keys}
+    keys = ("net/core/somaxconn", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_rmem", "net/ipv4/tcp_mem",
+            "net/ipv4/tcp_child_ehash_entries")
+    return {k: Path("/proc/sys", k).read_text() for k in keys if Path("/proc/sys", k).exists()}
 
 
 @pytest.mark.netns
@@ -50,6 +51,12 @@ def test_verify_in_a_namespace_with_a_profile_passes_and_leaves_the_host_alone()
     assert doc["storm"]["messages_received"] >= 300
     # inside the namespace only this run's sockets exist (the host's are not visible)
     assert doc["during"]["tcp_inuse"] <= 2 * 300 + 5
+    # its own TCP hash where the kernel has tcp_child_ehash_entries (>= 6.1): 600 sockets
+    # round up to the 1,024-bucket floor; else the host's shared table (negative)
+    own = ProcFS("/").read_sysctl("net.ipv4.tcp_child_ehash_entries") is not None
+    assert doc["tcp_ehash_buckets"] == 1024 if own else doc["tcp_ehash_buckets"] < 0
+    # messages flow: the server keeps the policy verify had (serve --sched inherit)
+    assert doc["server_sched"] == "inherit"
     assert _host_sysctls() == before
 
 
@@ -158,6 +165,8 @@ def test_a_host_busy_with_other_work_gets_a_warning_not_a_silent_pass():
     doc = json.loads(done.stdout)
     assert doc["host_busy_elsewhere_cores"] > 0.5, doc["cpu"]
     assert len(doc["warnings"]) == 1 and "unreliable" in doc["warnings"][0]
+    assert doc["server_sched"] == "batch"  # an idle hold: nothing on the server is timed
+    assert doc["tcp_ehash_buckets"] is None  # not in a namespace of its own
 
 
 def test_force_runs_a_target_whose_plan_fails(tmp_path):

@@ -38,7 +38,7 @@ def test_inner_main_reports_an_os_error_as_one_error_document(monkeypatch, capsy
     def fails_to_write(*args, **kwargs):
         raise PermissionError(13, "Permission denied", "/srv/cal.json")
 
-    monkeypatch.setattr(netns, "_bring_loopback_up", lambda: None)  # never touch the host's lo
+    monkeypatch.setattr(netns, "_set_up_namespace", lambda n: None)  # never touch the host's net
     monkeypatch.setattr(netns, "run_chosen", fails_to_write)
     code = netns.inner_main([VerifyOptions(connections=10).model_dump_json()])
     out = capsys.readouterr()
