@@ -41,6 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=1_000_000)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--save", metavar="FILE", help="also write verify's JSON document to FILE")
     opts = parser.parse_args()
     args = ["verify", "--connections", str(opts.connections), "--duration", f"{opts.duration:g}",
             "--message-rate", "0", "--netns"]
@@ -55,6 +56,8 @@ def main() -> int:
     except ValueError:
         print(f"wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-400:]}")
         return done.returncode
+    if opts.save:
+        Path(opts.save).write_text(done.stdout)
     s = doc["storm"]
     print(f"wall {wall:.1f} s  exit {done.returncode}  verdict {doc['verdict']}  held {s['held']:,}/{doc['connections']:,}"
           f"  workers {doc['server_workers']}  storm processes {doc['storm_processes']}"
@@ -65,6 +68,12 @@ def main() -> int:
     if mem and mem["measured"] is not None:
         print(f"host memory: measured {mem['measured'] / MiB:,.0f} MiB  planned {mem['planned'] / MiB:,.0f} MiB"
               f"  ratio {mem['ratio']:.2f} ({'within' if mem['within'] else 'NOT within'} 10 %)")
+    before, during = doc["before"], doc["during"] or {}
+    if during.get("slab_bytes") is not None and before.get("slab_bytes") is not None:
+        print(f"  = Slab +{(during['slab_bytes'] - before['slab_bytes']) / MiB:,.0f} MiB"
+              f" + RSS server {(doc['server_rss_bytes'] or 0) / MiB:,.0f} MiB"
+              f" + storm {(doc['storm_rss_bytes'] or 0) / MiB:,.0f} MiB;"
+              f" sched {doc.get('server_sched')}, TCP hash {doc.get('tcp_ehash_buckets')} buckets")
     k, u = rows["kernel memory per socket"], rows["user memory per socket"]
     print(f"kernel bytes/socket {k['measured'] or 0:,.0f} (plan {k['planned']:,})  "
           f"user bytes/socket {u['measured'] or 0:,.0f} (plan {u['planned']:,})")

@@ -19,10 +19,12 @@ RSS counts pages a forked process still shares with its parent, exactly as verif
 Sample output (build host, 2 vCPUs shared with other jobs, kernel 6.18, Python 3.11, 2026-12-01):
 
     bench_process_rss: 39,000 idle connections, 2 serve workers (echo), 2 storm processes, in a fresh netns; load avg 0.7 0.3 0.1
+    python scripts/bench_process_rss.py --repeat 3      (2026-12-01 12:20 UTC, load avg 5.9 26.3 31.3)
     run  worker idle  storm idle   worker held  storm held   server B/conn  storm B/conn
-    1    27.4 MiB     25.6 MiB     29.3 MiB     46.2 MiB     102            1106
-    2    27.4 MiB     27.0 MiB     29.3 MiB     46.3 MiB     102            1036
-    (a third run, load avg 7: 27.2 MiB  25.8 MiB  29.4 MiB  46.5 MiB  118  1115)
+    1    28.4 MiB     27.1 MiB     30.4 MiB     34.3 MiB     111            384
+    2    28.4 MiB     28.2 MiB     30.5 MiB     35.6 MiB     111            400
+    3    28.4 MiB     29.8 MiB     30.4 MiB     37.3 MiB     111            400
+    (Before the storm made each connection's reply queue at its first send: storm 1,036-1,115 B/conn.)
 """
 
 from __future__ import annotations

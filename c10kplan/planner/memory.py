@@ -38,16 +38,26 @@ from c10kplan.planner.findings import (
 )
 from c10kplan.planner.target import Target
 
-# Kernel memory of one idle, established TCP socket registered in epoll, in bytes.
-# Measured on this project's build host (kernel 6.18, x86_64): 5,000 loopback connection pairs
-# (10,000 sockets, each in an epoll set) inside `unshare -n`; /proc/meminfo Slab grew by
-# 4,195 B/socket and MemAvailable fell by 4,013 B/socket. /proc/slabinfo attributes it to:
-#   TCP (struct tcp_sock)      2,364 B   sock_inode_cache (socket + inode)  823 B
-#   eventpoll_epi (epitem)       255 B   dentry 192 B, filp (struct file)  191 B
-#   lsm/kmalloc/anon_vma odds   ~150 B   => slab total 4,029 B/socket
-# Socket buffers are not included: an idle socket holds none. Override it with a measured
-# value through `--calibration FILE` (written by `verify --calibrate`).
-KERNEL_BYTES_PER_SOCKET = 4096
+# Kernel memory of one idle, established TCP socket registered in epoll, in bytes: the socket's
+# own objects plus its /proc/PID/fd entry. Measured on this project's build host (kernel 6.18,
+# x86_64) in verify's 1M run (1,000,000 loopback connection pairs, 2,000,000 sockets, fresh
+# netns), /proc/slabinfo before and during the hold, bytes per socket (slab pages, so each
+# cache's free slots are in):
+#   the socket:  TCP (struct tcp_sock) 2,520   sock_inode_cache (socket + inode) 862
+#                dentry 195   filp (struct file) 195   eventpoll_epi (epitem) 193
+#                lsm_inode 32 + lsm_file 24 + ep_head 16 + kmalloc-* ~75 + anon_vma_chain 65
+#                => ~4,180 B; at 200,000 connections the same (4,190 B)
+#   its /proc/PID/fd entry: proc_inode_cache 712 + dentry 195 + lsm_inode 32 => ~940 B
+# The fd entry exists once anything lists the process's fds (readdir of /proc/PID/fd builds a
+# dentry and a proc inode per fd, kept while the fd is open): lsof, `ss -p`, monitoring agents,
+# Prometheus process collectors; on this host the init process lists every process's fds
+# within ~3 s of their creation. The plan assumes it is built (Slab grew 5,081-5,138 B/socket
+# over the 1M run's hold); on a host where nothing lists them it is ~18 % high, and
+# `verify --calibrate` measures the host's own figure. Socket buffers are not included: an
+# idle socket holds none. `--calibration FILE` replaces the constant.
+SOCKET_KERNEL_BYTES = 4180
+PROC_FD_ENTRY_BYTES = 940
+KERNEL_BYTES_PER_SOCKET = SOCKET_KERNEL_BYTES + PROC_FD_ENTRY_BYTES
 
 # What the kernel charges for a message held in a socket buffer: skb->truesize, in bytes, =
 # the payload + the sk_buff (256 B, cache-aligned), its skb_shared_info (320 B) and the head
@@ -84,14 +94,15 @@ RESIDENCE_S = 0.0025
 # as verify runs them), measured with `python scripts/bench_process_rss.py` (2 workers + 2 storm
 # processes holding 39,000 idle connections, 19,500 each, as in verify's 1M run; fresh netns,
 # kernel 6.18, Python 3.11; three runs, the constants are the means). Bytes of VmRSS:
-# - an idle serve worker (before any connection): 27.2-27.4 MiB, mean 27.33 MiB;
-# - an idle storm process (before its first connect): 25.6-27.0 MiB, mean 26.13 MiB;
-# - growth per connection held: serve 102-118 B, mean 107 B (the connection record; the read
-#   buffer is shared), storm 1,036-1,115 B, mean 1,086 B (pacing, latency and payload state).
-SERVER_PROCESS_RSS = 28_660_000
-STORM_PROCESS_RSS = 27_400_000
-SERVER_BYTES_PER_SOCKET = 107
-STORM_BYTES_PER_SOCKET = 1_086
+# - an idle serve worker (before any connection): 28.4 MiB in all three;
+# - an idle storm process (before its first connect): 27.1-29.8 MiB, mean 28.4 MiB;
+# - growth per connection held: serve 111 B (the connection record; the read buffer is
+#   shared), storm 384-400 B, mean 395 B (the connection record: its socket object, slots,
+#   dict entry; the reply queue is made at the first send, so an idle one has none).
+SERVER_PROCESS_RSS = 29_780_000
+STORM_PROCESS_RSS = 29_750_000
+SERVER_BYTES_PER_SOCKET = 111
+STORM_BYTES_PER_SOCKET = 395
 BUNDLED_SOURCE = "measured: bundled serve + storm (see docs/check.md, Memory as it is really used)"
 
 # Kernel defaults used when a sysctl is hidden (bytes): tcp_rmem/tcp_wmem "default" fields.

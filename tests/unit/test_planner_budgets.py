@@ -136,8 +136,8 @@ def test_memory_figures_and_tcp_mem_pages():
     # each 5000 + 832 B of truesize = 2 pages of tcp_mem. (Before: a page for every socket.)
     p = plan(host(), Target(connections=100_000, message_size=5000, message_rate=1))
     m = p.memory
-    assert m.kernel_bytes_per_socket == KERNEL_BYTES_PER_SOCKET == 4096
-    assert m.kernel_idle_bytes == 100_000 * 4096
+    assert m.kernel_bytes_per_socket == KERNEL_BYTES_PER_SOCKET == 5120
+    assert m.kernel_idle_bytes == 100_000 * 5120
     assert m.in_flight_messages == pytest.approx(100_000 * RESIDENCE_S) == pytest.approx(250)
     assert m.truesize_bytes == 5000 + SKB_OVERHEAD_BYTES
     assert m.in_flight_pages == 250 * 2

@@ -76,7 +76,11 @@ def test_check_1m_ready_and_1_3m_fails_on_file_max_alone():
     assert plan(facts, BOTH_IDLE.model_copy(update={"connections": 1_000_000})).ready
     p = plan(facts, BOTH_IDLE.model_copy(update={"connections": 1_300_000}))
     assert [f.id for f in p.findings if f.status == "FAIL"] == ["fds.file_max"]
-    assert 14 << 30 < p.memory.expected_total_bytes < 16 << 30  # "1.3M needs about 15 GiB"
+    # The issue said "about 15 GiB"; with each socket's /proc/PID/fd entry (940 B, measured at
+    # 1M: planner/memory.py) it is 2.6M x 5,120 B + 1.3M x 506 B + 134 processes x 29.8 MB =
+    # 16.7 GiB, still under this host's MemAvailable, so memory does not FAIL.
+    assert 16 << 30 < p.memory.expected_total_bytes < 17 << 30
+    assert next(f for f in p.findings if f.id == "memory.expected").status != "FAIL"
 
 
 def test_memory_figure_is_the_last_connection_mem_available_holds():
