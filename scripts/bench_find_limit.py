@@ -17,15 +17,15 @@ Sample output (2 vCPUs shared with other jobs, kernel 6.18, nofile hard 20000; 2
         predicted from 1 source address x 999 ports (the range minus the server's own listening port)
     [2] nofile: prlimit --nofile=2000, --workers 1 --storm-processes 1
         wall 2.0 s  exit 0  observed 1,991  predicted 1,991 (fds.nofile)  error +0.0 %  failure EMFILE (storm connect); server: EMFILE
-    [3] message-rate at 20,000 connections
-        load before: 44.9 30.4 18.0
-        wall 36.7 s  exit 0  observed 2.18101  predicted 1.8149 (cpu.messages)  error -16.8 %  failure p99
-        predicted: the plan's CPU budget at 100 % of 2 CPUs (55.1 us per round trip)
-        steps: 0.5 held (7.6 ms), 1 held (13.9 ms), 2 held (30.3 ms), 4 behind (1372.2 ms), 2.83 behind (964.6 ms), 2.38 p99 (101.5 ms), 2.18 held (24.4 ms)
-        load after: 28.0 27.8 17.6
+    [3] message-rate at 20,000 connections      (2026-12-01 12:42 UTC, a quiet host)
+        load before: 0.8 6.5 11.0
+        wall 31.9 s  exit 0  observed 5.65685  predicted 6.4935 (cpu.messages)  error +14.8 %  failure behind
+        predicted: the plan's CPU budget at 100 % of 2 CPUs (15.4 us per round trip)
+        steps: 0.5 held (2.2 ms), 1 held (2.3 ms), 2 held (2.5 ms), 4 held (8.8 ms), 8 behind (1083.4 ms), 5.66 held (41.4 ms), 6.73 behind (791.6 ms), 6.17 behind (334.1 ms)
 
-    Another job's load moves the knee: the same verify by hand at 09:41 UTC, with other jobs busy
-    on both CPUs (2.0 CPUs busy at 0.77 msg/s, where the plan counts 0.85), found 0.771 (+135 %).
+    Another job's load moves the knee: at 09:41 UTC, with other jobs busy on both CPUs, it was
+    0.771 msg/s; the CPU figures of that time (26.5 + 28.6 us) were measured under such load and
+    predicted 1.81. planner/cpu.py now holds quiet-host figures that depend on the connections.
 """
 
 from __future__ import annotations

@@ -38,40 +38,66 @@ from c10kplan.planner.findings import (
 )
 from c10kplan.planner.target import Target
 
-# CPU time (microseconds) per echo round trip of 64 B, measured by `c10kplan verify
-# --connections 100000 --duration 30 --message-rate 0.25 --netns` on a 2-core VM (kernel 6.18):
-# 25,000 round trips/s. Two runs, both PASS (p99 22.5 and 3.3 ms), 1.25 and 1.43 CPUs busy:
-# server 25.1 and 27.8 us, storm 26.9 and 30.4 us; the means are below. Each is the host's busy
-# time over the hold (softirq included) divided by the replies, shared between the bundled
-# server and storm by their own utime + stime (verify/measure.py). At 0.4 msg/s the two CPUs
-# were saturated (p99 5 s). `--calibration FILE` overrides them (server_cpu_us_per_message,
-# client_cpu_us_per_message), as written by `verify --calibrate` on the user's own host.
-SERVER_US_PER_MESSAGE = 26.5
-CLIENT_US_PER_MESSAGE = 28.6
+# CPU time (microseconds) per echo round trip of 64 B, server and storm, near the CPUs' limit, at
+# four numbers of connections; between them interpolated in log(connections), below the first
+# its figure, above the last extrapolated along the last segment (so 1M is priced 57 us: an
+# extrapolation, on the safe side). Measured by `c10kplan verify --netns --force --duration 10`
+# on a quiet 2-core VM (kernel 6.18, 2026-12-01 12:2x-12:4x UTC, load < 3), at the highest rate
+# each scale held (p99 <= 54 ms, nothing behind schedule): 20,000 x 5 msg/s, 50,000 x 1.5,
+# 100,000 x 0.5, 200,000 x 0.25. Each figure is the host's busy time over the hold (softirq
+# included) / replies, shared between server and storm by their own utime + stime
+# (verify/measure.py). The cost grows with the connections (each message touches a socket,
+# its epoll item and its records, colder in the caches the more there are) and falls with the
+# load (one wakeup serves more messages): at 20,000 connections 36.9 us at 5,000 round trips/s,
+# 15.4 us at 100,000. The plan prices the load near its limit, where verdicts are decided, so
+# it undercounts a light load (informational: verify's CPU rows then read above the plan).
+# (The earlier single figures, 26.5 + 28.6 us, were measured while other jobs shared the host.)
+# `--calibration FILE` overrides them (server_cpu_us_per_message, client_cpu_us_per_message),
+# as written by `verify --calibrate` on the user's own host.
+ECHO_COST_POINTS: tuple[tuple[int, float, float], ...] = (
+    (20_000, 6.0, 9.4),     # 100,000 round trips/s: 1.52 CPUs busy, p99 39 ms
+    (50_000, 8.1, 10.9),    # 75,000/s: 1.42 CPUs, p99 29 ms
+    (100_000, 11.6, 15.2),  # 50,000/s: 1.34 CPUs, p99 5.7 ms (75,000/s fell behind: saturated)
+    (200_000, 16.1, 19.9),  # 50,000/s: 1.78 CPUs, p99 53 ms
+)
 
-# The same, per protocol: (server us, storm us) per message, where a message is an HTTP/1.1
-# keep-alive request of 64 B answered by `serve --protocol http` (a 2 B body, ~80 B of headers;
-# h11 parses on the storm side), or a 64 B masked WebSocket text frame echoed by `serve
-# --protocol websocket` (RFC 6455 codec both sides). A message is the same TCP round trip as an
-# echo one (three segments, a few dozen bytes more), so the kernel's share is echo's; what the
-# protocol adds is user-space work, measured as the processes' own utime + stime per message
-# over echo's in one session: `python scripts/bench_verify_protocols.py --measure-cpu` (verify
-# --protocol P --connections 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s,
-# 2-core VM with other jobs at load 5-8; 2026-12-01). Own us per message, server / storm, two
-# sessions: echo 8.7 / 13.5 and 9.6 / 14.5; websocket 13.7 / 18.1 and 14.8 / 19.3: + 5.1 / + 4.7
-# (the means); http (the storm replaying a response it parsed before: storm/protocols/http.py)
+# Echo's figures up to the first point's connections (20,000): what smaller targets are priced.
+SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE = ECHO_COST_POINTS[0][1:]
+
+# What a protocol adds per message, (server us, storm us), over echo's: an HTTP/1.1 keep-alive
+# request of 64 B answered by `serve --protocol http` (a 2 B body, ~80 B of headers; h11 parses
+# on the storm side), or a 64 B masked WebSocket text frame echoed by `serve --protocol
+# websocket` (RFC 6455 codec both sides). A message is the same TCP round trip as an echo one
+# (three segments, a few dozen bytes more), so the kernel's share is echo's; what the protocol
+# adds is user-space work, measured as the processes' own utime + stime per message over echo's
+# in one session: `python scripts/bench_verify_protocols.py --measure-cpu` (verify --protocol P
+# --connections 20000 --message-rate 0.5 --duration 20 --netns, 10,000 messages/s, 2-core VM
+# with other jobs at load 5-8; 2026-12-01). Own us per message, server / storm, two sessions:
+# echo 8.7 / 13.5 and 9.6 / 14.5; websocket 13.7 / 18.1 and 14.8 / 19.3: + 5.1 / + 4.7 (the
+# means); http (the storm replaying a response it parsed before: storm/protocols/http.py)
 # 15.3 / 16.7: + 5.7 / + 2.2 (before the replay the storm's http cost +38.8: h11 per response).
 # A user's own server is priced by the bundled server's figure of its protocol until `verify
 # --target --pid --calibrate` measures it.
-HTTP_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.7, 1)
-HTTP_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 2.2, 1)
-WS_SERVER_US = round(SERVER_US_PER_MESSAGE + 5.1, 1)
-WS_CLIENT_US = round(CLIENT_US_PER_MESSAGE + 4.7, 1)
-US_PER_MESSAGE: dict[str, tuple[float, float]] = {
-    "echo": (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE),
-    "http": (HTTP_SERVER_US, HTTP_CLIENT_US),
-    "websocket": (WS_SERVER_US, WS_CLIENT_US),
+PROTOCOL_EXTRA_US: dict[str, tuple[float, float]] = {
+    "echo": (0.0, 0.0),
+    "http": (5.7, 2.2),
+    "websocket": (5.1, 4.7),
 }
+
+
+def us_per_message(protocol: str, connections: int) -> tuple[float, float]:
+    """(server us, client us) of CPU per message of `protocol` at `connections` (ECHO_COST_POINTS
+    and PROTOCOL_EXTRA_US)."""
+    pts = ECHO_COST_POINTS
+    x = math.log(max(connections, pts[0][0]))
+    for (c0, s0, k0), (c1, s1, k1) in zip(pts, pts[1:]):
+        if connections <= c1 or (c1, s1, k1) == pts[-1]:
+            f = (x - math.log(c0)) / (math.log(c1) - math.log(c0))
+            server, client = s0 + f * (s1 - s0), k0 + f * (k1 - k0)
+            break
+    extra_s, extra_c = PROTOCOL_EXTRA_US[protocol]
+    return round(server + extra_s, 2), round(client + extra_c, 2)
+
 
 # Share of the CPUs the target may use before we WARN. The messages arrive on their own clock
 # (open loop), so queueing delay grows sharply as utilisation nears 1: at 70 % the mean wait is
@@ -105,7 +131,7 @@ class CpuBudget(BaseModel):
 def cpu_budget(
     facts: HostFacts, target: Target, calibration: Calibration | None = None
 ) -> tuple[CpuBudget, list[Finding]]:
-    server_const, client_const = US_PER_MESSAGE[target.protocol]
+    server_const, client_const = us_per_message(target.protocol, target.connections)
     server_us, server_src = _cost(calibration, "server_cpu_us_per_message", server_const, target.protocol)
     client_us, client_src = _cost(calibration, "client_cpu_us_per_message", client_const, target.protocol)
     source = (server_src if server_src == client_src
@@ -143,7 +169,7 @@ def cpu_budget(
         required_cores=required, cores=cores, max_messages_per_s=fit,
         server_processes=server_procs, client_processes=client_procs, working=working,
     )
-    return budget, [_finding(target, budget)]
+    return budget, [_finding(target, budget, calibration)]
 
 
 def _cost(calibration: Calibration | None, field: str, constant: float, protocol: str) -> tuple[float, str]:
@@ -153,7 +179,7 @@ def _cost(calibration: Calibration | None, field: str, constant: float, protocol
     return measured, calibration_source(calibration)  # type: ignore[arg-type]
 
 
-def _finding(target: Target, b: CpuBudget) -> Finding:
+def _finding(target: Target, b: CpuBudget, calibration: Calibration | None) -> Finding:
     sides = {"server": "server_us", "client": "client_us", "both": "(server_us + client_us)"}
     formula = (f"connections x message_rate x {sides[target.role]} / 1e6 <= CPUs"
                f" (WARN above {CPU_HEADROOM:.0%})")
@@ -168,17 +194,17 @@ def _finding(target: Target, b: CpuBudget) -> Finding:
             f"count the CPUs with `nproc` on the host: {cpus_for(b.required_cores)} keep"
             f" it under {CPU_HEADROOM:.0%}", formula)
     status = headroom_status(b.required_cores, b.cores, CPU_HEADROOM)
-    fix = "" if status == "PASS" else _fix(target, b)
+    fix = "" if status == "PASS" else _fix(target, b, calibration)
     return finding(id="cpu.messages", status=status, observed=f"{b.cores} CPUs",
                    required=required, fix=fix, formula=formula)
 
 
-def _fix(target: Target, b: CpuBudget) -> str:
+def _fix(target: Target, b: CpuBudget, calibration: Calibration | None) -> str:
     """What fits at the CPU_HEADROOM mark on this host, and what the target would need."""
     fit = b.max_messages_per_s or 0.0
     rate = _floor3(fit / target.connections)
     options = [f"--message-rate {rate} for {target.connections:,} connections"]
-    connections = math.floor(fit / target.message_rate)
+    connections = _connections_fitting(target, calibration, CPU_HEADROOM * (b.cores or 0))
     if connections >= 1:
         options.append(f"--connections {connections} at {target.message_rate:g} msg/s")
     text = (f"at most {math.floor(fit):,} messages/s fit in {CPU_HEADROOM:.0%} of {b.cores} CPUs:"
@@ -188,6 +214,26 @@ def _fix(target: Target, b: CpuBudget) -> str:
         text += (f"; or the load client on other hosts (frees {b.client_us_per_message:g} us per"
                  f" message): role server needs {server:.2f} cores, {cpus_for(server)} CPUs")
     return text
+
+
+def _connections_fitting(target: Target, calibration: Calibration | None, cores: float) -> int:
+    """The most connections at the target's rate whose messages fit in `cores`, each count
+    priced at its own cost per message (it grows with the connections: us_per_message; a
+    calibrated side keeps its measured figure)."""
+    def need(n: int) -> float:
+        server_const, client_const = us_per_message(target.protocol, n)
+        server = _cost(calibration, "server_cpu_us_per_message", server_const, target.protocol)[0]
+        client = _cost(calibration, "client_cpu_us_per_message", client_const, target.protocol)[0]
+        per = (server if target.serves else 0.0) + (client if target.connects else 0.0)
+        return n * target.message_rate * per / 1e6
+
+    lo, hi = 0, 1
+    while need(hi) <= cores and hi < 10**12:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= cores else (lo, mid)
+    return lo
 
 
 def _processes_for(cores_needed: float, cpus: int | None) -> int:

@@ -1,7 +1,7 @@
 """The CPU budget (finding cpu.messages): messages/s x CPU per message against the host's CPUs.
 
-Expected figures are derived from the module's constants, so re-measured constants keep the
-tests meaningful."""
+Expected figures are derived from the module's constants (the cost per message at a number of
+connections: us_per_message), so re-measured constants keep the tests meaningful."""
 
 from __future__ import annotations
 
@@ -14,11 +14,25 @@ import pytest
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner import Calibration, CheckReport, Plan, Target, plan
 from c10kplan.planner.calibration import load_calibration
-from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, CPU_HEADROOM, SERVER_US_PER_MESSAGE, cpus_for
+from c10kplan.planner.cpu import (
+    CLIENT_US_PER_MESSAGE,
+    CPU_HEADROOM,
+    ECHO_COST_POINTS,
+    SERVER_US_PER_MESSAGE,
+    cpus_for,
+    us_per_message,
+)
 from tests.integration.test_check_cli import run
 
+# Up to 20,000 connections echo costs the first point's figures.
 US = {"server": SERVER_US_PER_MESSAGE, "client": CLIENT_US_PER_MESSAGE,
       "both": SERVER_US_PER_MESSAGE + CLIENT_US_PER_MESSAGE}
+
+
+def us(role: str, n: int) -> float:
+    """us per echo message of the sides `role` runs, at n connections."""
+    server, client = us_per_message("echo", n)
+    return {"server": server, "client": client, "both": server + client}[role]
 CAL = dict(kernel_bytes_per_socket=4096, connections=30_000, measured_at="2026-01-01T00:00:00Z",
            method="verify")
 
@@ -34,8 +48,29 @@ def cpu_plan(cores: int | None, connections: int, rate: float = 1.0, role: str =
 
 
 def connections_at(share: float, cores: int, role: str) -> float:
-    """Connections at 1 msg/s each that load `share` of `cores` CPUs."""
-    return share * cores * 1e6 / US[role]
+    """Connections at 1 msg/s each that load `share` of `cores` CPUs (n x us(n) grows with n:
+    bisection to a hundredth of a connection)."""
+    lo, hi = 1.0, 1e9
+    while hi - lo > 0.01:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mid * us(role, math.floor(mid)) <= share * cores * 1e6 else (lo, mid)
+    return lo
+
+
+def test_the_cost_per_message_grows_with_the_connections_between_the_measured_points():
+    (c0, s0, k0), (c1, s1, k1) = ECHO_COST_POINTS[:2]
+    assert us_per_message("echo", 10) == us_per_message("echo", c0) == (s0, k0)  # below: the first
+    assert us_per_message("echo", c1) == (s1, k1)
+    mid = round(math.sqrt(c0 * c1))  # halfway in log(connections)
+    assert us_per_message("echo", mid) == pytest.approx(((s0 + s1) / 2, (k0 + k1) / 2), abs=0.01)
+    # past the last point: along the last segment, still growing
+    (cl, sl, kl), (cz, sz, kz) = ECHO_COST_POINTS[-2:]
+    assert us_per_message("echo", 2 * cz) == pytest.approx((2 * sz - sl, 2 * kz - kl), abs=0.01) if cz == 2 * cl \
+        else us_per_message("echo", 2 * cz) > (sz, kz)
+    costs = [sum(us_per_message("echo", n)) for n in (1_000, 20_000, 50_000, 100_000, 200_000, 1_000_000)]
+    assert costs == sorted(costs) and costs[0] < costs[-1]
+    http = us_per_message("http", 50_000)
+    assert http[0] > us_per_message("echo", 50_000)[0] and http[1] > us_per_message("echo", 50_000)[1]
 
 
 @pytest.mark.parametrize("cores", [2, None])
@@ -92,17 +127,18 @@ def test_fail_fix_gives_figures_that_fit():
     passes when planned again."""
     p = cpu_plan(2, 100_000, role="both")
     f = cpu_finding(p)
-    required = 100_000 * US["both"] / 1e6
+    required = 100_000 * us("both", 100_000) / 1e6
     assert f.status == "FAIL" and f.observed == "2 CPUs"
     assert f.required == f"{required:.2f} cores for 100,000 messages/s"
-    fit = math.floor(CPU_HEADROOM * 2 * 1e6 / US["both"])
+    fit = math.floor(CPU_HEADROOM * 2 * 1e6 / us("both", 100_000))
     assert f.fix.startswith(f"at most {fit:,} messages/s fit in 70% of 2 CPUs: ")
 
     rate = float(re.search(r"--message-rate ([\d.]+) for 100,000 connections", f.fix)[1])
     assert rate == pytest.approx(fit / 100_000, rel=1e-2)
     assert cpu_finding(cpu_plan(2, 100_000, rate=rate, role="both")).status == "PASS"
     connections = int(re.search(r"--connections (\d+) at 1 msg/s", f.fix)[1])
-    assert connections == fit
+    # fewer connections cost less each: more than `fit` fit, priced at their own count
+    assert connections >= fit
     assert cpu_finding(cpu_plan(2, connections, role="both")).status == "PASS"
     assert cpu_finding(cpu_plan(2, connections + 1, role="both")).status == "WARN"
 
@@ -111,8 +147,8 @@ def test_fail_fix_gives_figures_that_fit():
     assert cpu_finding(cpu_plan(cpus, 100_000, role="both")).status == "PASS"
     assert cpu_finding(cpu_plan(cpus - 1, 100_000, role="both")).status != "PASS"
 
-    server = 100_000 * SERVER_US_PER_MESSAGE / 1e6
-    assert f"frees {CLIENT_US_PER_MESSAGE:g} us per message" in f.fix
+    server = 100_000 * us("server", 100_000) / 1e6
+    assert f"frees {us('client', 100_000):g} us per message" in f.fix
     assert f.fix.endswith(f"role server needs {server:.2f} cores, {cpus_for(server)} CPUs")
     assert cpu_finding(cpu_plan(cpus_for(server), 100_000, role="server")).status == "PASS"
 
@@ -124,7 +160,7 @@ def test_warn_has_a_fix_and_server_role_no_client_advice():
 
 
 def test_too_fast_for_even_one_connection_omits_the_connections_option():
-    f = cpu_finding(cpu_plan(1, 10, rate=100_000))
+    f = cpu_finding(cpu_plan(1, 10, rate=100_000, role="both"))  # one connection alone: 1.5 CPUs
     assert f.status == "FAIL" and "--connections" not in f.fix and "--message-rate" in f.fix
 
 
@@ -185,14 +221,14 @@ def test_check_100k_messages_both_on_2_cpus_is_not_ready(capsys, live):
     assert code == 1 and "FAIL cpu.messages" in err
     report = CheckReport.model_validate_json(out)
     assert report.plan.cpu.cores == 2
-    assert report.plan.cpu.required_cores == pytest.approx(100_000 * US["both"] / 1e6)
+    assert report.plan.cpu.required_cores == pytest.approx(100_000 * us("both", 100_000) / 1e6)
     f = next(f for f in json.loads(out)["plan"]["findings"] if f["id"] == "cpu.messages")
     assert f["status"] == "FAIL" and "--message-rate" in f["fix"]
     code, out, _ = run(capsys, "check", "-n", "100000", "--message-rate", "1", "--role", "both",
                        "--root", live)
     assert code == 1
     assert re.search(r"^cpu\.messages +FAIL +2 CPUs", out, re.M)
-    assert f"cpu: {100_000 * US['both'] / 1e6:.2f} of 2 cores for 100,000 messages/s" in out
+    assert f"cpu: {100_000 * us('both', 100_000) / 1e6:.2f} of 2 cores for 100,000 messages/s" in out
 
 
 def test_default_check_is_idle_and_unaffected(capsys, live):
@@ -232,13 +268,13 @@ def test_messages_spread_over_enough_processes_for_the_cpu():
 
 
 def test_cpu_processes_never_exceed_the_cpus_and_follow_the_role():
-    p = cpu_plan(2, 100_000, role="both")  # 4.4 cores of load on 2 CPUs: FAIL, 2 processes a side
+    p = cpu_plan(2, 100_000, role="both")  # 2.7 cores of load on 2 CPUs: FAIL, 2 processes a side
     assert (p.cpu.server_processes, p.cpu.client_processes) == (2, 2)
     # the fd limit (nofile hard unknown -> 1024 assumed) needs more: that wins
     assert p.server_processes == p.fds.server_processes > 2
     server = cpu_plan(None, 1_000_000, role="server")  # CPUs unknown: uncapped
     assert server.cpu.client_processes == 0
-    assert server.cpu.server_processes == math.ceil(1e6 * SERVER_US_PER_MESSAGE / 1e6 / CPU_HEADROOM)
+    assert server.cpu.server_processes == math.ceil(1e6 * us("server", 1_000_000) / 1e6 / CPU_HEADROOM)
     assert cpu_plan(4, 10, role="client").cpu.server_processes == 0
 
 

@@ -10,7 +10,7 @@ from c10kplan.errors import BadInput
 from c10kplan.host.inspect import HostFacts
 from c10kplan.host.procfs import ProcFS
 from c10kplan.planner import Calibration, Target, plan
-from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, SERVER_US_PER_MESSAGE, US_PER_MESSAGE
+from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, SERVER_US_PER_MESSAGE, us_per_message
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.storm.config import is_loopback
 from c10kplan.verify.own_server import _most_fds, check_target_request, merged_summary
@@ -22,9 +22,9 @@ def _cpu(protocol: str, role: str = "both", calibration: Calibration | None = No
 
 
 def test_each_protocol_is_priced_by_its_own_constants():
-    assert US_PER_MESSAGE["echo"] == (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE)
+    assert us_per_message("echo", 10_000) == (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE)
     for protocol in ("http", "websocket"):
-        server, client = US_PER_MESSAGE[protocol]
+        server, client = us_per_message(protocol, 10_000)
         cpu = _cpu(protocol)
         assert (cpu.server_us_per_message, cpu.client_us_per_message) == (server, client)
         assert cpu.required_cores == pytest.approx(10_000 * (server + client) / 1e6)
@@ -91,8 +91,7 @@ def test_one_summary_of_the_two_plans():
     away = merged_summary(client, server, same_host=False)
     assert here.client_processes == client.client_processes and here.server_processes == server.server_processes
     assert here.user_bytes_per_connection == server.memory.user_bytes_per_connection == 8192
-    assert here.server_us_per_message == US_PER_MESSAGE["http"][0]
-    assert here.client_us_per_message == US_PER_MESSAGE["http"][1]
+    assert (here.server_us_per_message, here.client_us_per_message) == us_per_message("http", 1000)
     assert here.sockets == 2000 and away.sockets == 1000
     assert here.required_cores == pytest.approx(client.cpu.required_cores + server.cpu.required_cores, abs=1e-3)
     assert away.required_cores == pytest.approx(client.cpu.required_cores, abs=1e-3)
