@@ -82,7 +82,7 @@ class ServeConfig(BaseModel):
     @classmethod
     def _at_most_max_workers(cls, workers: int | str) -> int | str:
         if workers != "auto" and workers > MAX_WORKERS:
-            raise ValueError(f"--workers must be at most {MAX_WORKERS}, not {workers}")
+            raise ValueError(f"must be at most {MAX_WORKERS}, not {workers}")
         return workers
 
 

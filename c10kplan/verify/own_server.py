@@ -25,14 +25,14 @@ from c10kplan.host.parse import parse_limits
 from c10kplan.host.process import rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import check_processes
-from c10kplan.storm.config import StormConfig, is_loopback, loopback_addresses, protocol_settings, resolve_target
+from c10kplan.storm.config import StormConfig, is_loopback, protocol_settings, resolve_target
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import CpuSample, HostSample, cpu_at, cpu_use, delta, sample_cpu, sample_host, storm_at_hold
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.verify.refusal import refuse
 from c10kplan.verify.result import PlanSummary, TargetRun, VerifyResult
-from c10kplan.verify.run import CPU_HOW, _write_calibration, summarize
+from c10kplan.verify.run import CPU_HOW, _write_calibration, storm_sources, summarize
 from c10kplan.verify.target import ServerMeasurement, check_listening, measure_server
 
 if TYPE_CHECKING:
@@ -155,8 +155,7 @@ def run_against(opts: VerifyOptions, procfs: ProcFS | None = None,
     storm_procs = summary.client_processes if opts.storm_processes == "auto" else opts.storm_processes
     storm_procs = max(1, min(storm_procs, opts.connections))
     check_processes(storm_procs, "verify", f"{storm_procs:,} storm processes")
-    needed = summary.fast_source_addresses
-    sources = loopback_addresses(needed) if needed > 1 and is_loopback(tgt.host) and ":" not in tgt.host else ()
+    sources = storm_sources(opts, summary, tgt.host)
     cfg = StormConfig(host=tgt.host, port=tgt.port, connections=opts.connections, connect_rate=opts.connect_rate,
                       source_ips=sources, processes=storm_procs, message_size=opts.message_size,
                       message_rate=opts.message_rate, duration=opts.duration, **proto)

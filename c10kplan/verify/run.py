@@ -28,7 +28,7 @@ from c10kplan.host.process import open_fds, process_alive, rss_bytes
 from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import check_processes
 from c10kplan.reactor.launch import ServerProcess
-from c10kplan.storm.config import StormConfig, loopback_addresses
+from c10kplan.storm.config import StormConfig, is_loopback, loopback_addresses
 from c10kplan.storm.result import StormResult
 from c10kplan.verify.compare import Comparison, per, row, verdict_problems
 from c10kplan.verify.measure import (
@@ -192,6 +192,22 @@ class _Setup:
     sched: str
 
 
+def storm_sources(opts: VerifyOptions, summary: PlanSummary, host: str = "127.0.0.1") -> tuple[str, ...]:
+    """The loopback addresses the storm binds (each with IP_BIND_ADDRESS_NO_PORT, storm/config.py):
+    `--source-ips N` pins them; else the plan's fast count, which keeps each address at most a
+    quarter full (planner/sharding.py: connect() slows down past about half the port range; the
+    bare minimum would not), and none when one address is enough. They are 127.0.0.0/8
+    addresses, so only an IPv4 loopback target takes them; BadInput for a pin on any other."""
+    if ":" in host or not is_loopback(host):
+        if opts.source_ips is not None:
+            raise BadInput(f"--source-ips binds 127.0.0.0/8 addresses: it needs an IPv4 loopback target, not {host}")
+        return ()
+    if opts.source_ips is not None:
+        return loopback_addresses(opts.source_ips)
+    needed = summary.fast_source_addresses
+    return loopback_addresses(needed) if needed > 1 else ()
+
+
 def run_here(opts: VerifyOptions, procfs: ProcFS | None = None, on_event: Callable[[dict], None] | None = None,
              *, in_netns: bool = False) -> VerifyResult:
     """verify on this host (in whatever network namespace this process is in). Raises NotReady
@@ -218,14 +234,7 @@ def run_planned(opts: VerifyOptions, procfs: ProcFS, summary: PlanSummary,
     workers, storm_procs = max(1, workers), max(1, min(storm_procs, opts.connections))
     check_process_request(opts, workers, storm_procs)
     check_shards(opts, summary, workers, storm_procs)
-    # The plan's fast count keeps each address at most a quarter full (planner/sharding.py:
-    # connect() slows down past about half the port range); its minimum would not.
-    # --source-ips N pins them (each bound with IP_BIND_ADDRESS_NO_PORT, storm/config.py).
-    needed = summary.fast_source_addresses
-    if opts.source_ips is not None:
-        sources = loopback_addresses(opts.source_ips)
-    else:
-        sources = loopback_addresses(needed) if needed > 1 else ()
+    sources = storm_sources(opts, summary)
 
     sched = server_sched(opts.message_rate)
     server = start_server(workers=workers, backend=opts.backend, trigger=opts.trigger, protocol=opts.protocol,

@@ -42,7 +42,7 @@ def test_auto_or_positive_refuses_with_one_message_naming_the_option(make, field
 
 def test_serve_keeps_its_worker_ceiling():
     assert ServeConfig(workers=1024).workers == 1024
-    with pytest.raises(ValidationError, match="--workers must be at most 1024"):
+    with pytest.raises(ValidationError, match="must be at most 1024, not"):
         ServeConfig(workers=1025)
 
 

@@ -170,3 +170,21 @@ def test_the_summary_carries_both_findings_tables_by_plan():
     server = plan(facts, Target(connections=1000, role="server", workload="custom"))
     ids = [f.id for f in merged_summary(client, server, same_host=True).findings]
     assert ids == [f"server:{f.id}" for f in server.findings] + [f"storm:{f.id}" for f in client.findings]
+
+
+def test_the_storm_binds_the_plans_addresses_or_the_pinned_ones_on_a_loopback_target_only():
+    from c10kplan.verify.run import storm_sources
+
+    facts = HostFacts(cpu_count=2, mem_available_bytes=8 << 30, ip_local_port_range=(40000, 40999))
+    client = plan(facts, Target(connections=600, role="client", message_rate=0))
+    server = plan(facts, Target(connections=600, role="server", message_rate=0))
+    summary = merged_summary(client, server, same_host=True)
+    assert summary.fast_source_addresses == 3  # 1,000 ports, each address at most a quarter full
+    opts = VerifyOptions(connections=600, message_rate=0)
+    assert storm_sources(opts, summary) == ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    assert storm_sources(opts, summary, "127.0.0.9") == ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    pinned = opts.model_copy(update={"source_ips": 1})
+    assert storm_sources(pinned, summary) == ("127.0.0.1",)
+    assert storm_sources(opts, summary, "198.18.0.1") == () and storm_sources(opts, summary, "::1") == ()
+    with pytest.raises(BadInput, match="needs an IPv4 loopback target, not 198.18.0.1"):
+        storm_sources(pinned, summary, "198.18.0.1")
