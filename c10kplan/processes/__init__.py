@@ -33,7 +33,7 @@ Facts this layer relies on (Linux), explained here once:
 from c10kplan.processes.cap import ProcessCap, check_processes, process_cap
 from c10kplan.processes.children import KILL_WAIT, Child, ChildSet, die_with_parent, set_pdeathsig, upstream_reporter
 from c10kplan.processes.limits import NOFILE_UNLIMITED, hard_nofile, raise_nofile_soft_limit
-from c10kplan.processes.netns import bring_loopback_up, own_tcp_hash, unshare_net_argv
+from c10kplan.processes.netns import bring_loopback_up, own_tcp_hash, tcp_ehash_entries, unshare_net_argv
 from c10kplan.processes.reports import (
     EVENT,
     Reporter,
@@ -48,7 +48,7 @@ from c10kplan.processes.wakeup import read_wake_bytes, wake_on_signals
 
 __all__ = [
     "EVENT", "KILL_WAIT", "NOFILE_UNLIMITED", "STATUS_LOST", "Child", "ChildSet", "OwnedTempDir", "ProcessCap", "Reporter",
-    "bring_loopback_up", "check_processes", "own_tcp_hash", "decode_line", "describe_status", "die_with_parent", "encode_line",
+    "bring_loopback_up", "check_processes", "own_tcp_hash", "tcp_ehash_entries", "decode_line", "describe_status", "die_with_parent", "encode_line",
     "hard_nofile", "json_line", "process_cap", "raise_nofile_soft_limit", "read_wake_bytes", "set_pdeathsig",
     "signal_name", "split_lines", "sweep_stale", "unshare_net_argv", "upstream_reporter", "wake_on_signals",
 ]

@@ -39,8 +39,9 @@ CLONE_NEWNET = 0x40000000  # <sched.h>
 
 def own_tcp_hash(sockets: int, procfs) -> int | None:
     """Move this process into a new network namespace with its own TCP established hash of
-    at least `sockets` buckets; the number of buckets, or None when this kernel cannot (the
-    process then stays where it is, sharing the host's table).
+    at least `sockets` buckets, when the shared one is smaller; returns the table's buckets
+    (negative: the shared one kept, as net.ipv4.tcp_ehash_entries says it; it is kept on a
+    kernel without tcp_child_ehash_entries too).
 
     Kernel facts: a namespace made by unshare(CLONE_NEWNET) shares the host's established hash
     (sized at boot from RAM: 262,144 buckets on this 24 GiB host; `net.ipv4.tcp_ehash_entries`
@@ -51,11 +52,23 @@ def own_tcp_hash(sockets: int, procfs) -> int | None:
     per namespace: it is set in the throwaway namespace verify already runs in, never on the
     host. Call it before anything opens a socket or starts a thread (unshare(2) moves only the
     calling thread; verify's inner process has none)."""
+    shared = tcp_ehash_entries(procfs)
     if procfs.read_sysctl(CHILD_EHASH_KEY) is None:
-        return None
+        return shared
     buckets = min(MAX_CHILD_EHASH, 1 << max(10, (max(1, sockets) - 1).bit_length()))
+    if shared is not None and buckets <= abs(shared):
+        # The shared table is as big: nothing to gain, and a smaller own one would lower the
+        # namespace's defaults the kernel derives from its size (tcp_set_hashinfo:
+        # tcp_max_tw_buckets = buckets / 2, tcp_max_syn_backlog = max(128, buckets / 128)).
+        return shared
     procfs.write(sysctl_relpath(CHILD_EHASH_KEY), f"{buckets}\n")
     _unshare(CLONE_NEWNET)
+    return tcp_ehash_entries(procfs)
+
+
+def tcp_ehash_entries(procfs) -> int | None:
+    """net.ipv4.tcp_ehash_entries of this namespace: its table's buckets, negative when it is
+    the host's shared one; None when unreadable."""
     got = procfs.read_sysctl("net.ipv4.tcp_ehash_entries")
     return int(got) if got is not None and got.lstrip("-").isdigit() else None
 

@@ -31,10 +31,3 @@ def apply_policy(name: str) -> None:
     policy = POLICIES[name]
     if policy is not None:
         os.sched_setscheduler(0, policy, os.sched_param(0))
-
-
-def current_policy() -> str:
-    """The calling process's policy by its sched(7) name, lower case ("other", "batch", ...)."""
-    names = {os.SCHED_OTHER: "other", os.SCHED_BATCH: "batch", os.SCHED_IDLE: "idle",
-             os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}
-    return names.get(os.sched_getscheduler(0), "unknown")

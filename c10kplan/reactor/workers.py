@@ -71,7 +71,11 @@ def _worker_main(cfg: ServeConfig, index: int, port: int, shared: SharedActive |
     from c10kplan.reactor.sched import apply_policy
 
     raise_nofile_soft_limit()
-    apply_policy(cfg.sched)
+    try:
+        apply_policy(cfg.sched)
+    except OSError as exc:  # EPERM under seccomp, or from SCHED_IDLE past RLIMIT_NICE
+        reporter.send("error", message=f"cannot run under --sched {cfg.sched}: {exc.strerror or exc}")
+        return 3
     try:
         listener = make_listener(cfg.host, port, backlog=cfg.backlog, reuseport=True)
     except OSError as exc:

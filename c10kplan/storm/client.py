@@ -264,7 +264,7 @@ class StormProcess:
             self.conns[conn.fd] = conn
             self.backend.register(conn.fd, EVENT_READ)
             self.connecting += 1
-            self._connected(conn, now)
+            self._connected(conn, self.clock())  # the handshake took place inside connect()
         elif err == errno.EINPROGRESS:
             self.conns[conn.fd] = conn
             self.backend.register(conn.fd, EVENT_WRITE)

@@ -351,7 +351,6 @@ def _storms(opts, topo, parts, storm_procs, source_plan, server, seen: Seen, pro
     start_at = time.time() + START_DELAY + START_PER_HOST * k
     common = ["--message-size", str(opts.message_size), "--message-rate", f"{opts.message_rate:g}",
               "--duration", f"{opts.duration:g}", "--connect-rate", f"{opts.connect_rate:g}", "--protocol", "echo",
-              "--close", "reset",  # the server is measured before the storms close (see run.py)
               "--source-ips", source_plan, "--start-at", f"{start_at:.3f}", "--json", "--no-progress"]
     outs = [work / f"storm-{i}.json" for i in range(1, k + 1)]
     errs = [work / f"storm-{i}.err" for i in range(1, k + 1)]

@@ -36,6 +36,7 @@ from c10kplan.processes import (
     bring_loopback_up,
     describe_status,
     own_tcp_hash,
+    tcp_ehash_entries,
     unshare_net_argv,
     upstream_reporter,
 )
@@ -163,10 +164,7 @@ def _set_up_namespace(connections: int) -> int | None:  # a seam: the unit tests
     try:
         buckets = own_tcp_hash(2 * connections, procfs)
     except OSError:
-        buckets = None
-    if buckets is None:
-        shared = procfs.read_sysctl("net.ipv4.tcp_ehash_entries")
-        buckets = int(shared) if shared is not None and shared.lstrip("-").isdigit() else None
+        buckets = tcp_ehash_entries(procfs)
     bring_loopback_up("--netns")
     return buckets
 

@@ -196,8 +196,9 @@ from c10kplan.host.procfs import ProcFS
 from c10kplan.processes import own_tcp_hash
 procfs = ProcFS("/")
 before = procfs.read_sysctl("net.ipv4.tcp_ehash_entries")
+small = own_tcp_hash(5000, procfs)  # the shared table has room: kept
 got = own_tcp_hash(int(sys.argv[1]), procfs)
-print(json.dumps({"before": before, "got": got,
+print(json.dumps({"before": before, "small": small, "got": got,
                   "now": procfs.read_sysctl("net.ipv4.tcp_ehash_entries")}))
 """
 
@@ -206,10 +207,14 @@ def test_own_tcp_hash_gives_the_namespace_a_table_sized_for_its_sockets():
     if ProcFS("/").read_sysctl("net.ipv4.tcp_child_ehash_entries") is None:
         pytest.skip("kernel < 6.1: no net.ipv4.tcp_child_ehash_entries")
     host = ProcFS("/").read_sysctl("net.ipv4.tcp_child_ehash_entries")
-    done = subprocess.run([*unshare_net_argv("this test"), sys.executable, "-c", OWN_HASH, "5000"],
+    # the host's table, sized at boot (positive in the initial namespace, negative in one sharing it)
+    shared = abs(int(ProcFS("/").read_sysctl("net.ipv4.tcp_ehash_entries")))
+    sockets = 4 * shared + 1  # more sockets than the shared table has buckets: rounds up to 8 x
+    done = subprocess.run([*unshare_net_argv("this test"), sys.executable, "-c", OWN_HASH, str(sockets)],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert int(doc["before"]) < 0  # the namespace `unshare -n` made shares the host's table
-    assert doc["got"] == int(doc["now"]) == 8192  # its own: 5,000 sockets round up to 2**13
+    assert int(doc["before"]) == -shared  # the namespace `unshare -n` made shares the host's table
+    assert doc["small"] == -shared  # 5,000 sockets: the shared table is big enough, kept
+    assert doc["got"] == int(doc["now"]) == 8 * shared  # its own, a power of two >= the sockets
     assert ProcFS("/").read_sysctl("net.ipv4.tcp_child_ehash_entries") == host  # the host is untouched

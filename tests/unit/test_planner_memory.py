@@ -17,6 +17,7 @@ from c10kplan.planner.memory import (
     SKB_OVERHEAD_BYTES,
     STORM_BYTES_PER_SOCKET,
     STORM_PROCESS_RSS,
+    STORM_REPLY_QUEUE_BYTES,
     truesize_bytes,
 )
 
@@ -99,3 +100,12 @@ def test_verify_target_plans_exactly_what_verify_runs():
     assert (t.role, t.runs, t.fresh_netns, t.connect_rate) == ("both", "bundled", True, 1000.0)
     m = plan(FACTS, t).memory
     assert m.workload == "bundled" and m.process_bytes == 6 * (SERVER_PROCESS_RSS + STORM_PROCESS_RSS)
+
+
+def test_a_storm_connection_that_sends_keeps_a_reply_queue():
+    idle = plan(FACTS, Target(connections=10_000, role="both", message_rate=0)).memory
+    busy = plan(FACTS, Target(connections=10_000, role="both", message_rate=0.5)).memory
+    assert idle.user_bytes == 10_000 * (SERVER_BYTES_PER_SOCKET + STORM_BYTES_PER_SOCKET)
+    assert busy.user_bytes == idle.user_bytes + 10_000 * STORM_REPLY_QUEUE_BYTES
+    server = plan(FACTS, Target(connections=10_000, role="server", message_rate=0.5, workload="bundled")).memory
+    assert server.user_bytes == 10_000 * SERVER_BYTES_PER_SOCKET  # the server side keeps none
