@@ -15,7 +15,8 @@ Sample output (2 vCPUs, 24 GiB, kernel 6.18, nofile hard 20000), three runs back
     host memory: measured 13,071 MiB  planned 13,172 MiB  ratio 0.99 (within 10 %)
       = Slab +9,700 MiB + RSS server 1,583 MiB + storm 1,787 MiB; sched batch, TCP hash 2097152 buckets
     kernel bytes/socket 5,086 (plan 5,120.0)  user bytes/socket 213 (plan 253.0)
-    (runs 2 and 3: wall 41.5 / 42.1 s, ramp 20.6 / 20.8 s = 48,435 / 48,043 conn/s, memory 0.99)
+    (runs 2 and 3: wall 41.5 / 42.1 s, ramp 20.6 / 20.8 s = 48,435 / 48,043 conn/s, memory 0.99;
+    a cold run at 13:12, load 0.3: 46.4 s, 25.5 s = 39,274 conn/s, memory 0.99)
 
 The later runs ramp faster: this VM hands freed memory back to its host (free page reporting)
 and a new slab page costs a host fault on first touch; pages freed seconds before are still
