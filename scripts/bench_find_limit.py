@@ -31,15 +31,12 @@ Sample output (2 vCPUs shared with other jobs, kernel 6.18, nofile hard 20000; 2
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import load_average_text  # noqa: E402
+from benchlib import load_average_text, run_verify  # noqa: E402
 
 PORTS_PROFILE = ('name = "ports1000"\nsummary = "1,000 ephemeral ports"\n\n[sysctl]\n'
                  '"net.ipv4.ip_local_port_range" = "40000 40999"\n')
@@ -59,21 +56,14 @@ def cases(profile: Path) -> list[tuple[str, list[str], list[str]]]:
 
 
 def run(index: int, title: str, prefix: list[str], args: list[str]) -> int:
-    print(f"[{index}] {title}")
-    print(f"    load before: {load_average_text()}")
-    t0 = time.monotonic()
-    done = subprocess.run([*prefix, sys.executable, "-m", "c10kplan", "verify", *args, "--netns", "--json",
-                           "--no-progress"], capture_output=True, text=True, timeout=900)
-    wall = time.monotonic() - t0
-    try:
-        doc = json.loads(done.stdout)
-    except ValueError:
-        print(f"    wall {wall:.1f} s  exit {done.returncode}  no result: {done.stderr.strip()[-300:]}")
-        return done.returncode
+    code, doc, wall = run_verify(str(index), [*args, "--netns", "--no-progress"], stderr_tail=300,
+                                 title=title, prefix=prefix)
+    if doc is None:
+        return code
     lim = doc["limit"]
     obs = "not reached" if lim["observed"] is None else f"{lim['observed']:,.6g}"
     err = "-" if lim["error_pct"] is None else f"{lim['error_pct']:+.1f} %"
-    print(f"    wall {wall:.1f} s  exit {done.returncode}  observed {obs}  predicted {lim['predicted']:,.6g}"
+    print(f"    wall {wall:.1f} s  exit {code}  observed {obs}  predicted {lim['predicted']:,.6g}"
           f" ({lim['resource']})  error {err}  failure {lim['failure']}")
     print(f"    {lim['note']}")
     if lim["steps"]:
@@ -81,7 +71,7 @@ def run(index: int, title: str, prefix: list[str], args: list[str]) -> int:
             f"{s['message_rate']:.3g} {s['failure'] or 'held'}"
             + ("" if s["p99_ms"] is None else f" ({s['p99_ms']:.1f} ms)") for s in lim["steps"]))
     print(f"    load after: {load_average_text()}")
-    return done.returncode
+    return code
 
 
 def main() -> int:

@@ -68,15 +68,16 @@ def load_average_text() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_verify(label: str, args: Sequence[str], *, stderr_tail: int = 400) -> tuple[int, dict | None, float]:
-    """Run `c10kplan verify ARGS --json` (at most 900 s) and print its heading; returns the
-    exit code, the JSON document (None when there is none: its wall time, exit code and the
-    last `stderr_tail` characters of stderr are printed, and the code is at least 1) and the
-    wall time in seconds."""
-    print(f"[{label}] verify {' '.join(args)}")
+def run_verify(label: str, args: Sequence[str], *, stderr_tail: int = 400, title: str | None = None,
+               prefix: Sequence[str] = ()) -> tuple[int, dict | None, float]:
+    """Run `c10kplan verify ARGS --json` (at most 900 s; after `prefix`, e.g. prlimit) and print
+    its heading (`title`, default the command); returns the exit code, the JSON document (None
+    when there is none: its wall time, exit code and the last `stderr_tail` characters of
+    stderr are printed, and the code is at least 1) and the wall time in seconds."""
+    print(f"[{label}] {title or 'verify ' + ' '.join(args)}")
     print(f"    load before: {load_average_text()}")
     t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
+    done = subprocess.run([*prefix, sys.executable, "-m", "c10kplan", "verify", *args, "--json"],
                           capture_output=True, text=True, timeout=900)
     wall = time.monotonic() - t0
     try:
