@@ -33,6 +33,7 @@ from c10kplan.planner.findings import (
     Step,
     finding,
     headroom_status,
+    largest_passing,
     step,
     unknown_finding,
 )
@@ -60,9 +61,6 @@ ECHO_COST_POINTS: tuple[tuple[int, float, float], ...] = (
     (100_000, 11.6, 15.2),  # 50,000/s: 1.34 CPUs, p99 5.7 ms (75,000/s fell behind: saturated)
     (200_000, 16.1, 19.9),  # 50,000/s: 1.78 CPUs, p99 53 ms
 )
-
-# Echo's figures up to the first point's connections (20,000): what smaller targets are priced.
-SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE = ECHO_COST_POINTS[0][1:]
 
 # What a protocol adds per message, (server us, storm us), over echo's: an HTTP/1.1 keep-alive
 # request of 64 B answered by `serve --protocol http` (a 2 B body, ~80 B of headers; h11 parses
@@ -227,13 +225,8 @@ def _connections_fitting(target: Target, calibration: Calibration | None, cores:
         per = (server if target.serves else 0.0) + (client if target.connects else 0.0)
         return n * target.message_rate * per / 1e6
 
-    lo, hi = 0, 1
-    while need(hi) <= cores and hi < 10**12:
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if need(mid) <= cores else (lo, mid)
-    return lo
+    # The target's own count does not fit (the fix is only written then): the search's bound.
+    return largest_passing(lambda n: need(n) <= cores, target.connections)
 
 
 def _processes_for(cores_needed: float, cpus: int | None) -> int:

@@ -5,6 +5,7 @@ Pure; no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -122,6 +123,22 @@ def ceiling_finding(id: str, key: str, have: int | None, need: int, formula: str
         return unknown_finding(id, key, required, fix, formula)
     status: Status = "PASS" if need <= have else "FAIL"
     return finding(id, status, fmt_count(have), required, "" if status == "PASS" else fix, formula)
+
+
+def largest_passing(ok: Callable[[int], bool], below: int) -> int:
+    """The largest n in 0..below - 1 with ok(n), given ok(below) is False and ok is monotonic
+    (True up to some n, False after): a bisection. 0 when even one connection fails. The
+    capacity (limits.py) and the CPU fix's connection count (cpu.py) both search with it."""
+    if not ok(1):
+        return 0
+    lo, hi = 1, below  # ok(lo), not ok(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def headroom_status(need: float, have: float, headroom: float) -> Status:

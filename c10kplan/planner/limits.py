@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from c10kplan.counts import plural
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner.calibration import Calibration
-from c10kplan.planner.findings import RECORD_CONFIG, Finding, fmt_bytes, fmt_count
+from c10kplan.planner.findings import RECORD_CONFIG, Finding, fmt_bytes, fmt_count, largest_passing
 from c10kplan.planner.planning import Plan, plan
 from c10kplan.planner.target import Target
 
@@ -125,8 +125,8 @@ def capacity(facts: HostFacts, target: Target, calibration: Calibration | None =
         if status(MAX_CONNECTIONS, rid) != "FAIL":
             uncapped.append(rid)
             continue
-        n = _largest_passing(lambda k: status(k, rid) != "FAIL")
-        passes = _largest_passing(lambda k: status(k, rid) == "PASS", below=n + 1)
+        n = largest_passing(lambda k: status(k, rid) != "FAIL", MAX_CONNECTIONS)
+        passes = largest_passing(lambda k: status(k, rid) == "PASS", n + 1)
         fix = _finding(at(n), rid).fix if n and status(n, rid) != "PASS" else ""  # type: ignore[union-attr]
         fix = fix or _finding(at(n + 1), rid).fix  # type: ignore[union-attr]
         capped.append(Resource(id=rid, label=kind.label, limit=kind.limit(facts), unit=kind.unit,
@@ -155,21 +155,6 @@ def shape_text(target: Target) -> str:
     load = ("idle" if target.message_rate == 0
             else f"{target.message_size:,} B x {target.message_rate:g} msg/s")
     return f"role {target.role}, {load}, {target.runs} workload"
-
-
-def _largest_passing(ok: Callable[[int], bool], below: int = MAX_CONNECTIONS) -> int:
-    """The largest n in 0..below - 1 with ok(n), given ok(below) is False and ok is
-    monotonic (True up to some n, False after). 0 when even one connection fails."""
-    if not ok(1):
-        return 0
-    lo, hi = 1, below  # ok(lo), not ok(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 def _finding(p: Plan, rid: str) -> Finding | None:

@@ -14,17 +14,11 @@ import pytest
 from c10kplan.host.inspect import HostFacts
 from c10kplan.planner import Calibration, CheckReport, Plan, Target, plan
 from c10kplan.planner.calibration import load_calibration
-from c10kplan.planner.cpu import (
-    CLIENT_US_PER_MESSAGE,
-    CPU_HEADROOM,
-    ECHO_COST_POINTS,
-    SERVER_US_PER_MESSAGE,
-    cpus_for,
-    us_per_message,
-)
+from c10kplan.planner.cpu import CPU_HEADROOM, ECHO_COST_POINTS, cpus_for, us_per_message
 from tests.integration.test_check_cli import run
 
 # Up to 20,000 connections echo costs the first point's figures.
+SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE = us_per_message("echo", 10_000)
 US = {"server": SERVER_US_PER_MESSAGE, "client": CLIENT_US_PER_MESSAGE,
       "both": SERVER_US_PER_MESSAGE + CLIENT_US_PER_MESSAGE}
 

@@ -10,7 +10,7 @@ from c10kplan.errors import BadInput
 from c10kplan.host.inspect import HostFacts
 from c10kplan.host.procfs import ProcFS
 from c10kplan.planner import Calibration, Target, plan
-from c10kplan.planner.cpu import CLIENT_US_PER_MESSAGE, SERVER_US_PER_MESSAGE, us_per_message
+from c10kplan.planner.cpu import ECHO_COST_POINTS, us_per_message
 from c10kplan.verify.options import VerifyOptions
 from c10kplan.storm.config import is_loopback
 from c10kplan.verify.own_server import _most_fds, check_target_request, merged_summary
@@ -22,6 +22,7 @@ def _cpu(protocol: str, role: str = "both", calibration: Calibration | None = No
 
 
 def test_each_protocol_is_priced_by_its_own_constants():
+    SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE = ECHO_COST_POINTS[0][1:]  # up to 20,000 connections
     assert us_per_message("echo", 10_000) == (SERVER_US_PER_MESSAGE, CLIENT_US_PER_MESSAGE)
     for protocol in ("http", "websocket"):
         server, client = us_per_message(protocol, 10_000)
