@@ -9,7 +9,7 @@ import os
 import shutil
 
 from c10kplan.errors import EnvironmentProblem
-from c10kplan.host.procfs import sysctl_relpath
+from c10kplan.host.procfs import ProcFS, sysctl_relpath
 from c10kplan.netns.ip import ip, ip_binary
 
 
@@ -37,7 +37,7 @@ CHILD_EHASH_KEY = "net.ipv4.tcp_child_ehash_entries"
 CLONE_NEWNET = 0x40000000  # <sched.h>
 
 
-def own_tcp_hash(sockets: int, procfs) -> int | None:
+def own_tcp_hash(sockets: int, procfs: ProcFS) -> int | None:
     """Move this process into a new network namespace with its own TCP established hash of
     at least `sockets` buckets, when the shared one is smaller; returns the table's buckets
     (negative: the shared one kept, as net.ipv4.tcp_ehash_entries says it; it is kept on a
@@ -66,7 +66,7 @@ def own_tcp_hash(sockets: int, procfs) -> int | None:
     return tcp_ehash_entries(procfs)
 
 
-def tcp_ehash_entries(procfs) -> int | None:
+def tcp_ehash_entries(procfs: ProcFS) -> int | None:
     """net.ipv4.tcp_ehash_entries of this namespace: its table's buckets, negative when it is
     the host's shared one; None when unreadable."""
     got = procfs.read_sysctl("net.ipv4.tcp_ehash_entries")
