@@ -147,8 +147,9 @@ def cpu_budget(
         step("messages_per_s", messages, "messages/s", "connections x message_rate",
              connections=target.connections, message_rate=target.message_rate),
         step("us_per_message", per_message, "us CPU",
-             "server_us (if role serves) + client_us (if role connects)",
-             role=target.role, server_us=server_us, client_us=client_us),
+             "server_us (if role serves) + client_us (if role connects), each at this many connections"
+             " (or calibrated)", role=target.role, connections=target.connections,
+             server_us=server_us, client_us=client_us),
         step("required_cores", required, "cores", "messages_per_s x us_per_message / 1e6",
              messages_per_s=messages, us_per_message=per_message),
         step("max_messages_per_s", fit, "messages/s",
